@@ -53,7 +53,7 @@ export class SerializationError extends Schema.TaggedError<SerializationError>()
   key: Schema.String,
   operation: Schema.Literals(["encode", "decode"]),
   reason: Schema.String,
-  cause: Schema.optionalKey(Schema.Defect)
+  cause: Schema.optionalKey(Schema.Defect())
 }) {}
 
 /**
@@ -73,7 +73,7 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
     "protocol",
     "closed"
   ]),
-  cause: Schema.optionalKey(Schema.Defect)
+  cause: Schema.optionalKey(Schema.Defect())
 }) {}
 
 /**
@@ -85,7 +85,7 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
 export class InfrastructureError extends Schema.TaggedError<InfrastructureError>()("InfrastructureError", {
   message: Schema.String,
   context: Schema.Record(Schema.String, Schema.Unknown),
-  cause: Schema.optionalKey(Schema.Defect)
+  cause: Schema.optionalKey(Schema.Defect())
 }) {}
 
 /**
@@ -100,7 +100,7 @@ export class ConfigurationError extends Schema.TaggedError<ConfigurationError>()
   field: Schema.String,
   rule: Schema.String,
   value: Schema.optionalKey(Schema.String),
-  cause: Schema.optionalKey(Schema.Defect)
+  cause: Schema.optionalKey(Schema.Defect())
 }) {}
 
 /**

@@ -1,0 +1,708 @@
+/**
+ * The `Cache` service: what Effect programs use.
+ *
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   yield* Cache.set("user:1", { name: "Ada" }, { ttl: "10 minutes" })
+ *   const user = yield* Cache.get("user:1", User)   // Option<User>
+ * }).pipe(Effect.provide(Cache.layerMemory()))
+ * ```
+ *
+ * A cache is composed of services, each with its layer: `MemoryTier` (L1),
+ * `RedisTier` (L2), `Codec` and `CacheEvents`. `layerMemory` and `layerRedis`
+ * assemble them from validated options.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Duration, Effect, Exit, Layer, Option, Schedule, Schema, type Stream } from "effect"
+import {
+  CacheLimits,
+  MemoryCacheOptions,
+  RedisCacheOptions,
+  validateOptions
+} from "./CacheOptions.js"
+import { Codec } from "./codec/Codec.js"
+import { Serializer } from "./codec/Serializer.js"
+import {
+  type CacheError,
+  SerializationError,
+  type ConfigurationError,
+  type ConnectionError,
+  InfrastructureError,
+  validationError,
+  type ValidationError,
+  type ValidationIssue
+} from "./errors.js"
+import {
+  type CacheEvent,
+  CacheEvents,
+  type CacheModeName,
+  type CallbackEvent,
+  type CallbackSignatures
+} from "./events/CacheEvents.js"
+import { CacheMonitor, type CacheOperation, type AnsweringTier } from "./monitoring/CacheMonitor.js"
+import { matcher, toRedisMatch } from "./internal/pattern.js"
+import { MemoryTier, type MemoryTierStats } from "./tiers/MemoryTier.js"
+import { RedisReplyError, RedisTier } from "./tiers/RedisTier.js"
+import type { SecurityConfig } from "./security/SecurityConfig.js"
+
+/**
+ * Options of `Cache.set`.
+ *
+ * @since 0.1.0
+ */
+export interface SetOptions {
+  /** Time to live; a bare number means milliseconds (Effect's `Duration.Input`). Default: the cache's `defaultTtl`. */
+  readonly ttl?: Duration.Input
+  /** Encode the value with this schema before storing it (read it back with `get(key, schema)`). */
+  readonly schema?: Schema.Codec<any, any>
+}
+
+/**
+ * Where a cache stands: its mode, the last connection error (never with a
+ * password), and the L1 counters.
+ *
+ * @since 0.1.0
+ */
+export interface CacheStatus {
+  readonly mode: CacheModeName
+  readonly url: Option.Option<string>
+  readonly since: number
+  readonly lastError: Option.Option<string>
+  readonly reconnectAttempts: number
+  readonly pendingReplay: number
+  readonly droppedWhileDegraded: number
+  readonly l1: MemoryTierStats
+}
+
+/**
+ * Counters of a cache since it started (or since `resetStats`).
+ *
+ * @since 0.1.0
+ */
+export interface CacheStats {
+  readonly l1: MemoryTierStats
+  readonly l1Hits: number
+  readonly l2Hits: number
+  readonly misses: number
+  /** Hits over reads, 0 to 1 (sets and deletes do not count). */
+  readonly hitRate: number
+  readonly sets: number
+  readonly deletes: number
+  readonly serializationErrors: number
+}
+
+/**
+ * The cache service interface.
+ *
+ * @since 0.1.0
+ */
+export interface CacheService {
+  /** Reads a key: L1, then Redis. `Option.none()` on a miss. With a schema, the stored value is decoded by it. */
+  readonly get: {
+    (key: string): Effect.Effect<Option.Option<unknown>, CacheError>
+    <A, I>(key: string, schema: Schema.Codec<A, I>): Effect.Effect<Option.Option<A>, CacheError>
+  }
+  /** Stores a value (Redis first, then L1). `undefined` cannot be stored; `null` can. */
+  readonly set: (key: string, value: unknown, options?: SetOptions) => Effect.Effect<void, CacheError>
+  /** Removes a key from both tiers; whether it existed in either. */
+  readonly delete: (key: string) => Effect.Effect<boolean, CacheError>
+  /** Whether a key is present (L1, then Redis). */
+  readonly exists: (key: string) => Effect.Effect<boolean, CacheError>
+  /** The remaining time to live of a key. */
+  readonly ttl: (key: string) => Effect.Effect<Option.Option<Duration.Duration>, CacheError>
+  /** Removes every key of this cache (only this cache's `keyPrefix` in Redis). */
+  readonly clear: Effect.Effect<void, CacheError>
+  /**
+   * Removes the keys matching `pattern`: keys that contain it as literal text, or,
+   * with `{ glob: true }`, keys matching it as a Redis glob. Returns how many keys were removed.
+   */
+  readonly invalidatePattern: (
+    pattern: string,
+    options?: { readonly glob?: boolean }
+  ) => Effect.Effect<number, CacheError>
+  /** The mode and connection state. */
+  readonly status: Effect.Effect<CacheStatus>
+  /** Counters. */
+  readonly stats: Effect.Effect<CacheStats>
+  /** Resets the counters. */
+  readonly resetStats: Effect.Effect<void>
+  /** Registers a callback for one of the original's events (plus `mode_change`). */
+  readonly registerCallback: <E extends CallbackEvent>(event: E, callback: CallbackSignatures[E]) => Effect.Effect<void>
+  /** Every event as a stream. */
+  readonly events: Stream.Stream<CacheEvent>
+}
+
+/**
+ * The cache. Programs `yield* Cache.get(key)` (module accessors), or take the
+ * service once with `const cache = yield* Cache` for the fastest loops.
+ *
+ * @since 0.1.0
+ */
+export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-cache/Cache") {
+  /** Reads a key. */
+  static get(key: string): Effect.Effect<Option.Option<unknown>, CacheError, Cache>
+  static get<A, I>(key: string, schema: Schema.Codec<A, I>): Effect.Effect<Option.Option<A>, CacheError, Cache>
+  static get(key: string, schema?: Schema.Codec<unknown, unknown>) {
+    return Cache.use((cache) => schema === undefined ? cache.get(key) : cache.get(key, schema))
+  }
+  /** Stores a value. */
+  static set(key: string, value: unknown, options?: SetOptions): Effect.Effect<void, CacheError, Cache> {
+    return Cache.use((cache) => cache.set(key, value, options))
+  }
+  /** Removes a key; whether it existed. */
+  static delete(key: string): Effect.Effect<boolean, CacheError, Cache> {
+    return Cache.use((cache) => cache.delete(key))
+  }
+  /** Whether a key is present. */
+  static exists(key: string): Effect.Effect<boolean, CacheError, Cache> {
+    return Cache.use((cache) => cache.exists(key))
+  }
+  /** The remaining time to live of a key. */
+  static ttl(key: string): Effect.Effect<Option.Option<Duration.Duration>, CacheError, Cache> {
+    return Cache.use((cache) => cache.ttl(key))
+  }
+  /** Removes every key of this cache. */
+  static clear(): Effect.Effect<void, CacheError, Cache> {
+    return Cache.use((cache) => cache.clear)
+  }
+  /** Removes keys by literal text or glob. */
+  static invalidatePattern(
+    pattern: string,
+    options?: { readonly glob?: boolean }
+  ): Effect.Effect<number, CacheError, Cache> {
+    return Cache.use((cache) => cache.invalidatePattern(pattern, options))
+  }
+  /** The mode and connection state. */
+  static status(): Effect.Effect<CacheStatus, never, Cache> {
+    return Cache.use((cache) => cache.status)
+  }
+  /** Counters. */
+  static stats(): Effect.Effect<CacheStats, never, Cache> {
+    return Cache.use((cache) => cache.stats)
+  }
+  /** Registers a callback. */
+  static registerCallback<E extends CallbackEvent>(
+    event: E,
+    callback: CallbackSignatures[E]
+  ): Effect.Effect<void, never, Cache> {
+    return Cache.use((cache) => cache.registerCallback(event, callback))
+  }
+
+  /**
+   * A complete cache on L1 alone: the original's `InMemoryCache`, and the layer to
+   * give your own tests. Values go through the serializer to be weighed and checked,
+   * so what this cache accepts is exactly what the Redis cache accepts.
+   *
+   * @since 0.1.0
+   */
+  static layerMemory(
+    options: MemoryCacheOptions = {}
+  ): Layer.Layer<Cache | CacheMonitor, ValidationError> {
+    return Layer.unwrap(Effect.map(
+      validateOptions(MemoryCacheOptions, options, "Invalid memory cache options"),
+      (valid) => {
+        const settings = memorySettings(valid)
+        const parts = Layer.mergeAll(
+          MemoryTier.layer({
+            maxEntries: settings.maxEntries,
+            maxBytes: settings.maxBytes,
+            sweepInterval: settings.sweepInterval
+          }),
+          Codec.layer({ serializer: settings.serializer }),
+          CacheEvents.layer(),
+          monitorLayer(settings.cacheName)
+        )
+        return Layer.effect(Cache, makeCache(settings)).pipe(Layer.provideMerge(parts))
+      }
+    ))
+  }
+
+  /**
+   * The two-tier cache: L1 in memory, L2 Redis. Degrades to memory-only when Redis
+   * is unreachable (at start or later), reconnects on `reconnectSchedule`, replays
+   * what was written meanwhile; or, with `failOnConnectionError`, fails to build with
+   * a `ConnectionError`.
+   *
+   * @since 0.1.0
+   */
+  static layerRedis(
+    options: RedisCacheOptions = {}
+  ): Layer.Layer<Cache | CacheMonitor | RedisTier, ValidationError | ConnectionError | ConfigurationError> {
+    return Layer.unwrap(Effect.map(
+      validateOptions(RedisCacheOptions, options, "Invalid Redis cache options"),
+      (valid) => redisLayer(redisSettings(valid))
+    ))
+  }
+}
+
+interface Settings {
+  readonly cacheName: string
+  readonly defaultTtlMillis: number
+  readonly enableL1: boolean
+  readonly keyPrefix: string
+}
+
+const DEFAULT_TTL = Duration.hours(1)
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+const builtInSerializer = (option: RedisCacheOptions["serializer"]): Serializer =>
+  option === undefined || option === "json" ? Serializer.json : option === "structured" ? Serializer.structured : option
+
+const memorySettings = (valid: MemoryCacheOptions) => ({
+  cacheName: valid.cacheName ?? "default",
+  defaultTtlMillis: Duration.toMillis(valid.defaultTtl ?? DEFAULT_TTL),
+  enableL1: true,
+  keyPrefix: "",
+  maxEntries: valid.maxEntries ?? 1000,
+  maxBytes: valid.maxBytes ?? DEFAULT_MAX_BYTES,
+  sweepInterval: valid.sweepInterval ?? Duration.seconds(30),
+  serializer: builtInSerializer(valid.serializer)
+})
+
+/**
+ * The default reconnection schedule: exponential from 100 ms, doubled each time,
+ * capped at 10 seconds, jittered, for ever.
+ *
+ * @since 0.1.0
+ */
+export const defaultReconnectSchedule: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis", 2).pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(10)))),
+  Schedule.jittered
+)
+
+const redisSettings = (valid: RedisCacheOptions) => ({
+  cacheName: valid.cacheName ?? "default",
+  defaultTtlMillis: Duration.toMillis(valid.defaultTtl ?? DEFAULT_TTL),
+  enableL1: valid.enableL1 ?? true,
+  keyPrefix: valid.keyPrefix ?? "cache:",
+  maxEntries: valid.l1MaxEntries ?? 1000,
+  maxBytes: valid.l1MaxBytes ?? DEFAULT_MAX_BYTES,
+  sweepInterval: valid.sweepInterval ?? Duration.seconds(30),
+  serializer: builtInSerializer(valid.serializer),
+  compressionThreshold: valid.compressionThreshold ?? 1000,
+  compressionLevel: valid.compressionLevel ?? 6,
+  redisUrl: valid.redisUrl ?? "redis://127.0.0.1:6379",
+  commandTimeout: valid.commandTimeout ?? Duration.seconds(1),
+  connectTimeout: valid.connectTimeout ?? Duration.seconds(2),
+  reconnectSchedule: valid.reconnectSchedule ?? defaultReconnectSchedule,
+  failOnConnectionError: valid.failOnConnectionError ?? false,
+  connectAttempts: valid.connectAttempts ?? 3,
+  replayQueueLimit: valid.replayQueueLimit ?? 10_000,
+  security: Option.fromNullishOr(valid.security as SecurityConfig | undefined)
+})
+
+const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
+  const base = Layer.mergeAll(
+    MemoryTier.layer({
+      maxEntries: settings.maxEntries,
+      maxBytes: settings.maxBytes,
+      sweepInterval: settings.sweepInterval
+    }),
+    Codec.layer({
+      serializer: settings.serializer,
+      compressionThreshold: settings.compressionThreshold,
+      compressionLevel: settings.compressionLevel
+    }),
+    CacheEvents.layer(),
+    monitorLayer(settings.cacheName)
+  )
+  const withRedis = RedisTier.layer(settings).pipe(Layer.provideMerge(base))
+  return Layer.effect(Cache, makeCache(settings)).pipe(Layer.provideMerge(withRedis))
+}
+
+// The monitor a user provided, or a default one: a cache always has a monitor.
+const monitorLayer = (cacheName: string): Layer.Layer<CacheMonitor> =>
+  Layer.effect(
+    CacheMonitor,
+    Effect.flatMap(
+      Effect.serviceOption(CacheMonitor),
+      Option.match({ onNone: () => Effect.orDie(CacheMonitor.make({ cacheName })), onSome: Effect.succeed })
+    )
+  )
+
+const invalidKeyIssue = (key: unknown): ValidationIssue | undefined => {
+  if (typeof key !== "string") return { field: "key", value: String(key), rule: "must be a string" }
+  if (key.length === 0) return { field: "key", value: "\"\"", rule: "must not be empty" }
+  if (key.length > CacheLimits.maxKeyLength) {
+    return {
+      field: "key",
+      value: `${JSON.stringify(key.slice(0, 32))}... (${key.length} characters)`,
+      rule: `must be at most ${CacheLimits.maxKeyLength} characters`
+    }
+  }
+  return undefined
+}
+
+const keyError = (key: unknown) =>
+  Exit.fail(validationError([invalidKeyIssue(key)!], {
+    subject: "Invalid cache key",
+    ...(typeof key === "string" ? { key: key.slice(0, 64) } : {})
+  }))
+
+const ttlMillisOf = (key: string, ttl: Duration.Input | undefined, fallback: number): number | ValidationError => {
+  if (ttl === undefined) return fallback
+  const duration = Duration.fromInput(ttl)
+  if (Option.isNone(duration)) {
+    return validationError([{ field: "ttl", value: String(ttl), rule: "must be a duration" }], {
+      subject: "Invalid TTL",
+      key
+    })
+  }
+  const millis = Duration.toMillis(duration.value)
+  if (!(millis > 0) || millis > CacheLimits.maxTtlMillis) {
+    return validationError([{
+      field: "ttl",
+      value: Duration.format(duration.value),
+      rule: millis > 0
+        ? "must be at most 365 days"
+        : "must be positive (zero or negative TTLs are rejected, not read as \"forever\")"
+    }], { subject: "Invalid TTL", key })
+  }
+  return Math.ceil(millis)
+}
+
+const decoders = new WeakMap<object, (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+const encoders = new WeakMap<object, (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+
+// A schema's canonical JSON codec: what it stores survives every serializer, and
+// the derived codec and its parsers are built once per schema, not per call.
+const schemaDecoder = (schema: Schema.Codec<unknown, unknown>) => {
+  let decode = decoders.get(schema)
+  if (decode === undefined) {
+    decode = Schema.decodeUnknownExit(Schema.toCodecJson(schema))
+    decoders.set(schema, decode)
+  }
+  return decode
+}
+
+const schemaEncoder = (schema: Schema.Codec<unknown, unknown>) => {
+  let encode = encoders.get(schema)
+  if (encode === undefined) {
+    encode = Schema.encodeUnknownExit(Schema.toCodecJson(schema))
+    encoders.set(schema, encode)
+  }
+  return encode
+}
+
+const schemaFailure = (key: string, operation: "encode" | "decode", exit: Exit.Failure<unknown, Schema.SchemaError>) => {
+  const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+  const reason = failure !== undefined && Schema.isSchemaError(failure.error)
+    ? failure.error.message
+    : "the schema failed"
+  return new SerializationError({
+    message: operation === "decode"
+      ? `The value stored under "${key}" does not fit the schema: ${reason}`
+      : `The value for "${key}" could not be encoded by its schema: ${reason}`,
+    key,
+    operation,
+    reason
+  })
+}
+
+const makeCache = Effect.fnUntraced(function*(settings: Settings) {
+  const memory = yield* MemoryTier
+  const codec = yield* Codec
+  const events = yield* CacheEvents
+  const monitor = yield* CacheMonitor
+  const redisOption = yield* Effect.serviceOption(RedisTier)
+  const redis = Option.getOrUndefined(redisOption)
+  const clock = yield* Clock.Clock
+  const { cacheName, defaultTtlMillis, enableL1, keyPrefix } = settings
+
+  yield* monitor.attachL1({ stats: memory.stats })
+
+  let l2Hits = 0
+  let misses = 0
+  let sets = 0
+  let deletes = 0
+  let serializationErrors = 0
+
+  // With L1 off, memory still serves while Redis is away; it is emptied when Redis is back.
+  if (redis !== undefined && !enableL1) {
+    yield* events.registerCallback("mode_change", (_from, to) => {
+      if (to === "Connected") memory.clear()
+    })
+  }
+  const l1Active = redis === undefined || enableL1 ? () => true : () => !redis.isConnected()
+
+  const nanos = () => clock.currentTimeNanosUnsafe()
+  const record = (operation: CacheOperation, tier: AnsweringTier, started: bigint, success: boolean, errorTag?: string) =>
+    monitor.recordOperation({
+      operation,
+      tier,
+      durationMillis: Number(nanos() - started) / 1e6,
+      success,
+      cacheName,
+      ...(errorTag === undefined ? {} : { errorTag })
+    })
+
+  const countSerializationError = (operation: "encode" | "decode") =>
+    Effect.suspend(() => {
+      serializationErrors++
+      return monitor.recordSerializationError(operation)
+    })
+
+  const replyError = (error: RedisReplyError, key: string) =>
+    new InfrastructureError({
+      message: `${error.message} (cache '${cacheName}')`,
+      context: { command: error.command, key, cache: cacheName }
+    })
+
+  const fitSchema = (
+    key: string,
+    value: unknown,
+    schema: Schema.Codec<unknown, unknown> | undefined
+  ): Effect.Effect<Option.Option<unknown>, SerializationError> => {
+    if (schema === undefined) return Exit.succeed(Option.some(value))
+    const decoded = schemaDecoder(schema)(value)
+    if (Exit.isSuccess(decoded)) return Exit.succeed(Option.some(decoded.value))
+    return Effect.andThen(countSerializationError("decode"), Exit.fail(schemaFailure(key, "decode", decoded)))
+  }
+
+  const hit = (key: string, value: unknown, schema: Schema.Codec<unknown, unknown> | undefined, tier: "l1" | "l2") => {
+    const result = fitSchema(key, value, schema)
+    if (!events.isActive()) return result
+    return Effect.tap(result, () => events.emit({ _tag: "GetSuccess", key, value, tier }))
+  }
+
+  const miss = (key: string): Effect.Effect<Option.Option<unknown>> =>
+    events.isActive()
+      ? Effect.as(events.emit({ _tag: "GetMiss", key }), Option.none())
+      : Exit.succeed(Option.none())
+
+  const getFromRedis = Effect.fnUntraced(function*(
+    tier: RedisTier["Service"],
+    key: string,
+    schema: Schema.Codec<unknown, unknown> | undefined
+  ) {
+    const started = nanos()
+    const read = yield* tier.read(key).pipe(Effect.mapError((error) => replyError(error, key)))
+    if (read._tag !== "Hit") {
+      misses++
+      yield* record("get", "miss", started, true)
+      return yield* miss(key)
+    }
+    const value = yield* codec.decode(key, read.bytes).pipe(
+      Effect.tapError(() => countSerializationError("decode"))
+    )
+    // L1 never outlives the Redis entry: it gets the entry's remaining TTL.
+    if (enableL1 && read.pttlMillis > 0) memory.set(key, value, read.bytes.length, read.pttlMillis)
+    l2Hits++
+    yield* record("get", "l2", started, true)
+    return yield* hit(key, value, schema, "l2")
+  }, Effect.withSpan("Cache.get", { attributes: { "cache.name": cacheName, "db.system.name": "redis" } }))
+
+  const get = ((key: string, schema?: Schema.Codec<unknown, unknown>) =>
+    Effect.suspend((): Effect.Effect<Option.Option<unknown>, CacheError> => {
+      if (invalidKeyIssue(key) !== undefined) return keyError(key)
+      if (l1Active()) {
+        const value = memory.get(key)
+        if (value !== undefined) return hit(key, value, schema, "l1")
+      }
+      if (redis === undefined) return miss(key)
+      if (!redis.isConnected()) {
+        misses++
+        return miss(key)
+      }
+      return getFromRedis(redis, key, schema)
+    })) as CacheService["get"]
+
+  const set = (key: string, input: unknown, options?: SetOptions): Effect.Effect<void, CacheError> =>
+    Effect.suspend((): Effect.Effect<void, CacheError> => {
+      if (invalidKeyIssue(key) !== undefined) return keyError(key)
+      const ttlMillis = ttlMillisOf(key, options?.ttl, defaultTtlMillis)
+      if (typeof ttlMillis !== "number") return Exit.fail(ttlMillis)
+      if (input === undefined) {
+        return Exit.fail(validationError([{
+          field: "value",
+          value: "undefined",
+          rule: "undefined cannot be stored (null can)"
+        }], { subject: "Invalid cache value", key }))
+      }
+      let value: unknown = input
+      if (options?.schema !== undefined) {
+        const encoded = schemaEncoder(options.schema)(input)
+        if (Exit.isFailure(encoded)) {
+          return Effect.andThen(countSerializationError("encode"), Exit.fail(schemaFailure(key, "encode", encoded)))
+        }
+        value = encoded.value
+      }
+      return redis === undefined
+        ? setInMemory(key, value, ttlMillis)
+        : setInRedis(redis, key, value, ttlMillis)
+    })
+
+  const afterSet = (key: string, value: unknown, ttlMillis: number) => {
+    sets++
+    return events.isActive() ? events.emit({ _tag: "SetSuccess", key, value, ttlMillis }) : Effect.void
+  }
+
+  const setInMemory = (key: string, value: unknown, ttlMillis: number) =>
+    codec.measure(key, value).pipe(
+      Effect.tapError(() => countSerializationError("encode")),
+      Effect.flatMap((weight) => {
+        memory.set(key, value, weight, ttlMillis)
+        return afterSet(key, value, ttlMillis)
+      })
+    )
+
+  const setInRedis = Effect.fnUntraced(function*(
+    tier: RedisTier["Service"],
+    key: string,
+    value: unknown,
+    ttlMillis: number
+  ) {
+    const started = nanos()
+    const writtenAt = clock.currentTimeMillisUnsafe()
+    const encoded = yield* codec.encode(key, value, writtenAt).pipe(
+      Effect.tapError(() => countSerializationError("encode"))
+    )
+    if (encoded.compressed) {
+      yield* monitor.recordCompression({
+        originalSize: encoded.size,
+        compressedSize: encoded.storedSize,
+        durationMillis: encoded.compressionNanos / 1e6,
+        operation: "set"
+      })
+    }
+    const outcome = yield* tier.write(key, encoded.bytes, ttlMillis, writtenAt).pipe(
+      Effect.mapError((error) => replyError(error, key))
+    )
+    if (enableL1 || outcome === "queued") memory.set(key, value, encoded.size, ttlMillis)
+    else memory.delete(key)
+    yield* record("set", "none", started, true)
+    yield* afterSet(key, value, ttlMillis)
+  }, Effect.withSpan("Cache.set", { attributes: { "cache.name": cacheName, "db.system.name": "redis" } }))
+
+  const remove = (key: string): Effect.Effect<boolean, CacheError> =>
+    Effect.suspend((): Effect.Effect<boolean, CacheError> => {
+      if (invalidKeyIssue(key) !== undefined) return keyError(key)
+      const inMemory = memory.delete(key)
+      const done = (existed: boolean) => {
+        deletes++
+        return existed && events.isActive()
+          ? Effect.as(events.emit({ _tag: "DeleteSuccess", key }), existed)
+          : Exit.succeed(existed)
+      }
+      if (redis === undefined) return done(inMemory)
+      const started = nanos()
+      return redis.remove(key, clock.currentTimeMillisUnsafe()).pipe(
+        Effect.mapError((error) => replyError(error, key)),
+        Effect.tap(() => record("delete", "none", started, true)),
+        Effect.flatMap((inRedis) => done(inMemory || inRedis === true))
+      )
+    })
+
+  const exists = (key: string): Effect.Effect<boolean, CacheError> =>
+    Effect.suspend((): Effect.Effect<boolean, CacheError> => {
+      if (invalidKeyIssue(key) !== undefined) return keyError(key)
+      if (l1Active() && memory.has(key)) return Exit.succeed(true)
+      if (redis === undefined) return Exit.succeed(false)
+      return redis.exists(key).pipe(
+        Effect.mapError((error) => replyError(error, key)),
+        Effect.map((found) => found === true || (found === undefined && memory.has(key)))
+      )
+    })
+
+  const ttl = (key: string): Effect.Effect<Option.Option<Duration.Duration>, CacheError> =>
+    Effect.suspend((): Effect.Effect<Option.Option<Duration.Duration>, CacheError> => {
+      if (invalidKeyIssue(key) !== undefined) return keyError(key)
+      const fromMemory = () => Option.map(Option.fromNullishOr(memory.remainingTtl(key)), Duration.millis)
+      if (redis === undefined) return Exit.succeed(fromMemory())
+      return redis.pttl(key).pipe(
+        Effect.mapError((error) => replyError(error, key)),
+        Effect.map((remaining) => remaining === undefined ? fromMemory() : Option.map(remaining, Duration.millis))
+      )
+    })
+
+  const invalidatePattern = (pattern: string, options?: { readonly glob?: boolean }) =>
+    Effect.suspend((): Effect.Effect<number, CacheError> => {
+      if (typeof pattern !== "string") {
+        return Exit.fail(validationError([{ field: "pattern", value: String(pattern), rule: "must be a string" }], {
+          subject: "Invalid pattern"
+        }))
+      }
+      const glob = options?.glob === true
+      const started = nanos()
+      const matches = matcher(pattern, { glob })
+      const keys = new Set<string>()
+      memory.removeWhere((key) => {
+        if (!matches(key)) return false
+        keys.add(key)
+        return true
+      })
+      const finish = (removedInRedis: number) =>
+        Effect.as(
+          monitor.recordInvalidation({
+            pattern,
+            keysInvalidated: Math.max(keys.size, removedInRedis),
+            durationMillis: Number(nanos() - started) / 1e6,
+            invalidationType: glob ? "glob" : "literal"
+          }),
+          Math.max(keys.size, removedInRedis)
+        )
+      if (redis === undefined) return finish(0)
+      const redisPattern = toRedisMatch(pattern, { glob, keyPrefix })
+      return redis.removeMatching(redisPattern, clock.currentTimeMillisUnsafe()).pipe(
+        Effect.mapError((error) => replyError(error, pattern)),
+        Effect.flatMap((removed) => finish(removed ?? 0))
+      )
+    })
+
+  const clear: Effect.Effect<void, CacheError> = Effect.suspend(() => {
+    memory.clear()
+    if (redis === undefined) return Effect.void
+    return redis.removeMatching(toRedisMatch("", { glob: false, keyPrefix }), clock.currentTimeMillisUnsafe()).pipe(
+      Effect.mapError((error) => replyError(error, "*")),
+      Effect.asVoid
+    )
+  })
+
+  const status: Effect.Effect<CacheStatus> = redis === undefined
+    ? Effect.sync(() => ({
+      mode: "Memory" as const,
+      url: Option.none(),
+      since: 0,
+      lastError: Option.none(),
+      reconnectAttempts: 0,
+      pendingReplay: 0,
+      droppedWhileDegraded: 0,
+      l1: memory.stats()
+    }))
+    : Effect.map(redis.status, (s) => ({ ...s, url: Option.some(s.url), l1: memory.stats() }))
+
+  const stats: Effect.Effect<CacheStats> = Effect.sync(() => {
+    const l1 = memory.stats()
+    const allMisses = redis === undefined ? l1.misses : misses
+    const reads = l1.hits + l2Hits + allMisses
+    return {
+      l1,
+      l1Hits: l1.hits,
+      l2Hits,
+      misses: allMisses,
+      hitRate: reads === 0 ? 0 : (l1.hits + l2Hits) / reads,
+      sets,
+      deletes,
+      serializationErrors
+    }
+  })
+
+  return Cache.of({
+    get,
+    set,
+    delete: remove,
+    exists,
+    ttl,
+    clear,
+    invalidatePattern,
+    status,
+    stats,
+    resetStats: Effect.sync(() => {
+      memory.resetStats()
+      l2Hits = misses = sets = deletes = serializationErrors = 0
+    }),
+    registerCallback: events.registerCallback,
+    events: events.events
+  })
+})

@@ -1,0 +1,277 @@
+/**
+ * The options of every cache, and the one place where their rules live.
+ *
+ * `Cache.layerMemory`, `Cache.layerRedis` and the factory all validate through
+ * the schemas here, so an option means the same thing, with the same range,
+ * whichever entry point receives it (the original's factory and constructors
+ * disagreed; see ORIGIN.md, "Quirks we fix" 4).
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Exit, Option, Schedule, Schema, SchemaIssue } from "effect"
+import type { Serializer } from "./codec/Serializer.js"
+import { type ValidationIssue, validationError, type ValidationError } from "./errors.js"
+import { redactUrl } from "./internal/url.js"
+
+/**
+ * Limits that apply to every cache.
+ *
+ * @since 0.1.0
+ */
+export const CacheLimits = {
+  /** Longest key accepted, in UTF-16 code units. */
+  maxKeyLength: 1024,
+  /** Longest TTL accepted: 365 days, as the original factory. */
+  maxTtlMillis: 365 * 24 * 60 * 60 * 1000,
+  /** Largest compression threshold accepted, in bytes. */
+  maxCompressionThreshold: 16 * 1024 * 1024,
+  /** Most L1 entries accepted. */
+  maxL1Entries: 10_000_000
+} as const
+
+const durationInput = Schema.declare(
+  (u: unknown): u is Duration.Input => {
+    try {
+      return Option.isSome(Duration.fromInput(u as Duration.Input))
+    } catch {
+      return false
+    }
+  },
+  { expected: "a duration (a Duration, a string such as \"30 minutes\", or a number of milliseconds)" }
+)
+
+const toMillis = (input: Duration.Input): number => Duration.toMillis(input)
+
+/**
+ * A duration that must be positive and at most `maxMillis`. Zero or negative is an
+ * error, never a silent "forever".
+ *
+ * @since 0.1.0
+ */
+export const PositiveDuration = (maxMillis: number, unitText: string) =>
+  durationInput.check(
+    Schema.makeFilter((input: Duration.Input) => {
+      const millis = toMillis(input)
+      if (!(millis > 0)) return "must be positive (zero or negative durations are rejected, not read as \"forever\")"
+      if (millis > maxMillis) return `must be at most ${unitText}`
+      return true
+    })
+  )
+
+/**
+ * A TTL: positive and at most 365 days.
+ *
+ * @since 0.1.0
+ */
+export const Ttl = PositiveDuration(CacheLimits.maxTtlMillis, "365 days")
+
+const Timeout = PositiveDuration(10 * 60 * 1000, "10 minutes")
+
+const intBetween = (minimum: number, maximum: number) =>
+  Schema.Finite.check(
+    Schema.makeFilter((n: number) => Number.isInteger(n) || "must be an integer"),
+    Schema.makeFilter((n: number) => (n >= minimum && n <= maximum) || `must be between ${minimum} and ${maximum}`)
+  )
+
+const serializerObject = Schema.declare(
+  (u: unknown): u is Serializer =>
+    typeof u === "object" && u !== null && typeof (u as Serializer).serialize === "function" &&
+    typeof (u as Serializer).deserialize === "function" && typeof (u as Serializer).id === "number",
+  { expected: "a Serializer (an object with id, name, serialize and deserialize)" }
+)
+
+/**
+ * Which serializer a cache uses: a built-in one by name, or your own.
+ *
+ * @since 0.1.0
+ */
+export const SerializerOption = Schema.Union([Schema.Literals(["json", "structured"]), serializerObject])
+
+/**
+ * A Redis URL: `redis://` or `rediss://`, with a host, optional user, password and
+ * database index.
+ *
+ * @since 0.1.0
+ */
+export const RedisUrl = Schema.String.check(
+  Schema.makeFilter((url: string) => {
+    if (url.trim() === "") return "cannot be empty"
+    if (!/^rediss?:\/\//.test(url)) return "must start with 'redis://' or 'rediss://'"
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      return "is not a valid URL"
+    }
+    if (parsed.hostname === "") return "must include host information"
+    const db = parsed.pathname.replace(/^\//, "")
+    if (db !== "" && !/^\d+$/.test(db)) return "database index must be a number"
+    return true
+  })
+)
+
+const schedule = Schema.declare(
+  (u: unknown): u is Schedule.Schedule<unknown, unknown> => Schedule.isSchedule(u),
+  { expected: "an Effect Schedule" }
+)
+
+const KeyPrefix = Schema.String.check(
+  Schema.makeFilter((p: string) => p.length > 0 || "must not be empty (clear() deletes every key under the prefix)"),
+  Schema.makeFilter((p: string) => p.length <= 256 || "must be at most 256 characters")
+)
+
+const CacheName = Schema.String.check(
+  Schema.makeFilter((p: string) => /^[A-Za-z0-9_.:-]{1,64}$/.test(p) || "must be 1 to 64 of A-Z a-z 0-9 _ . : -")
+)
+
+/**
+ * Options shared by every cache.
+ *
+ * @since 0.1.0
+ */
+export const CommonOptionFields = {
+  /** TTL of entries set without one. Default 1 hour. */
+  defaultTtl: Schema.optionalKey(Ttl),
+  /** The serializer: "json" (default), "structured", or your own. */
+  serializer: Schema.optionalKey(SerializerOption),
+  /** A label for metrics and logs. Default "default". */
+  cacheName: Schema.optionalKey(CacheName),
+  /** How often L1 sweeps expired entries. Default 30 seconds. */
+  sweepInterval: Schema.optionalKey(PositiveDuration(24 * 60 * 60 * 1000, "24 hours"))
+}
+
+/**
+ * Options of `Cache.layerMemory`.
+ *
+ * @since 0.1.0
+ */
+export const MemoryCacheOptions = Schema.Struct({
+  ...CommonOptionFields,
+  /** Most entries held. Default 1000. */
+  maxEntries: Schema.optionalKey(intBetween(1, CacheLimits.maxL1Entries)),
+  /** Most bytes held (sum of the entries' serialized sizes). Default 64 MiB. */
+  maxBytes: Schema.optionalKey(intBetween(1024, Number.MAX_SAFE_INTEGER))
+})
+
+/**
+ * The input type of {@link MemoryCacheOptions}.
+ *
+ * @since 0.1.0
+ */
+export type MemoryCacheOptions = typeof MemoryCacheOptions.Type
+
+/**
+ * Options of `Cache.layerRedis` (and, through the factory, of every Redis-backed cache).
+ *
+ * @since 0.1.0
+ */
+export const RedisCacheOptions = Schema.Struct({
+  ...CommonOptionFields,
+  /** Where Redis is. Default `redis://127.0.0.1:6379`. */
+  redisUrl: Schema.optionalKey(RedisUrl),
+  /** Whether to keep an L1 copy in process memory. Default true. */
+  enableL1: Schema.optionalKey(Schema.Boolean),
+  /** Most L1 entries. Default 1000. */
+  l1MaxEntries: Schema.optionalKey(intBetween(1, CacheLimits.maxL1Entries)),
+  /** Most L1 bytes. Default 64 MiB. */
+  l1MaxBytes: Schema.optionalKey(intBetween(1024, Number.MAX_SAFE_INTEGER)),
+  /** Payloads whose serialized size is above this many bytes are compressed. Default 1000. */
+  compressionThreshold: Schema.optionalKey(intBetween(0, CacheLimits.maxCompressionThreshold)),
+  /** zlib level, 1 (fast) to 9 (small). Default 6. */
+  compressionLevel: Schema.optionalKey(intBetween(1, 9)),
+  /** Namespace of every key this cache writes in Redis. Default "cache:". */
+  keyPrefix: Schema.optionalKey(KeyPrefix),
+  /** Longest a Redis command may take before the cache treats Redis as unavailable. Default 1 second. */
+  commandTimeout: Schema.optionalKey(Timeout),
+  /** Longest a connection attempt may take. Default 2 seconds. */
+  connectTimeout: Schema.optionalKey(Timeout),
+  /** Delays between reconnection attempts. Default: exponential from 100 ms, jittered, capped at 10 s. */
+  reconnectSchedule: Schema.optionalKey(schedule),
+  /** Fail building the layer with a `ConnectionError` when Redis cannot be reached. Default false. */
+  failOnConnectionError: Schema.optionalKey(Schema.Boolean),
+  /** Connection attempts made at start-up before giving up (fail fast) or going memory-only. Default 3. */
+  connectAttempts: Schema.optionalKey(intBetween(1, 100)),
+  /** Most writes and deletes kept for replay while Redis is unreachable. Default 10000. */
+  replayQueueLimit: Schema.optionalKey(intBetween(0, 1_000_000)),
+  /** Security settings (AUTH/ACL, TLS). Passed through to the connection unchanged. */
+  security: Schema.optionalKey(Schema.Unknown)
+})
+
+/**
+ * The input type of {@link RedisCacheOptions}.
+ *
+ * @since 0.1.0
+ */
+export type RedisCacheOptions = typeof RedisCacheOptions.Type
+
+const secretFields = new Set(["security"])
+
+const renderValue = (field: string, value: unknown): string => {
+  if (secretFields.has(field)) return "<redacted>"
+  if (field === "redisUrl" && typeof value === "string") return JSON.stringify(redactUrl(value))
+  if (value === undefined) return "undefined"
+  if (typeof value === "string") return JSON.stringify(value)
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint" || value === null) {
+    return String(value)
+  }
+  if (Duration.isDuration(value)) return Duration.format(value)
+  if (typeof value === "function") return "<function>"
+  try {
+    const text = JSON.stringify(value)
+    return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 77)}...` : text
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
+}
+
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
+  let current: unknown = input
+  for (const segment of path) {
+    if (typeof current !== "object" || current === null) return undefined
+    current = (current as Record<PropertyKey, unknown>)[segment]
+  }
+  return current
+}
+
+/**
+ * Turns Schema issues into our validation issues: field path, offending value, rule.
+ *
+ * @since 0.1.0
+ */
+export const issuesOf = (error: Schema.SchemaError, input: unknown): ReadonlyArray<ValidationIssue> => {
+  const seen = new Set<string>()
+  const out: Array<ValidationIssue> = []
+  for (const issue of formatter(error.issue).issues) {
+    const path = (issue.path ?? []).map((segment) =>
+      typeof segment === "object" && segment !== null && "key" in segment ? segment.key : segment
+    ) as ReadonlyArray<PropertyKey>
+    const field = path.length === 0 ? "options" : path.map(String).join(".")
+    const rule = issue.message === "Expected no excess property" ? "is not a known option" : issue.message
+    const id = `${field}\u0000${rule}`
+    if (seen.has(id)) continue
+    seen.add(id)
+    out.push({ field, value: renderValue(field, valueAt(input, path)), rule })
+  }
+  return out
+}
+
+/**
+ * Validates options against a schema, reporting every problem at once in one
+ * `ValidationError`.
+ *
+ * @since 0.1.0
+ */
+export const validateOptions = <S extends Schema.Codec<unknown, unknown>>(
+  schema: S,
+  input: unknown,
+  subject: string
+): Effect.Effect<S["Type"], ValidationError> =>
+  Effect.suspend(() => {
+    const exit = Schema.decodeUnknownExit(schema)(input ?? {}, { errors: "all", onExcessProperty: "error" })
+    if (Exit.isSuccess(exit)) return Effect.succeed(exit.value as S["Type"])
+    const error = exit.cause.reasons.find((r) => r._tag === "Fail")
+    if (error === undefined || !Schema.isSchemaError(error.error)) return Effect.die(exit.cause)
+    return Effect.fail(validationError(issuesOf(error.error, input), { subject }))
+  })

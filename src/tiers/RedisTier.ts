@@ -1,0 +1,524 @@
+/**
+ * The L2 tier: Redis through ioredis, in a resource-scoped connection, with
+ * graceful degradation and automatic recovery.
+ *
+ * The tier never makes a caller wait on a dead server: the offline queue is off,
+ * every command is bounded by `commandTimeout`, and while the server is away the
+ * tier answers "unavailable" at once. Writes and deletes made meanwhile are queued
+ * (bounded, newest wins per key) and replayed when the connection is back, under
+ * the rule in `docs/redis-tier.md`: a queued operation never overwrites a value
+ * that another writer stored later than it.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Schedule } from "effect"
+import { Redis, type RedisOptions } from "ioredis"
+import type { CacheModeName } from "../events/CacheEvents.js"
+import { CacheEvents } from "../events/CacheEvents.js"
+import { ConnectionError, type ConfigurationError } from "../errors.js"
+import { MAGIC_0, MAGIC_1, VERSION } from "../internal/envelope.js"
+import { CacheMonitor } from "../monitoring/CacheMonitor.js"
+import { classifyConnectionError, redisConnectionOptions } from "../security/connectionOptions.js"
+import type { SecurityConfig } from "../security/SecurityConfig.js"
+import { matcher } from "../internal/pattern.js"
+import { redactUrl } from "../internal/url.js"
+import { MemoryTier } from "./MemoryTier.js"
+
+/**
+ * What the Redis tier needs to know. Durations are already validated by the cache
+ * options schema.
+ *
+ * @since 0.1.0
+ */
+export interface RedisTierOptions {
+  readonly redisUrl: string
+  readonly keyPrefix: string
+  readonly commandTimeout: Duration.Input
+  readonly connectTimeout: Duration.Input
+  readonly reconnectSchedule: Schedule.Schedule<unknown, unknown>
+  readonly failOnConnectionError: boolean
+  readonly connectAttempts: number
+  readonly replayQueueLimit: number
+  readonly security: Option.Option<SecurityConfig>
+  readonly cacheName: string
+}
+
+/**
+ * The connection state of the tier, as `Cache.status` reports it. `lastError`
+ * never contains a password.
+ *
+ * @since 0.1.0
+ */
+export interface RedisTierStatus {
+  readonly mode: Exclude<CacheModeName, "Memory">
+  readonly url: string
+  readonly since: number
+  readonly lastError: Option.Option<string>
+  readonly reconnectAttempts: number
+  readonly pendingReplay: number
+  readonly droppedWhileDegraded: number
+}
+
+/**
+ * The answer of a read.
+ *
+ * @since 0.1.0
+ */
+export type RedisRead =
+  | { readonly _tag: "Hit"; readonly bytes: Uint8Array; readonly pttlMillis: number }
+  | { readonly _tag: "Miss" }
+  | { readonly _tag: "Unavailable" }
+
+/**
+ * A Redis reply error on a command that reached the server (a permission error,
+ * a value of another type, out of memory): not a connection problem.
+ *
+ * @since 0.1.0
+ */
+export class RedisReplyError extends Error {
+  constructor(readonly command: string, readonly reply: string) {
+    super(`Redis refused ${command}: ${reply}`)
+    this.name = "RedisReplyError"
+  }
+}
+
+type PendingOperation =
+  | { readonly _tag: "Set"; readonly bytes: Uint8Array; readonly expiresAt: number; readonly writtenAt: number }
+  | { readonly _tag: "Delete"; readonly at: number }
+
+/**
+ * The Redis tier service. `write` and `remove` never fail for lack of a server:
+ * they queue for replay and report it.
+ *
+ * @since 0.1.0
+ */
+export class RedisTier extends Context.Service<RedisTier, {
+  /** True while connected; the cache reads it to skip L2 at once while degraded. */
+  readonly isConnected: () => boolean
+  readonly read: (key: string) => Effect.Effect<RedisRead, RedisReplyError>
+  readonly write: (
+    key: string,
+    bytes: Uint8Array,
+    ttlMillis: number,
+    writtenAt: number
+  ) => Effect.Effect<"stored" | "queued", RedisReplyError>
+  /** Deletes; `undefined` when Redis could not be asked (the delete is queued). */
+  readonly remove: (key: string, at: number) => Effect.Effect<boolean | undefined, RedisReplyError>
+  /** `undefined` when Redis could not be asked. */
+  readonly exists: (key: string) => Effect.Effect<boolean | undefined, RedisReplyError>
+  /** Remaining milliseconds; `Option.none()` when absent; `undefined` when Redis could not be asked. */
+  readonly pttl: (key: string) => Effect.Effect<Option.Option<number> | undefined, RedisReplyError>
+  /** SCANs keys matching a Redis glob (already including the prefix) and UNLINKs them; `undefined` when unavailable. */
+  readonly removeMatching: (pattern: string, at: number) => Effect.Effect<number | undefined, RedisReplyError>
+  readonly status: Effect.Effect<RedisTierStatus>
+  /** The live client, for security checks and diagnostics; none while degraded. */
+  readonly client: Effect.Effect<Option.Option<Redis>>
+  readonly keyPrefix: string
+  readonly url: string
+}>()("effect-redis-cache/RedisTier") {
+  /**
+   * Connects (or, when Redis is away and `failOnConnectionError` is off, starts
+   * memory-only and keeps reconnecting in the background), all in the layer's scope.
+   *
+   * @since 0.1.0
+   */
+  static readonly layer = (
+    options: RedisTierOptions
+  ): Layer.Layer<RedisTier, ConnectionError | ConfigurationError, MemoryTier | CacheEvents> =>
+    Layer.effect(RedisTier, make(options))
+}
+
+// TEMPORARY until the envelope carries the write time.
+const ENVELOPE_MAGIC = [MAGIC_0, MAGIC_1, VERSION]
+const WRITTEN_AT_OFFSET = 6
+
+const isTransportError = (error: unknown): boolean => !(error instanceof Error && error.name === "ReplyError")
+
+// Replays a queued write unless the stored value is ours and was written later.
+// GETRANGE reads only the envelope header, so a large value is never copied into Lua.
+const SET_IF_NOT_NEWER = `
+local head = redis.call('GETRANGE', KEYS[1], 0, ${WRITTEN_AT_OFFSET + 5})
+if #head == ${WRITTEN_AT_OFFSET + 6} and string.sub(head, 1, ${ENVELOPE_MAGIC.length}) == ARGV[4] then
+  local at = 0
+  for i = ${WRITTEN_AT_OFFSET + 1}, ${WRITTEN_AT_OFFSET + 6} do at = at * 256 + string.byte(head, i) end
+  if at > tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`
+
+// Deletes each key unless its value is ours and was written after ARGV[1].
+const DELETE_IF_NOT_NEWER = `
+local removed = 0
+for _, key in ipairs(KEYS) do
+  local head = redis.call('GETRANGE', key, 0, ${WRITTEN_AT_OFFSET + 5})
+  local newer = false
+  if #head == ${WRITTEN_AT_OFFSET + 6} and string.sub(head, 1, ${ENVELOPE_MAGIC.length}) == ARGV[2] then
+    local at = 0
+    for i = ${WRITTEN_AT_OFFSET + 1}, ${WRITTEN_AT_OFFSET + 6} do at = at * 256 + string.byte(head, i) end
+    newer = at > tonumber(ARGV[1])
+  end
+  if not newer then removed = removed + redis.call('UNLINK', key) end
+end
+return removed`
+
+interface ReplayCommands {
+  setIfNotNewer(key: string, bytes: Buffer, pttl: number, writtenAt: number, magic: Buffer): Promise<number>
+  deleteIfNotNewer(numKeys: number, ...args: Array<string | number | Buffer>): Promise<number>
+}
+
+const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
+  const memory = yield* MemoryTier
+  const events = yield* CacheEvents
+  const monitor = yield* Effect.serviceOption(CacheMonitor)
+  const clock = yield* Clock.Clock
+  const runFork = Effect.runForkWith(yield* Effect.context<never>())
+  const url = redactUrl(options.redisUrl)
+  const commandTimeout = Duration.toMillis(options.commandTimeout)
+  const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout)
+  const baseSettings = yield* redisConnectionOptions(options.redisUrl, options.security)
+  const settings = {
+    ...baseSettings,
+    lazyConnect: true,
+    // Commands must fail at once while disconnected, never wait in ioredis's queue.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    // Reconnection is ours (on `reconnectSchedule`); ioredis must not reconnect behind our back.
+    retryStrategy: () => null,
+    reconnectOnError: null,
+    commandTimeout,
+    connectTimeout: Duration.toMillis(connectTimeout),
+    connectionName: `effect-redis-cache:${options.cacheName}`
+  } satisfies RedisOptions
+  const magic = Buffer.from(ENVELOPE_MAGIC)
+
+  let client: Redis | undefined
+  let mode: RedisTierStatus["mode"] = "Connecting"
+  let since = clock.currentTimeMillisUnsafe()
+  let lastError: Option.Option<string> = Option.none()
+  let reconnectAttempts = 0
+  let droppedWhileDegraded = 0
+  // Pattern deletes (clear, invalidatePattern) made while degraded, by Redis glob: replayed before single keys.
+  const pendingPatterns = new Map<string, number>()
+  const pending = new Map<string, PendingOperation>()
+  const lost = yield* Queue.sliding<void>(1)
+
+  const changeMode = (to: RedisTierStatus["mode"], reason: string) =>
+    Effect.suspend(() => {
+      const from = mode
+      if (from === to) return Effect.void
+      mode = to
+      since = clock.currentTimeMillisUnsafe()
+      const log = to === "Connected"
+        ? Effect.logInfo(`Redis cache '${options.cacheName}' connected to ${url} (${reason})`)
+        : Effect.logWarning(`Redis cache '${options.cacheName}' is memory-only: ${reason}`)
+      return Effect.all([
+        log.pipe(Effect.annotateLogs({ cache: options.cacheName, from, to })),
+        events.emit({ _tag: "ModeChanged", from, to, reason }),
+        Option.match(monitor, { onNone: () => Effect.void, onSome: (m) => m.recordModeChange(from, to, reason) })
+      ], { discard: true })
+    })
+
+  const dropClient = (target: Redis) => {
+    if (client === target) client = undefined
+    target.removeAllListeners("end")
+    target.disconnect()
+  }
+
+  const markLost = (target: Redis, error: unknown) =>
+    Effect.suspend(() => {
+      if (client !== target) return Effect.void
+      const reason = classifyConnectionError(error, options.redisUrl).message
+      lastError = Option.some(reason)
+      dropClient(target)
+      return changeMode("MemoryOnly", reason).pipe(Effect.andThen(Queue.offer(lost, undefined)), Effect.asVoid)
+    })
+
+  const connectOnce: Effect.Effect<Redis, ConnectionError> = Effect.suspend(() => {
+    const candidate = new Redis(settings)
+    // Without a listener ioredis prints "Unhandled error event"; failures reach us through the promises.
+    candidate.on("error", () => {})
+    return Effect.tryPromise({
+      try: () => candidate.connect().then(() => candidate.ping()),
+      catch: (error) => classifyConnectionError(error, options.redisUrl)
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: connectTimeout,
+        orElse: () =>
+          Effect.fail(
+            new ConnectionError({
+              message: `Connecting to ${url} timed out after ${Duration.format(connectTimeout)}`,
+              url,
+              reason: "timeout"
+            })
+          )
+      }),
+      Effect.as(candidate),
+      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => candidate.disconnect()))
+    )
+  })
+
+  const adopt = (fresh: Redis) =>
+    Effect.sync(() => {
+      client = fresh
+      lastError = Option.none()
+      fresh.once("end", () => {
+        // The socket closed without a command noticing: go memory-only at once.
+        runFork(markLost(fresh, new Error("connection closed")))
+      })
+    })
+
+  const replayCommands = (target: Redis): Redis & ReplayCommands => {
+    const candidate = target as Redis & Partial<ReplayCommands>
+    if (candidate.setIfNotNewer === undefined) {
+      target.defineCommand("setIfNotNewer", { numberOfKeys: 1, lua: SET_IF_NOT_NEWER })
+      target.defineCommand("deleteIfNotNewer", { lua: DELETE_IF_NOT_NEWER })
+    }
+    return target as Redis & ReplayCommands
+  }
+
+  const scanKeys = (target: Redis, pattern: string, each: (keys: Array<string>) => Promise<void>) =>
+    new Promise<void>((resolve, reject) => {
+      const stream = target.scanStream({ match: pattern, count: 500 })
+      stream.on("data", (keys: Array<string>) => {
+        if (keys.length === 0) return
+        stream.pause()
+        each(keys).then(() => stream.resume(), (error) => {
+          stream.destroy()
+          reject(error)
+        })
+      })
+      stream.on("end", resolve)
+      stream.on("error", reject)
+    })
+
+  // Replays what was queued while degraded. Each operation leaves the queue only once Redis has it.
+  const replay = (target: Redis) =>
+    Effect.gen(function*() {
+      const started = clock.currentTimeMillisUnsafe()
+      let replayed = 0
+      let skipped = 0
+      const commands = replayCommands(target)
+      for (const [pattern, at] of Array.from(pendingPatterns)) {
+        yield* Effect.tryPromise({
+          try: () =>
+            scanKeys(target, pattern, (keys) =>
+              commands.deleteIfNotNewer(keys.length, ...keys, at, magic).then(() => undefined)),
+          catch: (error) => error
+        })
+        if (pendingPatterns.get(pattern) === at) pendingPatterns.delete(pattern)
+      }
+      while (pending.size > 0) {
+        const [key, operation] = pending.entries().next().value as [string, PendingOperation]
+        const now = clock.currentTimeMillisUnsafe()
+        const fullKey = options.keyPrefix + key
+        const applied = yield* Effect.tryPromise({
+          try: () =>
+            operation._tag === "Set"
+              ? operation.expiresAt <= now
+                ? Promise.resolve(-1)
+                : commands.setIfNotNewer(
+                  fullKey,
+                  Buffer.from(operation.bytes.buffer, operation.bytes.byteOffset, operation.bytes.byteLength),
+                  operation.expiresAt - now,
+                  operation.writtenAt,
+                  magic
+                )
+              : commands.deleteIfNotNewer(1, fullKey, operation.at, magic).then(() => 1),
+          catch: (error) => error
+        })
+        // A newer operation on the key may have been queued while this one was in flight.
+        if (pending.get(key) === operation) {
+          pending.delete(key)
+          // Redis holds a newer value than ours: our L1 copy must not shadow it.
+          if (applied === 0) memory.delete(key)
+        }
+        if (applied === 1) replayed++
+        else skipped++
+      }
+      if (replayed + skipped > 0 || monitor._tag === "Some") {
+        yield* Effect.logInfo(`Replayed ${replayed} queued operations to ${url}, skipped ${skipped}`)
+        if (monitor._tag === "Some") {
+          yield* monitor.value.recordReplay({
+            replayed,
+            skipped,
+            dropped: droppedWhileDegraded,
+            durationMillis: clock.currentTimeMillisUnsafe() - started
+          })
+        }
+      }
+    })
+
+  const recordAttempt = (success: boolean) =>
+    Effect.sync(() => {
+      reconnectAttempts++
+    }).pipe(
+      Effect.andThen(
+        Option.match(monitor, { onNone: () => Effect.void, onSome: (m) => m.recordReconnectAttempt(success) })
+      )
+    )
+
+  const reconnect = Effect.gen(function*() {
+    const fresh = yield* connectOnce.pipe(
+      Effect.tapError((error) =>
+        Effect.sync(() => {
+          lastError = Option.some(error.message)
+        }).pipe(Effect.andThen(recordAttempt(false)))
+      ),
+      Effect.retry(options.reconnectSchedule)
+    )
+    yield* recordAttempt(true)
+    yield* adopt(fresh)
+    const replayed = yield* Effect.exit(replay(fresh))
+    if (Exit.isFailure(replayed)) {
+      // The server went away again mid-replay: what is left stays queued.
+      yield* markLost(fresh, Exit.isFailure(replayed) ? replayed.cause : undefined)
+      return
+    }
+    yield* changeMode("Connected", "reconnected")
+  })
+
+  // One fiber, for the life of the layer, waits for "lost" and reconnects.
+  yield* Queue.take(lost).pipe(
+    Effect.andThen(reconnect),
+    Effect.forever,
+    Effect.forkScoped
+  )
+
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      const target = client
+      client = undefined
+      if (target === undefined) return Effect.void
+      target.removeAllListeners("end")
+      return Effect.tryPromise(() => target.quit()).pipe(
+        Effect.timeoutOrElse({ duration: "1 second", orElse: () => Effect.void }),
+        Effect.ignore,
+        Effect.ensuring(Effect.sync(() => target.disconnect()))
+      )
+    })
+  )
+
+  // Start-up: fail fast, or go memory-only and keep trying in the background.
+  const first = yield* connectOnce.pipe(
+    Effect.retry(
+      Schedule.max([options.reconnectSchedule, Schedule.recurs(options.failOnConnectionError ? options.connectAttempts - 1 : 0)])
+    ),
+    Effect.result
+  )
+  if (first._tag === "Success") {
+    yield* adopt(first.success)
+    yield* changeMode("Connected", "connected")
+  } else if (options.failOnConnectionError) {
+    return yield* first.failure
+  } else {
+    lastError = Option.some(first.failure.message)
+    yield* changeMode("MemoryOnly", first.failure.message)
+    yield* Queue.offer(lost, undefined)
+  }
+
+  const enqueue = (key: string, operation: PendingOperation) => {
+    if (!pending.has(key) && pending.size >= options.replayQueueLimit) {
+      // The queue is full: the oldest entry gives way, and its L1 copy with it,
+      // so a value Redis never received is not served for ever.
+      const oldest = pending.keys().next()
+      if (oldest.done !== true) {
+        pending.delete(oldest.value)
+        memory.delete(oldest.value)
+        droppedWhileDegraded++
+      }
+      if (options.replayQueueLimit === 0) {
+        memory.delete(key)
+        droppedWhileDegraded++
+        return
+      }
+    }
+    pending.delete(key)
+    pending.set(key, operation)
+  }
+
+  const command = <A>(name: string, run: (target: Redis) => Promise<A>): Effect.Effect<A | undefined, RedisReplyError> =>
+    Effect.suspend(() => {
+      const target = client
+      if (target === undefined || mode !== "Connected") return Effect.succeed(undefined)
+      return Effect.tryPromise({ try: () => run(target), catch: (error) => error }).pipe(
+        Effect.catch((error) =>
+          isTransportError(error)
+            ? Effect.as(markLost(target, error), undefined)
+            : Effect.fail(new RedisReplyError(name, error instanceof Error ? error.message : String(error)))
+        )
+      )
+    })
+
+  const prefixed = (key: string) => options.keyPrefix + key
+
+  return RedisTier.of({
+    isConnected: () => mode === "Connected",
+    read: (key) =>
+      command("GET", (target) =>
+        target.pipeline().getBuffer(prefixed(key)).pttl(prefixed(key)).exec().then((results) => {
+          const [[getError, bytes], [ttlError, pttl]] = results as [[Error | null, Buffer | null], [Error | null, number]]
+          if (getError) throw getError
+          if (ttlError) throw ttlError
+          return bytes === null || pttl === -2
+            ? ({ _tag: "Miss" } as const)
+            : ({ _tag: "Hit", bytes, pttlMillis: pttl } as const)
+        })).pipe(Effect.map((result) => result ?? ({ _tag: "Unavailable" } as const))),
+    write: (key, bytes, ttlMillis, writtenAt) =>
+      command("SET", (target) => target.set(prefixed(key), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), "PX", ttlMillis)).pipe(
+        Effect.map((reply) => {
+          if (reply !== undefined) {
+            pending.delete(key)
+            return "stored" as const
+          }
+          enqueue(key, { _tag: "Set", bytes, expiresAt: writtenAt + ttlMillis, writtenAt })
+          return "queued" as const
+        })
+      ),
+    remove: (key, at) =>
+      command("UNLINK", (target) => target.unlink(prefixed(key))).pipe(
+        Effect.map((removed) => {
+          if (removed !== undefined) {
+            pending.delete(key)
+            return removed > 0
+          }
+          enqueue(key, { _tag: "Delete", at })
+          return undefined
+        })
+      ),
+    exists: (key) => command("EXISTS", (target) => target.exists(prefixed(key))).pipe(
+      Effect.map((n) => n === undefined ? undefined : n > 0)
+    ),
+    pttl: (key) => command("PTTL", (target) => target.pttl(prefixed(key))).pipe(
+      Effect.map((ms) => ms === undefined ? undefined : ms < 0 ? Option.none() : Option.some(ms))
+    ),
+    removeMatching: (pattern, at) =>
+      Effect.suspend(() => {
+        let removed = 0
+        return command("SCAN", (target) =>
+          scanKeys(target, pattern, (keys) => target.unlink(...keys).then((n) => void (removed += n)))).pipe(
+            Effect.map((done) => {
+              if (done !== undefined) return removed
+              // Queued writes the pattern covers are superseded by it.
+              const matches = matcher(pattern, { glob: true })
+              for (const key of Array.from(pending.keys())) {
+                if (matches(options.keyPrefix + key)) pending.delete(key)
+              }
+              pendingPatterns.set(pattern, at)
+              return undefined
+            })
+          )
+      }),
+    status: Effect.sync(() => ({
+      mode,
+      url,
+      since,
+      lastError,
+      reconnectAttempts,
+      pendingReplay: pending.size + pendingPatterns.size,
+      droppedWhileDegraded
+    })),
+    client: Effect.sync(() => Option.fromNullishOr(client)),
+    keyPrefix: options.keyPrefix,
+    url
+  })
+})
