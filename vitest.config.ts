@@ -1,5 +1,25 @@
 import { defineConfig } from "vitest/config"
 
+// vitest 5's reporter calls Map.groupBy (Node >= 21) when it prints failures; on Node 20
+// it would crash and hide them. This runs in vitest's main process only, not in tests.
+if (typeof (Map as { groupBy?: unknown }).groupBy !== "function") {
+  Object.defineProperty(Map, "groupBy", {
+    configurable: true,
+    writable: true,
+    value: <K, V>(items: Iterable<V>, keyOf: (item: V, index: number) => K): Map<K, Array<V>> => {
+      const groups = new Map<K, Array<V>>()
+      let index = 0
+      for (const item of items) {
+        const key = keyOf(item, index++)
+        const group = groups.get(key)
+        if (group === undefined) groups.set(key, [item])
+        else group.push(item)
+      }
+      return groups
+    }
+  })
+}
+
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],

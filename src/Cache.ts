@@ -483,11 +483,11 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       yield* record("get", "miss", started, true)
       return yield* miss(key)
     }
-    const value = yield* codec.decode(key, read.bytes).pipe(
+    const { size, value } = yield* codec.decodeSized(key, read.bytes).pipe(
       Effect.tapError(() => countSerializationError("decode"))
     )
     // L1 never outlives the Redis entry: it gets the entry's remaining TTL.
-    if (enableL1 && read.pttlMillis > 0) memory.set(key, value, read.bytes.length, read.pttlMillis)
+    if (enableL1 && read.pttlMillis > 0) memory.set(key, value, size, read.pttlMillis)
     l2Hits++
     yield* record("get", "l2", started, true)
     return yield* hit(key, value, schema, "l2")
@@ -555,7 +555,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
   ) {
     const started = nanos()
     const writtenAt = clock.currentTimeMillisUnsafe()
-    const encoded = yield* codec.encode(key, value, writtenAt).pipe(
+    const encoded = yield* codec.encode(key, value, { writtenAt }).pipe(
       Effect.tapError(() => countSerializationError("encode"))
     )
     if (encoded.compressed) {

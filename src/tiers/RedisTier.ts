@@ -16,7 +16,7 @@ import { Redis, type RedisOptions } from "ioredis"
 import type { CacheModeName } from "../events/CacheEvents.js"
 import { CacheEvents } from "../events/CacheEvents.js"
 import { ConnectionError, type ConfigurationError } from "../errors.js"
-import { MAGIC_0, MAGIC_1, VERSION } from "../internal/envelope.js"
+import { FLAG_WRITTEN_AT, MAGIC_0, MAGIC_1, VERSION, WRITTEN_AT_OFFSET } from "../internal/envelope.js"
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
 import { classifyConnectionError, redisConnectionOptions } from "../security/connectionOptions.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
@@ -128,21 +128,25 @@ export class RedisTier extends Context.Service<RedisTier, {
     Layer.effect(RedisTier, make(options))
 }
 
-// TEMPORARY until the envelope carries the write time.
-const ENVELOPE_MAGIC = [MAGIC_0, MAGIC_1, VERSION]
-const WRITTEN_AT_OFFSET = 6
-
 const isTransportError = (error: unknown): boolean => !(error instanceof Error && error.name === "ReplyError")
+
+const ENVELOPE_MAGIC = Buffer.from([MAGIC_0, MAGIC_1, VERSION])
+
+// A Lua expression: the write time in an envelope header (ARG 1), or nil when the
+// value is not ours or carries none. ARG 2 is the magic and version.
+const WRITTEN_AT_LUA = `(function(head, magic)
+  if #head < ${WRITTEN_AT_OFFSET + 6} or string.sub(head, 1, 3) ~= magic then return nil end
+  if bit.band(string.byte(head, 4), ${FLAG_WRITTEN_AT}) == 0 then return nil end
+  local at = 0
+  for i = ${WRITTEN_AT_OFFSET + 1}, ${WRITTEN_AT_OFFSET + 6} do at = at * 256 + string.byte(head, i) end
+  return at
+end)`
 
 // Replays a queued write unless the stored value is ours and was written later.
 // GETRANGE reads only the envelope header, so a large value is never copied into Lua.
 const SET_IF_NOT_NEWER = `
-local head = redis.call('GETRANGE', KEYS[1], 0, ${WRITTEN_AT_OFFSET + 5})
-if #head == ${WRITTEN_AT_OFFSET + 6} and string.sub(head, 1, ${ENVELOPE_MAGIC.length}) == ARGV[4] then
-  local at = 0
-  for i = ${WRITTEN_AT_OFFSET + 1}, ${WRITTEN_AT_OFFSET + 6} do at = at * 256 + string.byte(head, i) end
-  if at > tonumber(ARGV[3]) then return 0 end
-end
+local at = ${WRITTEN_AT_LUA}(redis.call('GETRANGE', KEYS[1], 0, ${WRITTEN_AT_OFFSET + 5}), ARGV[4])
+if at and at > tonumber(ARGV[3]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`
 
@@ -150,14 +154,8 @@ return 1`
 const DELETE_IF_NOT_NEWER = `
 local removed = 0
 for _, key in ipairs(KEYS) do
-  local head = redis.call('GETRANGE', key, 0, ${WRITTEN_AT_OFFSET + 5})
-  local newer = false
-  if #head == ${WRITTEN_AT_OFFSET + 6} and string.sub(head, 1, ${ENVELOPE_MAGIC.length}) == ARGV[2] then
-    local at = 0
-    for i = ${WRITTEN_AT_OFFSET + 1}, ${WRITTEN_AT_OFFSET + 6} do at = at * 256 + string.byte(head, i) end
-    newer = at > tonumber(ARGV[1])
-  end
-  if not newer then removed = removed + redis.call('UNLINK', key) end
+  local at = ${WRITTEN_AT_LUA}(redis.call('GETRANGE', key, 0, ${WRITTEN_AT_OFFSET + 5}), ARGV[2])
+  if not (at and at > tonumber(ARGV[1])) then removed = removed + redis.call('UNLINK', key) end
 end
 return removed`
 
@@ -189,7 +187,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     connectTimeout: Duration.toMillis(connectTimeout),
     connectionName: `effect-redis-cache:${options.cacheName}`
   } satisfies RedisOptions
-  const magic = Buffer.from(ENVELOPE_MAGIC)
+  const magic = ENVELOPE_MAGIC
 
   let client: Redis | undefined
   let mode: RedisTierStatus["mode"] = "Connecting"

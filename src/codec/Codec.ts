@@ -1,0 +1,356 @@
+/**
+ * The `Codec` service: turns a cached value into the bytes stored in Redis (a
+ * versioned envelope around a serialized, possibly compressed payload) and back.
+ *
+ * - Values are serialized with the configured {@link Serializer} (JSON by default)
+ *   and compressed with the configured {@link Compression} (zlib by default) when
+ *   their serialized size is above `compressionThreshold`.
+ * - Decoding reads whatever serializer and compression the envelope names, so
+ *   switching the configured serializer never strands entries written before.
+ * - Every failure is a `SerializationError` naming the key, the operation and the
+ *   precise reason; corrupt or foreign bytes never become a defect.
+ *
+ * See `docs/codec.md` for the byte layout.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer } from "effect"
+import { constants as bufferConstants } from "node:buffer"
+import { SerializationError } from "../errors.js"
+import { EnvelopeError, type Header, MAX_WRITTEN_AT, unwrap, wrap, wrapText } from "../internal/envelope.js"
+import { Compression } from "./Compression.js"
+import { Serializer, UnsupportedValueError } from "./Serializer.js"
+
+/**
+ * The result of encoding one value.
+ *
+ * @since 0.1.0
+ */
+export interface Encoded {
+  /** The envelope: what is stored in Redis. */
+  readonly bytes: Uint8Array
+  /** Serialized size before compression: the entry's weight in L1. */
+  readonly size: number
+  /** `bytes.length`: what Redis stores. */
+  readonly storedSize: number
+  readonly compressed: boolean
+  /** Time spent compressing (0 when the value was below the threshold). */
+  readonly compressionNanos: number
+}
+
+/**
+ * How a {@link Codec} writes values. Every option is optional.
+ *
+ * @since 0.1.0
+ */
+export interface CodecOptions {
+  /** The serializer new values are written with. Default `Serializer.json`. */
+  readonly serializer?: Serializer
+  /** Default `Compression.zlib`; `Compression.none` never compresses. */
+  readonly compression?: Compression
+  /** Compress when the serialized size in bytes is above this. Integer >= 0, default 1000. */
+  readonly compressionThreshold?: number
+  /** 1 (fastest) .. 9 (smallest), default 6. */
+  readonly compressionLevel?: number
+  /** More serializers this codec can read (the built-in ones always are). */
+  readonly decoders?: ReadonlyArray<Serializer>
+  /**
+   * Largest serialized payload decode accepts, after decompression. Bigger values
+   * (and zlib streams that would inflate past it) are refused. Default 64 MiB.
+   */
+  readonly maxDecodedBytes?: number
+}
+
+/**
+ * What an envelope records besides the payload.
+ *
+ * @since 0.1.0
+ */
+export interface EncodeMeta {
+  /** Milliseconds since the epoch; the Redis tier uses it to replay outage writes without overwriting newer ones. */
+  readonly writtenAt?: number | undefined
+  /** A uint32, e.g. derived from the value's Schema. */
+  readonly fingerprint?: number | undefined
+}
+
+/**
+ * A decoded value with its serialized size (its weight in L1).
+ *
+ * @since 0.1.0
+ */
+export interface Decoded {
+  readonly value: unknown
+  readonly size: number
+}
+
+/**
+ * The shape of the {@link Codec} service.
+ *
+ * @since 0.1.0
+ */
+export interface CodecService {
+  /**
+   * Serializes, compresses when above the threshold, and wraps `value` in an
+   * envelope, with the write time and fingerprint of `meta` when given.
+   */
+  readonly encode: (key: string, value: unknown, meta?: EncodeMeta) => Effect.Effect<Encoded, SerializationError>
+  /** Serializes only and returns the serialized size: the L1 weight, for the memory-only cache. */
+  readonly measure: (key: string, value: unknown) => Effect.Effect<number, SerializationError>
+  /**
+   * Reads an envelope back. When `fingerprint` is given and the envelope carries a
+   * different one, it fails with reason "schema fingerprint mismatch ...".
+   */
+  readonly decode: (key: string, bytes: Uint8Array, fingerprint?: number) => Effect.Effect<unknown, SerializationError>
+  /** Like `decode`, also giving the serialized size, so that an L1 refill weighs what a `set` weighs. */
+  readonly decodeSized: (key: string, bytes: Uint8Array) => Effect.Effect<Decoded, SerializationError>
+  /** The serializer new values are written with. */
+  readonly serializer: Serializer
+}
+
+const DEFAULT_THRESHOLD = 1000
+const DEFAULT_LEVEL = 6
+const DEFAULT_MAX_DECODED_BYTES = 64 * 1024 * 1024
+const FIRST_USER_ID = 128
+const MAX_ID = 255
+
+const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+/** A failed step, with the reason the `SerializationError` will carry. */
+class StepError extends Error {
+  override readonly name = "StepError"
+}
+
+/** Adds `item` to the id-indexed `table`; user ids must be 128..255 and unique. */
+const registerId = <T extends { readonly id: number; readonly name: string }>(
+  table: Array<T | undefined>,
+  item: T,
+  builtIn: ReadonlyArray<T>,
+  kind: "serializer" | "compression"
+): void => {
+  const id = item.id
+  if (!builtIn.includes(item) && !(Number.isInteger(id) && id >= FIRST_USER_ID && id <= MAX_ID)) {
+    throw new RangeError(`a user ${kind} needs an integer id in 128..255, "${item.name}" has ${id}`)
+  }
+  const existing = table[id]
+  if (existing !== undefined && existing !== item) {
+    throw new RangeError(`${kind}s "${item.name}" and "${existing.name}" both use id ${id}`)
+  }
+  table[id] = item
+}
+
+const listIds = (table: ReadonlyArray<{ readonly name: string } | undefined>): string =>
+  table.flatMap((item, id) => item === undefined ? [] : [`${id} ${item.name}`]).join(", ")
+
+const checkInteger = (option: string, value: number, min: number, max: number): number => {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${option} must be an integer in ${min}..${max}, got ${value}`)
+  }
+  return value
+}
+
+const makeCodec = (options: CodecOptions = {}): CodecService => {
+  const serializer = options.serializer ?? Serializer.json
+  const compression = options.compression ?? Compression.zlib
+  const threshold = checkInteger(
+    "compressionThreshold",
+    options.compressionThreshold ?? DEFAULT_THRESHOLD,
+    0,
+    Number.MAX_SAFE_INTEGER
+  )
+  const level = checkInteger("compressionLevel", options.compressionLevel ?? DEFAULT_LEVEL, 1, 9)
+  const maxDecodedBytes = checkInteger(
+    "maxDecodedBytes",
+    options.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES,
+    1,
+    bufferConstants.MAX_LENGTH
+  )
+
+  const builtInSerializers = [Serializer.json, Serializer.structured]
+  const serializers: Array<Serializer | undefined> = []
+  for (const s of [...builtInSerializers, serializer, ...(options.decoders ?? [])]) {
+    registerId(serializers, s, builtInSerializers, "serializer")
+  }
+  const compressions: Array<Compression | undefined> = []
+  const compresses = compression !== Compression.none
+  registerId(compressions, Compression.zlib, [Compression.zlib], "compression")
+  if (compresses) registerId(compressions, compression, [Compression.zlib], "compression")
+
+  const uncompressedHeader = (meta: EncodeMeta | undefined): Header => ({
+    serializerId: serializer.id,
+    compressionId: 0,
+    fingerprint: meta?.fingerprint,
+    writtenAt: meta?.writtenAt
+  })
+
+  const serializerFailure = (error: unknown): Error =>
+    error instanceof UnsupportedValueError
+      ? error
+      : new StepError(`the ${serializer.name} serializer failed: ${describe(error)}`, { cause: error })
+  const serialize = (value: unknown): Uint8Array => {
+    try {
+      return serializer.serialize(value)
+    } catch (error) {
+      throw serializerFailure(error)
+    }
+  }
+
+  const refuseUndefined = (value: unknown): void => {
+    if (value === undefined) {
+      throw new UnsupportedValueError("$", "undefined cannot be cached (it is how a miss is told apart from a value)")
+    }
+  }
+
+  const compress = (
+    payload: Uint8Array,
+    size: number,
+    meta: EncodeMeta | undefined
+  ): Encoded => {
+    const started = performance.now()
+    let packed: Uint8Array
+    try {
+      packed = compression.compress(payload, level)
+    } catch (error) {
+      throw new StepError(`compression with ${compression.name} failed: ${describe(error)}`, { cause: error })
+    }
+    const compressionNanos = Math.round((performance.now() - started) * 1e6)
+    // incompressible data (already compressed, random) is stored as it is
+    const compressed = packed.byteLength < payload.byteLength
+    const bytes = compressed
+      ? wrap({
+        serializerId: serializer.id,
+        compressionId: compression.id,
+        fingerprint: meta?.fingerprint,
+        writtenAt: meta?.writtenAt
+      }, packed)
+      : wrap(uncompressedHeader(meta), payload)
+    return { bytes, size, storedSize: bytes.byteLength, compressed, compressionNanos }
+  }
+
+  const encodeSync = (value: unknown, meta: EncodeMeta | undefined): Encoded => {
+    refuseUndefined(value)
+    const fingerprint = meta?.fingerprint
+    if (fingerprint !== undefined && !(Number.isInteger(fingerprint) && fingerprint >= 0 && fingerprint <= 0xffffffff)) {
+      throw new StepError(`the schema fingerprint must be a uint32, got ${fingerprint}`)
+    }
+    const writtenAt = meta?.writtenAt
+    if (writtenAt !== undefined && !(Number.isInteger(writtenAt) && writtenAt >= 0 && writtenAt <= MAX_WRITTEN_AT)) {
+      throw new StepError(`the write time must be a uint48 of milliseconds, got ${writtenAt}`)
+    }
+    const serializeText = serializer.serializeText
+    if (serializeText !== undefined) {
+      let text: string
+      try {
+        text = serializeText(value)
+      } catch (error) {
+        throw serializerFailure(error)
+      }
+      const size = Buffer.byteLength(text, "utf8")
+      if (!compresses || size <= threshold) {
+        const bytes = wrapText(uncompressedHeader(meta), text, size)
+        return { bytes, size, storedSize: bytes.byteLength, compressed: false, compressionNanos: 0 }
+      }
+      return compress(Buffer.from(text, "utf8"), size, meta)
+    }
+    const payload = serialize(value)
+    const size = payload.byteLength
+    if (!compresses || size <= threshold) {
+      const bytes = wrap(uncompressedHeader(meta), payload)
+      return { bytes, size, storedSize: bytes.byteLength, compressed: false, compressionNanos: 0 }
+    }
+    return compress(payload, size, meta)
+  }
+
+  const measureSync = (value: unknown): number => {
+    refuseUndefined(value)
+    const serializeText = serializer.serializeText
+    if (serializeText === undefined) return serialize(value).byteLength
+    try {
+      return Buffer.byteLength(serializeText(value), "utf8")
+    } catch (error) {
+      throw serializerFailure(error)
+    }
+  }
+
+  const decodeSync = (bytes: Uint8Array, fingerprint: number | undefined): Decoded => {
+    const envelope = unwrap(bytes)
+    if (fingerprint !== undefined && envelope.fingerprint !== undefined && envelope.fingerprint !== fingerprint) {
+      throw new StepError(
+        `schema fingerprint mismatch: stored ${envelope.fingerprint.toString(16)}, expected ${fingerprint.toString(16)}`
+      )
+    }
+    const reader = serializers[envelope.serializerId]
+    if (reader === undefined) {
+      throw new StepError(`unknown serializer id ${envelope.serializerId} (this codec reads ${listIds(serializers)})`)
+    }
+    let payload = envelope.payload
+    if (envelope.compressed) {
+      const decompressor = compressions[envelope.compressionId]
+      if (decompressor === undefined) {
+        throw new StepError(
+          `unknown compression id ${envelope.compressionId} (this codec reads ${listIds(compressions)})`
+        )
+      }
+      try {
+        payload = decompressor.decompress(payload, maxDecodedBytes)
+      } catch (error) {
+        throw (error as { code?: unknown } | null)?.code === "ERR_BUFFER_TOO_LARGE"
+          ? new StepError(`the value decompresses to more than maxDecodedBytes (${maxDecodedBytes})`, { cause: error })
+          : new StepError(`decompression with ${decompressor.name} failed: ${describe(error)}`, { cause: error })
+      }
+    }
+    // a user decompressor may not enforce the limit itself
+    if (payload.byteLength > maxDecodedBytes) {
+      throw new StepError(`the payload is ${payload.byteLength} bytes, more than maxDecodedBytes (${maxDecodedBytes})`)
+    }
+    try {
+      return { value: reader.deserialize(payload), size: payload.byteLength }
+    } catch (error) {
+      throw new StepError(`the ${reader.name} serializer could not read the payload: ${describe(error)}`, {
+        cause: error
+      })
+    }
+  }
+
+  return {
+    serializer,
+    encode: (key, value, meta) =>
+      Effect.try({ try: () => encodeSync(value, meta), catch: (error) => failure(key, "encode", error) }),
+    measure: (key, value) =>
+      Effect.try({ try: () => measureSync(value), catch: (error) => failure(key, "encode", error) }),
+    decode: (key, bytes, fingerprint) =>
+      Effect.try({ try: () => decodeSync(bytes, fingerprint).value, catch: (error) => failure(key, "decode", error) }),
+    decodeSized: (key, bytes) =>
+      Effect.try({ try: () => decodeSync(bytes, undefined), catch: (error) => failure(key, "decode", error) })
+  }
+}
+
+const failure = (key: string, operation: "encode" | "decode", error: unknown): SerializationError => {
+  const known = error instanceof StepError || error instanceof EnvelopeError || error instanceof UnsupportedValueError
+  // anything else escaped a step unexpectedly (a stack overflow in a serializer, a bug): keep it as the cause
+  const reason = known ? error.message : `unexpected failure: ${describe(error)}`
+  const cause = known ? error.cause : error
+  const message = operation === "encode"
+    ? `Cannot encode the value for key "${key}": ${reason}`
+    : `Cannot decode the value stored at key "${key}": ${reason}`
+  return new SerializationError(
+    cause === undefined ? { message, key, operation, reason } : { message, key, operation, reason, cause }
+  )
+}
+
+/**
+ * Encodes cached values into versioned envelopes and decodes them back.
+ *
+ * `Codec.make(options)` builds the service synchronously. It throws a `RangeError`
+ * for options that cannot work (a threshold that is not a non-negative integer, a
+ * level outside 1..9, a user serializer or compression whose id is outside
+ * 128..255 or clashes with another); the cache layers validate their options with
+ * Schema before calling it, so that only happens when it is called directly.
+ *
+ * @since 0.1.0
+ */
+export class Codec extends Context.Service<Codec, CodecService>()("effect-redis-cache/Codec") {
+  /** Builds the service; throws a `RangeError` for impossible options. */
+  static readonly make: (options?: CodecOptions) => Codec["Service"] = makeCodec
+  /** A layer with a codec built from `options` (a `RangeError` in `make` becomes a defect). */
+  static readonly layer = (options?: CodecOptions): Layer.Layer<Codec> => Layer.sync(Codec, () => makeCodec(options))
+}

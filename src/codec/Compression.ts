@@ -1,0 +1,57 @@
+/**
+ * Compression of serialized payloads.
+ *
+ * `Compression.zlib` (id 1) is built in and can always be read. `Compression.none`
+ * (id 0) turns compression off. Any object implementing {@link Compression} with an
+ * id in 128..255 can be plugged in as well.
+ *
+ * @since 0.1.0
+ */
+import { deflateSync, inflateSync } from "node:zlib"
+
+/**
+ * Compresses and decompresses payloads. `id` is written into every compressed
+ * envelope so the codec knows how to decompress it: 0 is "none", 1 is zlib,
+ * 128..255 are free for user compressions, 2..127 are reserved.
+ *
+ * `decompress` must refuse (throw) rather than produce more than
+ * `maxOutputBytes`, so that a small stored value cannot expand into a huge one
+ * (a decompression bomb).
+ *
+ * @since 0.1.0
+ */
+export interface Compression {
+  readonly id: number
+  readonly name: string
+  /** `level` is 1 (fastest) .. 9 (smallest). */
+  readonly compress: (bytes: Uint8Array, level: number) => Uint8Array
+  readonly decompress: (bytes: Uint8Array, maxOutputBytes: number) => Uint8Array
+}
+
+const none: Compression = {
+  id: 0,
+  name: "none",
+  compress: (bytes) => bytes,
+  decompress: (bytes) => bytes
+}
+
+const zlib: Compression = {
+  id: 1,
+  name: "zlib",
+  compress: (bytes, level) => deflateSync(bytes, { level }),
+  // maxOutputLength makes zlib stop and throw as soon as the output would pass the limit
+  decompress: (bytes, maxOutputBytes) => inflateSync(bytes, { maxOutputLength: maxOutputBytes })
+}
+
+/**
+ * The built-in compressions: `Compression.zlib` (id 1, deflate with a zlib header
+ * and Adler-32 checksum) and `Compression.none` (id 0, never compress).
+ *
+ * @since 0.1.0
+ */
+export const Compression: {
+  /** Never compress. */
+  readonly none: Compression
+  /** node:zlib deflate/inflate; inflate is bounded by `maxOutputBytes`. */
+  readonly zlib: Compression
+} = { none, zlib }

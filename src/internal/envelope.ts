@@ -1,0 +1,185 @@
+/**
+ * The binary envelope around every value the codec writes.
+ *
+ * ```
+ * offset  size  field
+ * 0       2     magic 0xC4 0xE7 (never valid UTF-8, so no JSON or text value starts with it)
+ * 2       1     version (1)
+ * 3       1     flags: bit0 compressed, bit1 a fingerprint follows, bit2 a write time follows;
+ *               bits 3-7 reserved, must be 0
+ * 4       1     serializer id (1 json, 2 structured, 128-255 user)
+ * 5       1     compression id (0 none, 1 zlib, 128-255 user); 0 exactly when bit0 is clear
+ * 6       6     write time, milliseconds since the epoch, big-endian uint48 (only when bit2 is set)
+ * 6/12    4     schema fingerprint, big-endian uint32 (only when bit1 is set)
+ * ...     ...   payload
+ * ```
+ *
+ * The write time lets a replay after an outage tell whether the value in Redis
+ * was written before or after the queued operation (the Redis tier's Lua scripts
+ * read it at `WRITTEN_AT_OFFSET` with GETRANGE).
+ *
+ * @internal
+ */
+
+/** First magic byte. */
+export const MAGIC_0 = 0xc4
+/** Second magic byte. */
+export const MAGIC_1 = 0xe7
+/** The only layout version this build writes and reads. */
+export const VERSION = 1
+/** Flag bit: the payload is compressed with the compression named in the header. */
+export const FLAG_COMPRESSED = 0b01
+/** Flag bit: a 4-byte schema fingerprint follows the fixed header (and the write time, when present). */
+export const FLAG_FINGERPRINT = 0b10
+/** Flag bit: a 6-byte write time follows the fixed header. */
+export const FLAG_WRITTEN_AT = 0b100
+const KNOWN_FLAGS = FLAG_COMPRESSED | FLAG_FINGERPRINT | FLAG_WRITTEN_AT
+/** Size of the header without a write time or fingerprint. */
+export const BASE_HEADER_SIZE = 6
+/** Where the write time starts, when the flag says there is one. */
+export const WRITTEN_AT_OFFSET = BASE_HEADER_SIZE
+const WRITTEN_AT_SIZE = 6
+const FINGERPRINT_SIZE = 4
+/** The largest write time the header can hold (uint48). */
+export const MAX_WRITTEN_AT = 2 ** 48 - 1
+
+/** The header fields chosen by the writer. */
+export interface Header {
+  readonly serializerId: number
+  /** 0 when the payload is not compressed. */
+  readonly compressionId: number
+  /** A uint32, or undefined for none. */
+  readonly fingerprint: number | undefined
+  /** Milliseconds since the epoch (uint48), or undefined for none. */
+  readonly writtenAt?: number | undefined
+}
+
+/** A parsed envelope; `payload` is a view into the input, not a copy. */
+export interface Envelope extends Header {
+  readonly version: number
+  readonly compressed: boolean
+  readonly payload: Uint8Array
+}
+
+/**
+ * Raised (and turned into a `SerializationError` by the codec) when bytes are not a
+ * well-formed envelope; the message is the precise reason.
+ */
+export class EnvelopeError extends Error {
+  override readonly name = "EnvelopeError"
+}
+
+/** Header size for the given header. */
+export const headerSize = (header: Header): number =>
+  BASE_HEADER_SIZE + (header.writtenAt === undefined ? 0 : WRITTEN_AT_SIZE) +
+  (header.fingerprint === undefined ? 0 : FINGERPRINT_SIZE)
+
+const writeHeader = (target: Buffer, header: Header): void => {
+  target[0] = MAGIC_0
+  target[1] = MAGIC_1
+  target[2] = VERSION
+  target[3] = (header.compressionId === 0 ? 0 : FLAG_COMPRESSED) |
+    (header.fingerprint === undefined ? 0 : FLAG_FINGERPRINT) |
+    (header.writtenAt === undefined ? 0 : FLAG_WRITTEN_AT)
+  target[4] = header.serializerId
+  target[5] = header.compressionId
+  let offset = BASE_HEADER_SIZE
+  if (header.writtenAt !== undefined) {
+    target.writeUIntBE(header.writtenAt, offset, WRITTEN_AT_SIZE)
+    offset += WRITTEN_AT_SIZE
+  }
+  if (header.fingerprint !== undefined) target.writeUInt32BE(header.fingerprint, offset)
+}
+
+/** The envelope around binary `payload`: one allocation, one copy of the payload. */
+export const wrap = (header: Header, payload: Uint8Array): Buffer => {
+  const offset = headerSize(header)
+  const target = Buffer.allocUnsafe(offset + payload.byteLength)
+  writeHeader(target, header)
+  target.set(payload, offset)
+  return target
+}
+
+/**
+ * The envelope around `text` encoded as UTF-8, written straight into the one
+ * allocation (`byteLength` is `Buffer.byteLength(text)`, which the caller already has).
+ */
+export const wrapText = (header: Header, text: string, byteLength: number): Buffer => {
+  const offset = headerSize(header)
+  const target = Buffer.allocUnsafe(offset + byteLength)
+  writeHeader(target, header)
+  target.write(text, offset, byteLength, "utf8")
+  return target
+}
+
+const hex = (byte: number | undefined): string => `0x${(byte ?? 0).toString(16).padStart(2, "0")}`
+
+/**
+ * Parses and validates the header. Throws an {@link EnvelopeError} naming what is
+ * wrong; the payload itself is not looked at.
+ */
+export const unwrap = (bytes: Uint8Array): Envelope => {
+  if (bytes.byteLength < 2 || bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1) {
+    throw new EnvelopeError(
+      bytes.byteLength === 0
+        ? "empty value: no envelope"
+        : `not written by effect-redis-cache: starts with ${hex(bytes[0])}${
+          bytes.byteLength > 1 ? ` ${hex(bytes[1])}` : ""
+        }, expected magic 0xc4 0xe7`
+    )
+  }
+  if (bytes.byteLength < BASE_HEADER_SIZE) {
+    throw new EnvelopeError(`truncated envelope: ${bytes.byteLength} bytes, the header needs ${BASE_HEADER_SIZE}`)
+  }
+  const version = bytes[2]!
+  if (version !== VERSION) {
+    throw new EnvelopeError(`unsupported envelope version ${version} (this build reads version ${VERSION})`)
+  }
+  const flags = bytes[3]!
+  if ((flags & ~KNOWN_FLAGS) !== 0) {
+    throw new EnvelopeError(
+      `unknown envelope flags ${hex(flags & ~KNOWN_FLAGS)} (known: 0x01 compressed, 0x02 fingerprint, 0x04 write time)`
+    )
+  }
+  const compressed = (flags & FLAG_COMPRESSED) !== 0
+  const compressionId = bytes[5]!
+  if (compressed !== (compressionId !== 0)) {
+    throw new EnvelopeError(
+      compressed
+        ? "corrupt envelope: the compressed flag is set but the compression id is 0"
+        : `corrupt envelope: compression id ${compressionId} but the compressed flag is clear`
+    )
+  }
+  const serializerId = bytes[4]!
+  if (serializerId === 0) throw new EnvelopeError("corrupt envelope: serializer id 0")
+  let fingerprint: number | undefined
+  let writtenAt: number | undefined
+  let offset = BASE_HEADER_SIZE
+  if ((flags & FLAG_WRITTEN_AT) !== 0) {
+    if (bytes.byteLength < offset + WRITTEN_AT_SIZE) {
+      throw new EnvelopeError(
+        `truncated envelope: ${bytes.byteLength} bytes, the header with its write time needs ${offset + WRITTEN_AT_SIZE}`
+      )
+    }
+    writtenAt = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUIntBE(offset, WRITTEN_AT_SIZE)
+    offset += WRITTEN_AT_SIZE
+  }
+  if ((flags & FLAG_FINGERPRINT) !== 0) {
+    if (bytes.byteLength < offset + FINGERPRINT_SIZE) {
+      throw new EnvelopeError(
+        `truncated envelope: ${bytes.byteLength} bytes, the header with its fingerprint needs ${offset + FINGERPRINT_SIZE}`
+      )
+    }
+    fingerprint = ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0
+    offset += FINGERPRINT_SIZE
+  }
+  return {
+    version,
+    compressed,
+    serializerId,
+    compressionId,
+    fingerprint,
+    writtenAt,
+    payload: bytes.subarray(offset)
+  }
+}

@@ -1,0 +1,129 @@
+import { assert, describe, it } from "@effect/vitest"
+import {
+  BASE_HEADER_SIZE,
+  EnvelopeError,
+  unwrap,
+  wrap,
+  wrapText
+} from "../../src/internal/envelope.js"
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
+
+const reasonOf = (bytes: Uint8Array): string => {
+  try {
+    unwrap(bytes)
+  } catch (error) {
+    assert.instanceOf(error, EnvelopeError)
+    return (error as EnvelopeError).message
+  }
+  return assert.fail("expected unwrap to throw")
+}
+
+describe("envelope", () => {
+  it("lays out magic, version, flags, serializer id, compression id, then the payload", () => {
+    const bytes = wrap({ serializerId: 2, compressionId: 0, fingerprint: undefined }, Buffer.from([0xaa, 0xbb]))
+    assert.strictEqual(hex(bytes), "c4e701000200aabb")
+  })
+
+  it("sets the compressed flag with the compression id and writes the fingerprint big-endian", () => {
+    const bytes = wrap({ serializerId: 1, compressionId: 1, fingerprint: 0x01020304 }, Buffer.from([0xff]))
+    assert.strictEqual(hex(bytes), "c4e70103010101020304ff")
+    const envelope = unwrap(bytes)
+    assert.deepStrictEqual(
+      { ...envelope, payload: hex(envelope.payload) },
+      {
+        version: 1,
+        compressed: true,
+        serializerId: 1,
+        compressionId: 1,
+        fingerprint: 0x01020304,
+        writtenAt: undefined,
+        payload: "ff"
+      }
+    )
+  })
+
+  it("writes the write time as a big-endian uint48 before the fingerprint", () => {
+    const writtenAt = 0x0102_0304_0506
+    const bytes = wrap({ serializerId: 1, compressionId: 0, fingerprint: 0x0a0b0c0d, writtenAt }, Buffer.from([0xff]))
+    assert.strictEqual(hex(bytes), "c4e70106010001020304050" + "60a0b0c0dff")
+    const envelope = unwrap(bytes)
+    assert.strictEqual(envelope.writtenAt, writtenAt)
+    assert.strictEqual(envelope.fingerprint, 0x0a0b0c0d)
+    assert.strictEqual(hex(envelope.payload), "ff")
+  })
+
+  it("reads a fingerprint above 2^31 as an unsigned number", () => {
+    const envelope = unwrap(wrap({ serializerId: 1, compressionId: 0, fingerprint: 0xffffffff }, Buffer.alloc(0)))
+    assert.strictEqual(envelope.fingerprint, 0xffffffff)
+  })
+
+  it("writes text as UTF-8 straight after the header in one buffer", () => {
+    const text = "{\"é\":\"✓\"}"
+    const bytes = wrapText({ serializerId: 1, compressionId: 0, fingerprint: undefined }, text, Buffer.byteLength(text))
+    assert.strictEqual(bytes.byteLength, BASE_HEADER_SIZE + Buffer.byteLength(text))
+    assert.strictEqual(Buffer.from(unwrap(bytes).payload).toString("utf8"), text)
+  })
+
+  it("returns the payload as a view, not a copy", () => {
+    const bytes = wrap({ serializerId: 1, compressionId: 0, fingerprint: undefined }, Buffer.from("123"))
+    const { payload } = unwrap(bytes)
+    assert.strictEqual(payload.buffer, bytes.buffer)
+    assert.strictEqual(payload.byteOffset, bytes.byteOffset + BASE_HEADER_SIZE)
+  })
+
+  describe("rejects", () => {
+    const valid = (): Buffer => wrap({ serializerId: 1, compressionId: 0, fingerprint: undefined }, Buffer.from("1"))
+
+    it("an empty value", () => {
+      assert.match(reasonOf(Buffer.alloc(0)), /^empty value/)
+    })
+
+    it("bytes without the magic (JSON, text, pickle, zlib)", () => {
+      for (const foreign of ["{\"a\":1}", "rawj:{}", "\u0080\u0004", "x\u009c"]) {
+        assert.match(reasonOf(Buffer.from(foreign, "latin1")), /^not written by effect-redis-cache: starts with 0x/)
+      }
+      assert.match(reasonOf(Buffer.from([0xc4])), /starts with 0xc4, expected magic/)
+    })
+
+    it("a header cut short", () => {
+      for (let length = 2; length < BASE_HEADER_SIZE; length++) {
+        assert.match(reasonOf(valid().subarray(0, length)), new RegExp(`^truncated envelope: ${length} bytes`))
+      }
+    })
+
+    it("a fingerprint cut short", () => {
+      const bytes = wrap({ serializerId: 1, compressionId: 0, fingerprint: 7 }, Buffer.alloc(0))
+      assert.match(reasonOf(bytes.subarray(0, 8)), /the header with its fingerprint needs 10/)
+    })
+
+    it("an unknown version", () => {
+      const bytes = valid()
+      bytes[2] = 2
+      assert.match(reasonOf(bytes), /^unsupported envelope version 2/)
+    })
+
+    it("unknown flag bits", () => {
+      for (let bit = 3; bit < 8; bit++) {
+        const bytes = valid()
+        bytes[3] = 1 << bit
+        assert.match(reasonOf(bytes), /^unknown envelope flags/)
+      }
+    })
+
+    it("a compressed flag that disagrees with the compression id", () => {
+      const flagged = valid()
+      flagged[3] = 1
+      assert.match(reasonOf(flagged), /compressed flag is set but the compression id is 0/)
+      const unflagged = valid()
+      unflagged[5] = 1
+      assert.match(reasonOf(unflagged), /compression id 1 but the compressed flag is clear/)
+    })
+
+    it("serializer id 0", () => {
+      const bytes = valid()
+      bytes[4] = 0
+      assert.match(reasonOf(bytes), /serializer id 0/)
+    })
+  })
+})
