@@ -40,11 +40,13 @@ import {
   type CallbackEvent,
   type CallbackSignatures
 } from "./events/CacheEvents.js"
-import { CacheMonitor, type CacheOperation, type AnsweringTier } from "./monitoring/CacheMonitor.js"
+import { type AnsweringTier, CacheMonitor, type CacheOperation } from "./monitoring/CacheMonitor.js"
+import { CacheTracingOptions, redisSpanOptions, spanAttributes } from "./monitoring/Tracing.js"
 import { matcher, toRedisMatch } from "./internal/pattern.js"
 import { MemoryTier, type MemoryTierStats } from "./tiers/MemoryTier.js"
-import { RedisReplyError, RedisTier } from "./tiers/RedisTier.js"
-import type { SecurityConfig } from "./security/SecurityConfig.js"
+import { type RedisReplyError, RedisTier } from "./tiers/RedisTier.js"
+import { CacheSecurity } from "./security/CacheSecurity.js"
+import { validateSecurityConfig } from "./security/SecurityConfig.js"
 
 /**
  * Options of `Cache.set`.
@@ -55,7 +57,7 @@ export interface SetOptions {
   /** Time to live; a bare number means milliseconds (Effect's `Duration.Input`). Default: the cache's `defaultTtl`. */
   readonly ttl?: Duration.Input
   /** Encode the value with this schema before storing it (read it back with `get(key, schema)`). */
-  readonly schema?: Schema.Codec<any, any>
+  readonly schema?: Schema.Codec<unknown, unknown>
 }
 
 /**
@@ -198,7 +200,7 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
    */
   static layerMemory(
     options: MemoryCacheOptions = {}
-  ): Layer.Layer<Cache | CacheMonitor, ValidationError> {
+  ): Layer.Layer<Cache | CacheMonitor | CacheSecurity, ValidationError> {
     return Layer.unwrap(Effect.map(
       validateOptions(MemoryCacheOptions, options, "Invalid memory cache options"),
       (valid) => {
@@ -211,7 +213,8 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
           }),
           Codec.layer({ serializer: settings.serializer }),
           CacheEvents.layer(),
-          monitorLayer(settings.cacheName)
+          monitorLayer(settings.cacheName),
+          CacheSecurity.layerNotConfigured
         )
         return Layer.effect(Cache, makeCache(settings)).pipe(Layer.provideMerge(parts))
       }
@@ -228,11 +231,18 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
    */
   static layerRedis(
     options: RedisCacheOptions = {}
-  ): Layer.Layer<Cache | CacheMonitor | RedisTier, ValidationError | ConnectionError | ConfigurationError> {
-    return Layer.unwrap(Effect.map(
-      validateOptions(RedisCacheOptions, options, "Invalid Redis cache options"),
-      (valid) => redisLayer(redisSettings(valid))
-    ))
+  ): Layer.Layer<
+    Cache | CacheMonitor | CacheSecurity | RedisTier,
+    ValidationError | ConnectionError | ConfigurationError
+  > {
+    return Layer.unwrap(
+      validateOptions(RedisCacheOptions, options, "Invalid Redis cache options").pipe(
+        Effect.tap((valid): Effect.Effect<unknown, ConfigurationError> =>
+          valid.security === undefined ? Effect.void : validateSecurityConfig(valid.security)
+        ),
+        Effect.map((valid) => redisLayer(redisSettings(valid)))
+      )
+    )
   }
 }
 
@@ -271,6 +281,12 @@ export const defaultReconnectSchedule: Schedule.Schedule<unknown, unknown> = Sch
   Schedule.jittered
 )
 
+const exponentialFrom = (base: Duration.Duration): Schedule.Schedule<unknown, unknown> =>
+  Schedule.exponential(Duration.max(base, Duration.millis(10)), 2).pipe(
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(10)))),
+    Schedule.jittered
+  )
+
 const redisSettings = (valid: RedisCacheOptions) => ({
   cacheName: valid.cacheName ?? "default",
   defaultTtlMillis: Duration.toMillis(valid.defaultTtl ?? DEFAULT_TTL),
@@ -285,11 +301,14 @@ const redisSettings = (valid: RedisCacheOptions) => ({
   redisUrl: valid.redisUrl ?? "redis://127.0.0.1:6379",
   commandTimeout: valid.commandTimeout ?? Duration.seconds(1),
   connectTimeout: valid.connectTimeout ?? Duration.seconds(2),
-  reconnectSchedule: valid.reconnectSchedule ?? defaultReconnectSchedule,
+  reconnectSchedule: valid.reconnectSchedule ??
+    (valid.security === undefined ? defaultReconnectSchedule : exponentialFrom(valid.security.retryDelay)),
   failOnConnectionError: valid.failOnConnectionError ?? false,
-  connectAttempts: valid.connectAttempts ?? 3,
+  connectAttempts: valid.connectAttempts ?? (valid.security === undefined
+    ? 3
+    : Math.max(1, Math.floor(valid.security.maxRetries) + 1)),
   replayQueueLimit: valid.replayQueueLimit ?? 10_000,
-  security: Option.fromNullishOr(valid.security as SecurityConfig | undefined)
+  security: Option.fromNullishOr(valid.security)
 })
 
 const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
@@ -308,7 +327,12 @@ const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
     monitorLayer(settings.cacheName)
   )
   const withRedis = RedisTier.layer(settings).pipe(Layer.provideMerge(base))
-  return Layer.effect(Cache, makeCache(settings)).pipe(Layer.provideMerge(withRedis))
+  const security = Layer.effect(
+    CacheSecurity,
+    RedisTier.use((tier) =>
+      CacheSecurity.make({ url: settings.redisUrl, config: settings.security, client: tier.client }))
+  )
+  return Layer.mergeAll(Layer.effect(Cache, makeCache(settings)), security).pipe(Layer.provideMerge(withRedis))
 }
 
 // The monitor a user provided, or a default one: a cache always has a monitor.
@@ -411,6 +435,24 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
   const { cacheName, defaultTtlMillis, enableL1, keyPrefix } = settings
 
   yield* monitor.attachL1({ stats: memory.stats })
+  if (redis === undefined) yield* monitor.recordModeChange("Memory", "Memory", "start")
+
+  // Read once: the switches are fixed for the life of the cache, and the L1 hit path
+  // must not look anything up.
+  const tracing = yield* CacheTracingOptions
+  const server = redis === undefined ? undefined : new URL(redis.url)
+  const redisSpan = (operation: CacheOperation, dbOperation: string, key: string | undefined) =>
+    redisSpanOptions(tracing, {
+      operation,
+      cacheName,
+      key,
+      dbOperation,
+      serverAddress: server?.hostname,
+      serverPort: server === undefined || server.port === "" ? 6379 : Number(server.port)
+    })
+  // Samples of work that takes no measurable time: allocated once, not per call.
+  const memoryMiss = { operation: "get", tier: "miss", durationMillis: 0, success: true, cacheName } as const
+  const memorySet = { operation: "set", tier: "none", durationMillis: 0, success: true, cacheName } as const
 
   let l2Hits = 0
   let misses = 0
@@ -443,8 +485,15 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       return monitor.recordSerializationError(operation)
     })
 
-  const replyError = (error: RedisReplyError, key: string) =>
-    new InfrastructureError({
+  const replyError = (error: RedisReplyError, key: string): InfrastructureError | SerializationError =>
+    error.reply.startsWith("WRONGTYPE")
+      ? new SerializationError({
+        message: `The Redis key for "${key}" holds a value of another type, not one written by effect-redis-cache`,
+        key,
+        operation: "decode",
+        reason: error.reply
+      })
+      : new InfrastructureError({
       message: `${error.message} (cache '${cacheName}')`,
       context: { command: error.command, key, cache: cacheName }
     })
@@ -471,16 +520,26 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       ? Effect.as(events.emit({ _tag: "GetMiss", key }), Option.none())
       : Exit.succeed(Option.none())
 
-  const getFromRedis = Effect.fnUntraced(function*(
+  const getFromRedis = (
+    tier: RedisTier["Service"],
+    key: string,
+    schema: Schema.Codec<unknown, unknown> | undefined
+  ) => Effect.withSpan(getFromRedisUntraced(tier, key, schema), "Cache.get", redisSpan("get", "GET", key))
+
+  const getFromRedisUntraced = Effect.fnUntraced(function*(
     tier: RedisTier["Service"],
     key: string,
     schema: Schema.Codec<unknown, unknown> | undefined
   ) {
     const started = nanos()
-    const read = yield* tier.read(key).pipe(Effect.mapError((error) => replyError(error, key)))
+    const read = yield* tier.read(key).pipe(
+      Effect.mapError((error) => replyError(error, key)),
+      Effect.tapError((error) => error._tag === "SerializationError" ? countSerializationError("decode") : Effect.void)
+    )
     if (read._tag !== "Hit") {
       misses++
       yield* record("get", "miss", started, true)
+      yield* Effect.annotateCurrentSpan({ "cache.tier": "miss", "cache.hit": false })
       return yield* miss(key)
     }
     const { size, value } = yield* codec.decodeSized(key, read.bytes).pipe(
@@ -490,20 +549,27 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     if (enableL1 && read.pttlMillis > 0) memory.set(key, value, size, read.pttlMillis)
     l2Hits++
     yield* record("get", "l2", started, true)
+    yield* Effect.annotateCurrentSpan({ "cache.tier": "l2", "cache.hit": true })
     return yield* hit(key, value, schema, "l2")
-  }, Effect.withSpan("Cache.get", { attributes: { "cache.name": cacheName, "db.system.name": "redis" } }))
+  })
 
   const get = ((key: string, schema?: Schema.Codec<unknown, unknown>) =>
     Effect.suspend((): Effect.Effect<Option.Option<unknown>, CacheError> => {
       if (invalidKeyIssue(key) !== undefined) return keyError(key)
       if (l1Active()) {
         const value = memory.get(key)
-        if (value !== undefined) return hit(key, value, schema, "l1")
+        if (value !== undefined) {
+          return tracing.spanL1Hits
+            ? Effect.withSpan(hit(key, value, schema, "l1"), "Cache.get", {
+              attributes: spanAttributes(tracing, { operation: "get", tier: "l1", hit: true, key, cacheName })
+            })
+            : hit(key, value, schema, "l1")
+        }
       }
-      if (redis === undefined) return miss(key)
+      if (redis === undefined) return Effect.andThen(monitor.recordOperation(memoryMiss), miss(key))
       if (!redis.isConnected()) {
         misses++
-        return miss(key)
+        return Effect.andThen(monitor.recordOperation(memoryMiss), miss(key))
       }
       return getFromRedis(redis, key, schema)
     })) as CacheService["get"]
@@ -543,11 +609,14 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       Effect.tapError(() => countSerializationError("encode")),
       Effect.flatMap((weight) => {
         memory.set(key, value, weight, ttlMillis)
-        return afterSet(key, value, ttlMillis)
+        return Effect.andThen(monitor.recordOperation(memorySet), afterSet(key, value, ttlMillis))
       })
     )
 
-  const setInRedis = Effect.fnUntraced(function*(
+  const setInRedis = (tier: RedisTier["Service"], key: string, value: unknown, ttlMillis: number) =>
+    Effect.withSpan(setInRedisUntraced(tier, key, value, ttlMillis), "Cache.set", redisSpan("set", "SET", key))
+
+  const setInRedisUntraced = Effect.fnUntraced(function*(
     tier: RedisTier["Service"],
     key: string,
     value: unknown,
@@ -573,7 +642,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     else memory.delete(key)
     yield* record("set", "none", started, true)
     yield* afterSet(key, value, ttlMillis)
-  }, Effect.withSpan("Cache.set", { attributes: { "cache.name": cacheName, "db.system.name": "redis" } }))
+  })
 
   const remove = (key: string): Effect.Effect<boolean, CacheError> =>
     Effect.suspend((): Effect.Effect<boolean, CacheError> => {
@@ -590,7 +659,8 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       return redis.remove(key, clock.currentTimeMillisUnsafe()).pipe(
         Effect.mapError((error) => replyError(error, key)),
         Effect.tap(() => record("delete", "none", started, true)),
-        Effect.flatMap((inRedis) => done(inMemory || inRedis === true))
+        Effect.flatMap((inRedis) => done(inMemory || inRedis === true)),
+        Effect.withSpan("Cache.delete", redisSpan("delete", "UNLINK", key))
       )
     })
 
@@ -601,7 +671,8 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       if (redis === undefined) return Exit.succeed(false)
       return redis.exists(key).pipe(
         Effect.mapError((error) => replyError(error, key)),
-        Effect.map((found) => found === true || (found === undefined && memory.has(key)))
+        Effect.map((found) => found === true || (found === undefined && memory.has(key))),
+        Effect.withSpan("Cache.exists", redisSpan("exists", "EXISTS", key))
       )
     })
 
@@ -612,7 +683,8 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       if (redis === undefined) return Exit.succeed(fromMemory())
       return redis.pttl(key).pipe(
         Effect.mapError((error) => replyError(error, key)),
-        Effect.map((remaining) => remaining === undefined ? fromMemory() : Option.map(remaining, Duration.millis))
+        Effect.map((remaining) => remaining === undefined ? fromMemory() : Option.map(remaining, Duration.millis)),
+        Effect.withSpan("Cache.ttl", redisSpan("ttl", "PTTL", key))
       )
     })
 
@@ -646,7 +718,8 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       const redisPattern = toRedisMatch(pattern, { glob, keyPrefix })
       return redis.removeMatching(redisPattern, clock.currentTimeMillisUnsafe()).pipe(
         Effect.mapError((error) => replyError(error, pattern)),
-        Effect.flatMap((removed) => finish(removed ?? 0))
+        Effect.flatMap((removed) => finish(removed ?? 0)),
+        Effect.withSpan("Cache.invalidatePattern", redisSpan("invalidate", "SCAN", undefined))
       )
     })
 
@@ -655,7 +728,8 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     if (redis === undefined) return Effect.void
     return redis.removeMatching(toRedisMatch("", { glob: false, keyPrefix }), clock.currentTimeMillisUnsafe()).pipe(
       Effect.mapError((error) => replyError(error, "*")),
-      Effect.asVoid
+      Effect.asVoid,
+      Effect.withSpan("Cache.clear", redisSpan("clear", "SCAN", undefined))
     )
   })
 

@@ -10,6 +10,7 @@
  */
 import { Duration, Effect, Exit, Option, Schedule, Schema, SchemaIssue } from "effect"
 import type { Serializer } from "./codec/Serializer.js"
+import { SecurityConfig } from "./security/SecurityConfig.js"
 import { type ValidationIssue, validationError, type ValidationError } from "./errors.js"
 import { redactUrl } from "./internal/url.js"
 
@@ -193,8 +194,16 @@ export const RedisCacheOptions = Schema.Struct({
   connectAttempts: Schema.optionalKey(intBetween(1, 100)),
   /** Most writes and deletes kept for replay while Redis is unreachable. Default 10000. */
   replayQueueLimit: Schema.optionalKey(intBetween(0, 1_000_000)),
-  /** Security settings (AUTH/ACL, TLS). Passed through to the connection unchanged. */
-  security: Schema.optionalKey(Schema.Unknown)
+  /**
+   * Security settings (AUTH/ACL, TLS): passed through to the connection unchanged. Its
+   * `maxRetries` and `retryDelay` become the defaults of `connectAttempts` and
+   * `reconnectSchedule` when those are not given.
+   */
+  security: Schema.optionalKey(
+    Schema.declare((u: unknown): u is SecurityConfig => u instanceof SecurityConfig, {
+      expected: "a SecurityConfig"
+    })
+  )
 })
 
 /**

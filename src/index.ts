@@ -5,11 +5,41 @@
  */
 export { Cache, type CacheService, type CacheStats, type CacheStatus, defaultReconnectSchedule, type SetOptions } from "./Cache.js"
 export * from "./CacheOptions.js"
-export { Codec, type CodecOptions, type Encoded } from "./codec/Codec.js"
+export { Codec, type CodecOptions, type CodecService, type Decoded, type EncodeMeta, type Encoded } from "./codec/Codec.js"
 export { Compression } from "./codec/Compression.js"
-export { Serializer } from "./codec/Serializer.js"
+export { Serializer, UnsupportedValueError } from "./codec/Serializer.js"
 export * from "./errors.js"
 export * from "./events/CacheEvents.js"
 export { MemoryTier, type MemoryTierOptions, type MemoryTierStats } from "./tiers/MemoryTier.js"
 export { type RedisRead, RedisReplyError, RedisTier, type RedisTierOptions, type RedisTierStatus } from "./tiers/RedisTier.js"
 export * from "./monitoring/CacheMonitor.js"
+export { CacheTracingOptions, sha256KeyHash } from "./monitoring/Tracing.js"
+export * as CacheMetrics from "./monitoring/CacheMetrics.js"
+export { cacheAclCommands, cacheAclRule } from "./security/aclRule.js"
+export { CacheSecurity, type CacheSecurityOptions, type CacheSecurityService } from "./security/CacheSecurity.js"
+export {
+  classifyConnectionError,
+  type ConnectionSettings,
+  redactUrl,
+  redisConnectionOptions
+} from "./security/connectionOptions.js"
+export {
+  PemSource,
+  SecretPemSource,
+  SecurityConfig,
+  securityConfigFromEnv,
+  securityEnvVariables,
+  type SecurityLevel,
+  TlsVersion,
+  validateSecurityConfig
+} from "./security/SecurityConfig.js"
+export {
+  type AuthMethod,
+  computeSecurityScore,
+  type SecurityEvent,
+  type SecurityReport,
+  type SecurityStatus,
+  type SecurityTestResult,
+  type SecurityValidationResult,
+  type Vulnerability
+} from "./security/SecurityResult.js"

@@ -11,14 +11,18 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Schedule } from "effect"
+import { Cause, Clock, Context, Data, Duration, Effect, Exit, Layer, Option, Queue, Schedule } from "effect"
 import { Redis, type RedisOptions } from "ioredis"
 import type { CacheModeName } from "../events/CacheEvents.js"
 import { CacheEvents } from "../events/CacheEvents.js"
-import { ConnectionError, type ConfigurationError } from "../errors.js"
+import type { ConfigurationError, ConnectionError } from "../errors.js"
 import { FLAG_WRITTEN_AT, MAGIC_0, MAGIC_1, VERSION, WRITTEN_AT_OFFSET } from "../internal/envelope.js"
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
-import { classifyConnectionError, redisConnectionOptions } from "../security/connectionOptions.js"
+import {
+  classifyConnectionError,
+  diagnoseConnectionFailure,
+  redisConnectionOptions
+} from "../security/connectionOptions.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { matcher } from "../internal/pattern.js"
 import { redactUrl } from "../internal/url.js"
@@ -128,7 +132,20 @@ export class RedisTier extends Context.Service<RedisTier, {
     Layer.effect(RedisTier, make(options))
 }
 
+/** A command or connection attempt that failed: the cause is what ioredis rejected with. */
+class RedisFailure extends Data.TaggedError("RedisFailure")<{ readonly cause: unknown }> {}
+
 const isTransportError = (error: unknown): boolean => !(error instanceof Error && error.name === "ReplyError")
+
+const REPLAY_BATCH = 256
+
+function* take<A>(items: Iterator<A>, count: number): Generator<A> {
+  for (let i = 0; i < count; i++) {
+    const next = items.next()
+    if (next.done === true) return
+    yield next.value
+  }
+}
 
 const ENVELOPE_MAGIC = Buffer.from([MAGIC_0, MAGIC_1, VERSION])
 
@@ -188,6 +205,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     connectionName: `effect-redis-cache:${options.cacheName}`
   } satisfies RedisOptions
   const magic = ENVELOPE_MAGIC
+  const diagnosticSettings = { ...baseSettings, connectTimeout: Duration.toMillis(connectTimeout) }
 
   let client: Redis | undefined
   let mode: RedisTierStatus["mode"] = "Connecting"
@@ -233,23 +251,27 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   const connectOnce: Effect.Effect<Redis, ConnectionError> = Effect.suspend(() => {
     const candidate = new Redis(settings)
-    // Without a listener ioredis prints "Unhandled error event"; failures reach us through the promises.
-    candidate.on("error", () => {})
+    // ioredis reports the real cause (refused, TLS, auth) as "error" events; connect()
+    // itself only rejects with "Connection is closed.". Keep the first few to diagnose.
+    const emitted: Array<unknown> = []
+    candidate.on("error", (error: unknown) => {
+      if (emitted.length < 10) emitted.push(error)
+    })
     return Effect.tryPromise({
       try: () => candidate.connect().then(() => candidate.ping()),
-      catch: (error) => classifyConnectionError(error, options.redisUrl)
+      catch: (cause) => new RedisFailure({ cause })
     }).pipe(
       Effect.timeoutOrElse({
         duration: connectTimeout,
         orElse: () =>
-          Effect.fail(
-            new ConnectionError({
-              message: `Connecting to ${url} timed out after ${Duration.format(connectTimeout)}`,
-              url,
-              reason: "timeout"
-            })
-          )
+          Effect.fail(new RedisFailure({ cause: new Error(`no answer within ${Duration.format(connectTimeout)}`) }))
       }),
+      Effect.catch((failure) =>
+        Effect.flatMap(
+          diagnoseConnectionFailure([...emitted, failure.cause], options.redisUrl, diagnosticSettings),
+          Effect.fail
+        )
+      ),
       Effect.as(candidate),
       Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => candidate.disconnect()))
     )
@@ -289,7 +311,18 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       stream.on("error", reject)
     })
 
-  // Replays what was queued while degraded. Each operation leaves the queue only once Redis has it.
+  const replayOne = (commands: Redis & ReplayCommands, key: string, operation: PendingOperation, now: number) => {
+    const fullKey = options.keyPrefix + key
+    if (operation._tag === "Delete") return commands.deleteIfNotNewer(1, fullKey, operation.at, magic).then(() => 1)
+    if (operation.expiresAt <= now) return Promise.resolve(-1)
+    const bytes = Buffer.from(operation.bytes.buffer, operation.bytes.byteOffset, operation.bytes.byteLength)
+    return commands.setIfNotNewer(fullKey, bytes, operation.expiresAt - now, operation.writtenAt, magic)
+  }
+
+  // Replays what was queued while degraded, in batches that ioredis pipelines on the
+  // socket. The cache is already Connected: writes made meanwhile go straight to Redis,
+  // carry a later write time, and so win over any queued operation they race with.
+  // An operation leaves the queue only once Redis has answered for it.
   const replay = (target: Redis) =>
     Effect.gen(function*() {
       const started = clock.currentTimeMillisUnsafe()
@@ -301,48 +334,39 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
           try: () =>
             scanKeys(target, pattern, (keys) =>
               commands.deleteIfNotNewer(keys.length, ...keys, at, magic).then(() => undefined)),
-          catch: (error) => error
+          catch: (cause) => new RedisFailure({ cause })
         })
         if (pendingPatterns.get(pattern) === at) pendingPatterns.delete(pattern)
       }
       while (pending.size > 0) {
-        const [key, operation] = pending.entries().next().value as [string, PendingOperation]
+        const batch = Array.from(take(pending.entries(), REPLAY_BATCH))
         const now = clock.currentTimeMillisUnsafe()
-        const fullKey = options.keyPrefix + key
-        const applied = yield* Effect.tryPromise({
-          try: () =>
-            operation._tag === "Set"
-              ? operation.expiresAt <= now
-                ? Promise.resolve(-1)
-                : commands.setIfNotNewer(
-                  fullKey,
-                  Buffer.from(operation.bytes.buffer, operation.bytes.byteOffset, operation.bytes.byteLength),
-                  operation.expiresAt - now,
-                  operation.writtenAt,
-                  magic
-                )
-              : commands.deleteIfNotNewer(1, fullKey, operation.at, magic).then(() => 1),
-          catch: (error) => error
+        const results = yield* Effect.tryPromise({
+          try: () => Promise.all(batch.map(([key, operation]) => replayOne(commands, key, operation, now))),
+          catch: (cause) => new RedisFailure({ cause })
         })
-        // A newer operation on the key may have been queued while this one was in flight.
-        if (pending.get(key) === operation) {
-          pending.delete(key)
-          // Redis holds a newer value than ours: our L1 copy must not shadow it.
-          if (applied === 0) memory.delete(key)
-        }
-        if (applied === 1) replayed++
-        else skipped++
+        batch.forEach(([key, operation], i) => {
+          // A newer operation on the key may have been queued, or written through, meanwhile.
+          if (pending.get(key) === operation) pending.delete(key)
+          if (results[i] === 1) {
+            replayed++
+          } else {
+            skipped++
+            // Redis holds a newer value than ours: our L1 copy must not shadow it.
+            if (results[i] === 0 && !pending.has(key)) memory.delete(key)
+          }
+        })
       }
-      if (replayed + skipped > 0 || monitor._tag === "Some") {
-        yield* Effect.logInfo(`Replayed ${replayed} queued operations to ${url}, skipped ${skipped}`)
-        if (monitor._tag === "Some") {
-          yield* monitor.value.recordReplay({
-            replayed,
-            skipped,
-            dropped: droppedWhileDegraded,
-            durationMillis: clock.currentTimeMillisUnsafe() - started
-          })
-        }
+      if (replayed + skipped > 0) {
+        yield* Effect.logInfo(`Replayed ${replayed} queued operations to ${url}, skipped ${skipped} older than Redis`)
+      }
+      if (monitor._tag === "Some") {
+        yield* monitor.value.recordReplay({
+          replayed,
+          skipped,
+          dropped: droppedWhileDegraded,
+          durationMillis: clock.currentTimeMillisUnsafe() - started
+        })
       }
     })
 
@@ -355,10 +379,17 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       )
     )
 
+  // The first attempt after a loss waits for the schedule's first delay like the
+  // others do: a server that just dropped us is not hammered at once.
   const reconnect = Effect.gen(function*() {
-    const fresh = yield* connectOnce.pipe(
+    let waited = false
+    const fresh = yield* Effect.suspend(() => {
+      if (waited) return connectOnce
+      waited = true
+      return Effect.fail(undefined)
+    }).pipe(
       Effect.tapError((error) =>
-        Effect.sync(() => {
+        error === undefined ? Effect.void : Effect.sync(() => {
           lastError = Option.some(error.message)
         }).pipe(Effect.andThen(recordAttempt(false)))
       ),
@@ -366,18 +397,22 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     )
     yield* recordAttempt(true)
     yield* adopt(fresh)
-    const replayed = yield* Effect.exit(replay(fresh))
-    if (Exit.isFailure(replayed)) {
-      // The server went away again mid-replay: what is left stays queued.
-      yield* markLost(fresh, Exit.isFailure(replayed) ? replayed.cause : undefined)
-      return
-    }
     yield* changeMode("Connected", "reconnected")
+    const replayed = yield* Effect.exit(replay(fresh).pipe(
+      Effect.withSpan("RedisTier.replay", { kind: "client", attributes: { "cache.name": options.cacheName, "db.system.name": "redis" } })
+    ))
+    if (Exit.isFailure(replayed)) {
+      // The server went away again mid-replay: what is left stays queued for the next recovery.
+      const failure = Cause.squash(replayed.cause)
+      yield* markLost(fresh, failure instanceof RedisFailure ? failure.cause : failure)
+    }
   })
 
   // One fiber, for the life of the layer, waits for "lost" and reconnects.
   yield* Queue.take(lost).pipe(
-    Effect.andThen(reconnect),
+    Effect.andThen(reconnect.pipe(
+      Effect.withSpan("RedisTier.reconnect", { attributes: { "cache.name": options.cacheName, "db.system.name": "redis" } })
+    )),
     Effect.forever,
     Effect.forkScoped
   )
@@ -438,11 +473,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     Effect.suspend(() => {
       const target = client
       if (target === undefined || mode !== "Connected") return Effect.succeed(undefined)
-      return Effect.tryPromise({ try: () => run(target), catch: (error) => error }).pipe(
-        Effect.catch((error) =>
-          isTransportError(error)
-            ? Effect.as(markLost(target, error), undefined)
-            : Effect.fail(new RedisReplyError(name, error instanceof Error ? error.message : String(error)))
+      return Effect.tryPromise({ try: () => run(target), catch: (cause) => new RedisFailure({ cause }) }).pipe(
+        Effect.catch(({ cause }) =>
+          isTransportError(cause)
+            ? Effect.as(markLost(target, cause), undefined)
+            : Effect.fail(new RedisReplyError(name, cause instanceof Error ? cause.message : String(cause)))
         )
       )
     })
@@ -493,7 +528,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       Effect.suspend(() => {
         let removed = 0
         return command("SCAN", (target) =>
-          scanKeys(target, pattern, (keys) => target.unlink(...keys).then((n) => void (removed += n)))).pipe(
+          scanKeys(target, pattern, (keys) =>
+            target.unlink(...keys).then((n) => {
+              removed += n
+            }))).pipe(
             Effect.map((done) => {
               if (done !== undefined) return removed
               // Queued writes the pattern covers are superseded by it.

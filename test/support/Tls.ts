@@ -82,8 +82,9 @@ const extensions = (names: string, usage: "serverAuth" | "clientAuth") =>
     "basicConstraints=CA:FALSE",
     "keyUsage=critical,digitalSignature,keyEncipherment",
     `extendedKeyUsage=${usage === "serverAuth" ? "serverAuth,clientAuth" : usage}`,
-    ...(names === "" ? [] : [`subjectAltName=${names}`])
-  ].join("\n") + "\n"
+    ...(names === "" ? [] : [`subjectAltName=${names}`]),
+    ""
+  ].join("\n")
 
 /** A key and CSR for `name`, plus its extension file. */
 const request = Effect.fnUntraced(function*(

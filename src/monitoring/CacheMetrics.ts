@@ -1,0 +1,352 @@
+/**
+ * The cache's Effect `Metric`s.
+ *
+ * Names, units and attribute keys follow OpenTelemetry's semantic conventions
+ * where one exists (`db.client.operation.duration` for latency in seconds with
+ * its recommended buckets, `error.type` for failures, `{entry}`-style
+ * annotation units, `By` for bytes). Every attribute has a small, fixed set of
+ * values: keys, patterns and values never become attributes.
+ *
+ * The unit travels as the `unit` attribute, which is Effect's convention:
+ * `@effect/opentelemetry` and `effect/observability`'s OTLP exporter turn it
+ * into the instrument unit, and the Prometheus formatter leaves it out.
+ *
+ * `CacheMonitor` updates these metrics; nothing else needs to. They live in
+ * whichever `Metric.MetricRegistry` was current when the monitor was built.
+ *
+ * @since 0.1.0
+ */
+import { Metric } from "effect"
+
+/**
+ * Attribute keys used on the cache's metrics and spans.
+ *
+ * @since 0.1.0
+ */
+export const AttributeKeys = {
+  /** The cache operation: get, set, delete, exists, ttl, clear, invalidate, getOrSet. */
+  operation: "cache.operation",
+  /** The tier that answered: l1, l2, miss (no tier had it) or none (writes). */
+  tier: "cache.tier",
+  /** hit | miss for reads, success for other operations, error for failures. */
+  outcome: "cache.outcome",
+  /** Whether a lookup was answered (spans only). */
+  hit: "cache.hit",
+  /** The optional name of the cache (the monitor's `cacheName` option). */
+  cacheName: "cache.name",
+  /** The tag of the error an operation failed with. */
+  errorType: "error.type",
+  /** A cache mode, in snake case: connected, memory_only, connecting, memory. */
+  modeState: "cache.mode.state",
+  /** The mode a switch left. */
+  modeFrom: "cache.mode.from",
+  /** The mode a switch entered. */
+  modeTo: "cache.mode.to",
+  /** success | failure of a reconnect attempt. */
+  reconnectOutcome: "cache.reconnect.outcome",
+  /** replayed | skipped | dropped: what became of a write queued while Redis was away. */
+  replayResult: "cache.replay.result",
+  /** encode | decode. */
+  serializationOperation: "cache.serialization.operation"
+} as const
+
+/**
+ * Seconds: the semantic conventions' recommended boundaries for `db.client.operation.duration`, with
+ * 0.1 ms and 0.5 ms in front because a nearby Redis answers in well under a millisecond.
+ */
+const durationBoundaries: ReadonlyArray<number> = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]
+
+/** Bytes: 64 B to 16 MiB, each bucket four times the last. */
+const sizeBoundaries: ReadonlyArray<number> = Metric.exponentialBoundaries({ start: 64, factor: 4, count: 10 })
+
+/**
+ * Duration of the cache operations recorded by the monitor (the slow paths: L2
+ * round trips, misses, writes, invalidations; an L1 hit is not timed). Seconds.
+ * Attributes: `cache.operation`, `cache.tier`, `cache.outcome`, `error.type` on failure.
+ *
+ * @since 0.1.0
+ */
+export const operationDuration = Metric.histogram("cache.operation.duration", {
+  description: "Duration of cache operations that reach the slow path (L1 hits are not timed)",
+  boundaries: durationBoundaries,
+  attributes: { unit: "s" }
+})
+
+/**
+ * Cache operations, L1 hits included (published from the L1 counters by the
+ * snapshot). Attributes: `cache.operation`, `cache.tier`, `cache.outcome`.
+ *
+ * @since 0.1.0
+ */
+export const operations = Metric.counter("cache.operations", {
+  description: "Cache operations by operation, answering tier and outcome",
+  incremental: true,
+  attributes: { unit: "{operation}" }
+})
+
+/**
+ * Lookups answered, by `cache.tier` (l1 | l2).
+ *
+ * @since 0.1.0
+ */
+export const hits = Metric.counter("cache.hits", {
+  description: "Lookups answered by a tier",
+  incremental: true,
+  attributes: { unit: "{hit}" }
+})
+
+/**
+ * Lookups a tier could not answer, by `cache.tier`: l1 counts L1 misses (each
+ * goes on to Redis when connected); l2 counts lookups Redis was asked and did
+ * not have.
+ *
+ * @since 0.1.0
+ */
+export const misses = Metric.counter("cache.misses", {
+  description: "Lookups a tier could not answer",
+  incremental: true,
+  attributes: { unit: "{miss}" }
+})
+
+/**
+ * Failed operations, by `cache.operation` and `error.type` (the error's tag).
+ *
+ * @since 0.1.0
+ */
+export const errors = Metric.counter("cache.errors", {
+  description: "Failed cache operations by error type",
+  incremental: true,
+  attributes: { unit: "{error}" }
+})
+
+/**
+ * Values that could not be encoded or decoded, by `cache.serialization.operation`.
+ *
+ * @since 0.1.0
+ */
+export const serializationErrors = Metric.counter("cache.serialization.errors", {
+  description: "Values that could not be encoded or decoded",
+  incremental: true,
+  attributes: { unit: "{error}" }
+})
+
+/**
+ * L1 entries evicted to stay within the entry or byte bound.
+ *
+ * @since 0.1.0
+ */
+export const l1Evictions = Metric.counter("cache.l1.evictions", {
+  description: "L1 entries evicted to stay within the entry or byte bound",
+  incremental: true,
+  attributes: { unit: "{entry}" }
+})
+
+/**
+ * L1 entries dropped because their TTL ran out.
+ *
+ * @since 0.1.0
+ */
+export const l1Expirations = Metric.counter("cache.l1.expirations", {
+  description: "L1 entries dropped because their TTL ran out",
+  incremental: true,
+  attributes: { unit: "{entry}" }
+})
+
+/**
+ * Entries held in L1.
+ *
+ * @since 0.1.0
+ */
+export const l1Entries = Metric.gauge("cache.l1.entries", {
+  description: "Entries held in L1",
+  attributes: { unit: "{entry}" }
+})
+
+/**
+ * The most entries L1 may hold.
+ *
+ * @since 0.1.0
+ */
+export const l1EntriesLimit = Metric.gauge("cache.l1.entries.limit", {
+  description: "The most entries L1 may hold",
+  attributes: { unit: "{entry}" }
+})
+
+/**
+ * Bytes held in L1, as L1 accounts them.
+ *
+ * @since 0.1.0
+ */
+export const l1MemoryUsage = Metric.gauge("cache.l1.memory.usage", {
+  description: "Bytes held in L1",
+  attributes: { unit: "By" }
+})
+
+/**
+ * The most bytes L1 may hold.
+ *
+ * @since 0.1.0
+ */
+export const l1MemoryLimit = Metric.gauge("cache.l1.memory.limit", {
+  description: "The most bytes L1 may hold",
+  attributes: { unit: "By" }
+})
+
+/**
+ * The cache's mode as a state set: one series per `cache.mode.state`, 1 for
+ * the current mode and 0 for the others.
+ *
+ * @since 0.1.0
+ */
+export const mode = Metric.gauge("cache.mode", {
+  description: "1 for the cache's current mode, 0 for the others",
+  attributes: { unit: "1" }
+})
+
+/**
+ * Mode switches, by `cache.mode.from` and `cache.mode.to`.
+ *
+ * @since 0.1.0
+ */
+export const modeChanges = Metric.counter("cache.mode.changes", {
+  description: "Switches between connected and degraded modes",
+  incremental: true,
+  attributes: { unit: "{change}" }
+})
+
+/**
+ * Attempts to reconnect to Redis, by `cache.reconnect.outcome` (success | failure).
+ *
+ * @since 0.1.0
+ */
+export const reconnectAttempts = Metric.counter("cache.reconnect.attempts", {
+  description: "Attempts to reconnect to Redis",
+  incremental: true,
+  attributes: { unit: "{attempt}" }
+})
+
+/**
+ * Writes queued while Redis was away, by `cache.replay.result` (replayed |
+ * skipped | dropped) once the connection came back.
+ *
+ * @since 0.1.0
+ */
+export const replayedWrites = Metric.counter("cache.replay.writes", {
+  description: "Writes queued while Redis was away, by what became of them on recovery",
+  incremental: true,
+  attributes: { unit: "{write}" }
+})
+
+/**
+ * Size of values before compression. Bytes.
+ *
+ * @since 0.1.0
+ */
+export const compressionUncompressedSize = Metric.histogram("cache.compression.uncompressed.size", {
+  description: "Size of values before compression",
+  boundaries: sizeBoundaries,
+  attributes: { unit: "By" }
+})
+
+/**
+ * Size of values after compression. Bytes.
+ *
+ * @since 0.1.0
+ */
+export const compressionCompressedSize = Metric.histogram("cache.compression.compressed.size", {
+  description: "Size of values after compression",
+  boundaries: sizeBoundaries,
+  attributes: { unit: "By" }
+})
+
+/**
+ * Time spent compressing values. Seconds.
+ *
+ * @since 0.1.0
+ */
+export const compressionDuration = Metric.histogram("cache.compression.duration", {
+  description: "Time spent compressing values",
+  boundaries: durationBoundaries,
+  attributes: { unit: "s" }
+})
+
+/**
+ * Pattern invalidations run.
+ *
+ * @since 0.1.0
+ */
+export const invalidations = Metric.counter("cache.invalidations", {
+  description: "Pattern invalidations run",
+  incremental: true,
+  attributes: { unit: "{invalidation}" }
+})
+
+/**
+ * Keys removed by pattern invalidations.
+ *
+ * @since 0.1.0
+ */
+export const invalidatedKeys = Metric.counter("cache.invalidation.keys", {
+  description: "Keys removed by pattern invalidations",
+  incremental: true,
+  attributes: { unit: "{key}" }
+})
+
+/**
+ * Time spent generating cache keys (the AI cache's key generator). Seconds.
+ *
+ * @since 0.1.0
+ */
+export const keyGenerationDuration = Metric.histogram("cache.key_generation.duration", {
+  description: "Time spent generating cache keys",
+  boundaries: durationBoundaries,
+  attributes: { unit: "s" }
+})
+
+/**
+ * Every metric of the cache, for documentation, dashboards and tests.
+ *
+ * @since 0.1.0
+ */
+export const all = [
+  operationDuration,
+  operations,
+  hits,
+  misses,
+  errors,
+  serializationErrors,
+  l1Evictions,
+  l1Expirations,
+  l1Entries,
+  l1EntriesLimit,
+  l1MemoryUsage,
+  l1MemoryLimit,
+  mode,
+  modeChanges,
+  reconnectAttempts,
+  replayedWrites,
+  compressionUncompressedSize,
+  compressionCompressedSize,
+  compressionDuration,
+  invalidations,
+  invalidatedKeys,
+  keyGenerationDuration
+] as const
+
+const prometheusNames: ReadonlyMap<string, string> = new Map(
+  all.map((metric) => {
+    const unit = metric.attributes?.unit
+    const base = metric.id.replace(/\./g, "_")
+    const withUnit = unit === "s" ? `${base}_seconds` : unit === "By" ? `${base}_bytes` : base
+    return [metric.id, metric.type === "Counter" ? `${withUnit}_total` : withUnit] as const
+  })
+)
+
+/**
+ * Maps the cache's metric names to Prometheus names the way OpenTelemetry's
+ * Prometheus exporter does (unit suffix, `_total` on counters), for
+ * `PrometheusMetrics.format({ metricNameMapper })`. Other names pass through.
+ *
+ * @since 0.1.0
+ */
+export const prometheusNameMapper = (name: string): string => prometheusNames.get(name) ?? name

@@ -1,0 +1,885 @@
+/**
+ * The cache monitor: the port of the original `CachePerformanceMonitor` as an
+ * Effect service.
+ *
+ * The cache calls it from its slow paths (L2 round trips, misses, writes,
+ * invalidations, mode switches). The L1 hit path never calls it: L1 keeps
+ * plain counters, the cache registers them once with {@link CacheMonitor}'s
+ * `attachL1`, and the monitor reads them on demand. A fiber that lives as long
+ * as the monitor's layer publishes them to Effect `Metric`s every
+ * `snapshotInterval` (counters as deltas, gauges as values), and every
+ * analytics read does the same, so hit rates are exact.
+ *
+ * Time comes from Effect's `Clock`. Every list keeps at most `maxMeasurements`
+ * records and drops the ones older than `retention`, as the original did.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Duration, Effect, Layer, Metric, Schema } from "effect"
+import type { Scope } from "effect"
+import { PositiveDuration, validateOptions } from "../CacheOptions.js"
+import { type ValidationError, validationError } from "../errors.js"
+import * as Analytics from "./Analytics.js"
+import type {
+  AnsweringTier,
+  CacheMode,
+  CacheOperation,
+  CompressionRecord,
+  CompressionStats,
+  ExportedMetrics,
+  InvalidationRecommendation,
+  InvalidationRecord,
+  InvalidationStats,
+  KeyGenerationRecord,
+  MemoryMeasurement,
+  MemoryUsageStats,
+  MemoryWarning,
+  ModeChangeRecord,
+  OperationRecord,
+  PerformanceStats,
+  ReplayRecord,
+  SlowOperations,
+  Thresholds
+} from "./Analytics.js"
+import * as CacheMetrics from "./CacheMetrics.js"
+
+export type {
+  AnsweringTier,
+  CacheMode,
+  CacheOperation,
+  CacheOperationStats,
+  CompressionRecord,
+  CompressionStats,
+  ConnectionStats,
+  DurationSummary,
+  ExportedMetrics,
+  InvalidationAlertLevel,
+  InvalidationRecommendation,
+  InvalidationRecord,
+  InvalidationStats,
+  KeyGenerationRecord,
+  KeyGenerationStats,
+  MemoryMeasurement,
+  MemoryUsageStats,
+  MemoryWarning,
+  ModeChangeRecord,
+  OperationRecord,
+  PerformanceStats,
+  ReplayRecord,
+  SlowCompression,
+  SlowOperation,
+  SlowOperations
+} from "./Analytics.js"
+
+/**
+ * One operation, as the cache reports it from a slow path.
+ *
+ * @since 0.1.0
+ */
+export interface OperationSample {
+  readonly operation: CacheOperation
+  readonly tier: AnsweringTier
+  readonly durationMillis: number
+  readonly success: boolean
+  /** The `_tag` of the error a failed operation ended with. */
+  readonly errorTag?: string
+  readonly textLength?: number
+  readonly cacheName?: string
+}
+
+/**
+ * L1's own counters and size, read by the monitor on demand. Counters are
+ * cumulative; a counter that goes down is taken as a restart from zero.
+ *
+ * @since 0.1.0
+ */
+export interface L1Source {
+  readonly stats: () => {
+    entries: number
+    bytes: number
+    maxEntries: number
+    maxBytes: number
+    hits: number
+    misses: number
+    evictions: number
+    expirations: number
+  }
+}
+
+/**
+ * A compression, as the codec reports it.
+ *
+ * @since 0.1.0
+ */
+export interface CompressionSample {
+  readonly originalSize: number
+  readonly compressedSize: number
+  readonly durationMillis: number
+  readonly operation?: string
+}
+
+/**
+ * A replay of the writes queued while Redis was away.
+ *
+ * @since 0.1.0
+ */
+export interface ReplaySample {
+  readonly replayed: number
+  readonly skipped: number
+  readonly dropped: number
+  readonly durationMillis: number
+}
+
+/**
+ * A pattern invalidation.
+ *
+ * @since 0.1.0
+ */
+export interface InvalidationSample {
+  readonly pattern: string
+  readonly keysInvalidated: number
+  readonly durationMillis: number
+  /** e.g. manual (the default), automatic, ttl_expired. */
+  readonly invalidationType?: string
+  readonly operationContext?: string
+}
+
+/**
+ * A key generation of the AI cache.
+ *
+ * @since 0.1.0
+ */
+export interface KeyGenerationSample {
+  readonly durationMillis: number
+  readonly textLength: number
+  readonly operation?: string
+  readonly additionalData?: Record<string, unknown>
+}
+
+/**
+ * Monitor options. Every field is optional; the defaults are the original's.
+ *
+ * @since 0.1.0
+ */
+export interface CacheMonitorOptions {
+  /** How long records are kept. Default 1 hour. */
+  readonly retention?: Duration.Input
+  /** The most records kept per list. Default 1000. */
+  readonly maxMeasurements?: number
+  /** L1 bytes at which memory warnings start. Default 50 MiB. */
+  readonly memoryWarningThresholdBytes?: number
+  /** L1 bytes at which memory warnings turn critical. Default 100 MiB; not below the warning threshold. */
+  readonly memoryCriticalThresholdBytes?: number
+  /** An operation slower than this counts as slow. Default 50 ms. */
+  readonly slowOperationThreshold?: Duration.Input
+  /** A key generation slower than this counts as slow. Default 100 ms. */
+  readonly keyGenerationThreshold?: Duration.Input
+  /** Invalidations in the last hour that raise a warning. Default 50. */
+  readonly invalidationWarningPerHour?: number
+  /** Invalidations in the last hour that raise a critical alert. Default 100; not below the warning. */
+  readonly invalidationCriticalPerHour?: number
+  /** How often L1's counters are published to the metrics and its size snapshotted. Default 10 seconds. */
+  readonly snapshotInterval?: Duration.Input
+  /** Added to every metric as `cache.name`, to tell several caches apart. */
+  readonly cacheName?: string
+}
+
+/**
+ * The monitor's service: recorders for the cache's slow paths, and the analytics.
+ *
+ * @since 0.1.0
+ */
+export interface CacheMonitorService {
+  /** Records an operation that reached the slow path. */
+  readonly recordOperation: (sample: OperationSample) => Effect.Effect<void>
+  /** Records a compression: sizes, ratio and time. */
+  readonly recordCompression: (sample: CompressionSample) => Effect.Effect<void>
+  /** Records a value that could not be encoded or decoded. */
+  readonly recordSerializationError: (operation: "encode" | "decode") => Effect.Effect<void>
+  /** Records a mode switch. `from === to` reports the starting mode without counting a switch. */
+  readonly recordModeChange: (from: CacheMode, to: CacheMode, reason: string) => Effect.Effect<void>
+  /** Records an attempt to reconnect to Redis. */
+  readonly recordReconnectAttempt: (success: boolean) => Effect.Effect<void>
+  /** Records a replay of the writes queued while Redis was away. */
+  readonly recordReplay: (sample: ReplaySample) => Effect.Effect<void>
+  /** Records a pattern invalidation. */
+  readonly recordInvalidation: (sample: InvalidationSample) => Effect.Effect<void>
+  /** Records a key generation of the AI cache. */
+  readonly recordKeyGeneration: (sample: KeyGenerationSample) => Effect.Effect<void>
+  /** Registers L1's counters; a later call replaces the source. */
+  readonly attachL1: (source: L1Source) => Effect.Effect<void>
+  /** Reads L1 now: publishes its counters and size to the metrics and keeps a memory snapshot (for scrape handlers). */
+  readonly snapshot: Effect.Effect<void>
+  /** Everything at once: hit rate, timings, compression, memory, invalidations, connection. */
+  readonly getPerformanceStats: Effect.Effect<PerformanceStats>
+  /** Compression efficiency over the retained records. */
+  readonly getCompressionStats: Effect.Effect<CompressionStats>
+  /** L1's size against its bounds and thresholds, with its trend. */
+  readonly getMemoryUsageStats: Effect.Effect<MemoryUsageStats>
+  /** Memory warnings with recommendations. */
+  readonly getMemoryWarnings: Effect.Effect<ReadonlyArray<MemoryWarning>>
+  /** Invalidation rates, alert level, patterns and efficiency. */
+  readonly getInvalidationFrequencyStats: Effect.Effect<InvalidationStats>
+  /** The original's four invalidation recommendations, where they apply. */
+  readonly getInvalidationRecommendations: Effect.Effect<ReadonlyArray<InvalidationRecommendation>>
+  /** Outliers against the mean of the fastest 80 %; `thresholdMultiplier` (default 2) must be positive. */
+  readonly getRecentSlowOperations: (thresholdMultiplier?: number) => Effect.Effect<SlowOperations, ValidationError>
+  /** Forgets every record and counter. Effect metrics are not reset: counters never go backwards. */
+  readonly resetStats: Effect.Effect<void>
+  /** Every retained record and counter. */
+  readonly exportMetrics: Effect.Effect<ExportedMetrics>
+}
+
+const MiB = 1024 * 1024
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+const Retention = PositiveDuration(7 * 24 * 3_600_000, "7 days")
+const Threshold = PositiveDuration(3_600_000, "1 hour")
+const SnapshotInterval = PositiveDuration(3_600_000, "1 hour")
+
+const defaults = {
+  retention: Duration.hours(1),
+  maxMeasurements: 1000,
+  memoryWarningThresholdBytes: 50 * MiB,
+  memoryCriticalThresholdBytes: 100 * MiB,
+  slowOperationThreshold: Duration.millis(50),
+  keyGenerationThreshold: Duration.millis(100),
+  invalidationWarningPerHour: 50,
+  invalidationCriticalPerHour: 100,
+  snapshotInterval: Duration.seconds(10)
+} as const
+
+/**
+ * The schema the monitor's options are checked with. A warning threshold above
+ * its critical threshold (defaults included) is rejected: the original kept it.
+ *
+ * @since 0.1.0
+ */
+export const CacheMonitorOptionsSchema = Schema.Struct({
+  retention: Schema.optionalKey(Retention),
+  maxMeasurements: Schema.optionalKey(PositiveInt.check(Schema.isLessThanOrEqualTo(1_000_000))),
+  memoryWarningThresholdBytes: Schema.optionalKey(PositiveInt),
+  memoryCriticalThresholdBytes: Schema.optionalKey(PositiveInt),
+  slowOperationThreshold: Schema.optionalKey(Threshold),
+  keyGenerationThreshold: Schema.optionalKey(Threshold),
+  invalidationWarningPerHour: Schema.optionalKey(PositiveInt),
+  invalidationCriticalPerHour: Schema.optionalKey(PositiveInt),
+  snapshotInterval: Schema.optionalKey(SnapshotInterval),
+  cacheName: Schema.optionalKey(Schema.NonEmptyString)
+}).check(Schema.makeFilter((options) => {
+  const issues: Array<{ readonly path: ReadonlyArray<PropertyKey>; readonly issue: string }> = []
+  const memoryWarning = options.memoryWarningThresholdBytes ?? defaults.memoryWarningThresholdBytes
+  const memoryCritical = options.memoryCriticalThresholdBytes ?? defaults.memoryCriticalThresholdBytes
+  if (memoryWarning > memoryCritical) {
+    issues.push({
+      path: ["memoryWarningThresholdBytes"],
+      issue: `must not exceed memoryCriticalThresholdBytes (${memoryCritical})`
+    })
+  }
+  const invalidationWarning = options.invalidationWarningPerHour ?? defaults.invalidationWarningPerHour
+  const invalidationCritical = options.invalidationCriticalPerHour ?? defaults.invalidationCriticalPerHour
+  if (invalidationWarning > invalidationCritical) {
+    issues.push({
+      path: ["invalidationWarningPerHour"],
+      issue: `must not exceed invalidationCriticalPerHour (${invalidationCritical})`
+    })
+  }
+  return issues.length === 0 ? undefined : issues
+}))
+
+/**
+ * Options with defaults applied and durations in milliseconds.
+ *
+ * @since 0.1.0
+ */
+export interface ResolvedMonitorOptions {
+  readonly retentionMillis: number
+  readonly maxMeasurements: number
+  readonly snapshotIntervalMillis: number
+  readonly thresholds: Thresholds
+  readonly cacheName?: string
+}
+
+const resolve = (options: Schema.Schema.Type<typeof CacheMonitorOptionsSchema>): ResolvedMonitorOptions => ({
+  retentionMillis: Duration.toMillis(options.retention ?? defaults.retention),
+  maxMeasurements: options.maxMeasurements ?? defaults.maxMeasurements,
+  snapshotIntervalMillis: Duration.toMillis(options.snapshotInterval ?? defaults.snapshotInterval),
+  thresholds: {
+    memoryWarningBytes: options.memoryWarningThresholdBytes ?? defaults.memoryWarningThresholdBytes,
+    memoryCriticalBytes: options.memoryCriticalThresholdBytes ?? defaults.memoryCriticalThresholdBytes,
+    slowOperationMillis: Duration.toMillis(options.slowOperationThreshold ?? defaults.slowOperationThreshold),
+    slowKeyGenerationMillis: Duration.toMillis(options.keyGenerationThreshold ?? defaults.keyGenerationThreshold),
+    invalidationWarningPerHour: options.invalidationWarningPerHour ?? defaults.invalidationWarningPerHour,
+    invalidationCriticalPerHour: options.invalidationCriticalPerHour ?? defaults.invalidationCriticalPerHour
+  },
+  ...(options.cacheName === undefined ? {} : { cacheName: options.cacheName })
+})
+
+/**
+ * Checks monitor options and applies the defaults. Fails with a
+ * `ValidationError` whose issues name every offending field (unknown fields included).
+ *
+ * @since 0.1.0
+ */
+export const resolveOptions = (options: unknown): Effect.Effect<ResolvedMonitorOptions, ValidationError> =>
+  Effect.map(validateOptions(CacheMonitorOptionsSchema, options, "Invalid CacheMonitor options"), resolve)
+
+type Series<Input> = Metric.Metric<Input, unknown>
+
+interface L1Counters {
+  hits: number
+  misses: number
+  evictions: number
+  expirations: number
+}
+
+const zeroCounters = (): L1Counters => ({ hits: 0, misses: 0, evictions: 0, expirations: 0 })
+
+const countersOf = (stats: L1Counters): L1Counters => ({
+  hits: stats.hits,
+  misses: stats.misses,
+  evictions: stats.evictions,
+  expirations: stats.expirations
+})
+
+const modeStates: ReadonlyArray<readonly [CacheMode, string]> = [
+  ["Connected", "connected"],
+  ["MemoryOnly", "memory_only"],
+  ["Connecting", "connecting"],
+  ["Memory", "memory"]
+]
+
+const modeState = (mode: CacheMode): string => modeStates.find(([m]) => m === mode)![1]
+
+type AlertLevel = "normal" | "warning" | "critical"
+
+const severity = { normal: 0, warning: 1, critical: 2 } as const
+
+/** Threshold crossings are logged when they happen, upwards only, not on every record above a threshold. */
+const rose = (previous: AlertLevel, level: AlertLevel): boolean => severity[level] > severity[previous]
+
+const processMemoryMiB = (): number => process.memoryUsage.rss() / MiB
+
+/** Counter deltas since `last`; a counter that went down restarted from zero. */
+const delta = (current: number, last: number): number => current >= last ? current - last : current
+
+const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions) {
+  const clock = yield* Clock.Clock
+  // Metrics go to the registry current when the monitor is built, whichever fiber records.
+  const context = yield* Effect.context<never>()
+  const { maxMeasurements, retentionMillis, thresholds } = options
+  const baseAttributes: Record<string, string> = options.cacheName === undefined
+    ? {}
+    : { [CacheMetrics.AttributeKeys.cacheName]: options.cacheName }
+
+  const seriesCache = new Map<string, Series<never>>()
+  const series = <Input>(metric: Metric.Metric<Input, unknown>, attributes: Record<string, string>): Series<Input> => {
+    const cacheKey = `${metric.id}\u0000${Object.entries(attributes).map(([k, v]) => `${k}=${v}`).join("\u0000")}`
+    let cached = seriesCache.get(cacheKey) as Series<Input> | undefined
+    if (cached === undefined) {
+      cached = Metric.withAttributes(metric, { ...baseAttributes, ...attributes })
+      seriesCache.set(cacheKey, cached as Series<never>)
+    }
+    return cached
+  }
+  const update = <Input>(metric: Metric.Metric<Input, unknown>, attributes: Record<string, string>, input: Input) =>
+    series(metric, attributes).updateUnsafe(input, context)
+
+  // Records, oldest first.
+  const operations: Array<OperationRecord> = []
+  const keyGenerations: Array<KeyGenerationRecord> = []
+  const compressions: Array<CompressionRecord> = []
+  const memory: Array<MemoryMeasurement> = []
+  const invalidations: Array<InvalidationRecord> = []
+  const modeChanges: Array<ModeChangeRecord> = []
+  const replays: Array<ReplayRecord> = []
+
+  // Counters since the last reset.
+  let totalOperations = 0
+  let l2Hits = 0
+  let recordedL1Hits = 0
+  let cacheMisses = 0
+  let totalInvalidations = 0
+  let totalKeysInvalidated = 0
+  let encodeErrors = 0
+  let decodeErrors = 0
+  let modeChangeCount = 0
+  let reconnectAttempts = 0
+  let reconnectFailures = 0
+  let replayedWrites = 0
+  let skippedWrites = 0
+  let droppedWrites = 0
+
+  let currentMode: CacheMode | undefined
+  let l1Source: L1Source | undefined
+  let l1Published = zeroCounters() // what the metrics have seen
+  let l1Baseline = zeroCounters() // the analytics' zero (moved by resetStats)
+  let memoryLevel: AlertLevel = "normal"
+  let invalidationLevel: AlertLevel = "normal"
+
+  // In place: a full list drops its oldest record per append without copying the rest.
+  const prune = (list: Array<{ readonly timestamp: number }>, now: number): void => {
+    const cutoff = now - retentionMillis
+    let stale = 0
+    while (stale < list.length && list[stale]!.timestamp <= cutoff) stale++
+    stale = Math.max(stale, list.length - maxMeasurements)
+    if (stale > 0) list.splice(0, stale)
+  }
+
+  const lists = [operations, keyGenerations, compressions, memory, invalidations, modeChanges, replays]
+  const pruneAll = (now: number): void => {
+    for (const list of lists) prune(list, now)
+  }
+
+  const l1Hits = (): number => l1Source === undefined ? recordedL1Hits : delta(l1Source.stats().hits, l1Baseline.hits)
+
+  const outcomeOf = (sample: OperationSample): string => {
+    if (!sample.success) return "error"
+    if (sample.tier === "l1" || sample.tier === "l2") return "hit"
+    return sample.tier === "miss" ? "miss" : "success"
+  }
+
+  /** Reads L1, publishes its counters as deltas and its size as gauges, and keeps a memory snapshot. */
+  const snapshot: Effect.Effect<void> = Effect.suspend(() => {
+    const source = l1Source
+    if (source === undefined) return Effect.void
+    const now = clock.currentTimeMillisUnsafe()
+    const stats = source.stats()
+    const hitDelta = delta(stats.hits, l1Published.hits)
+    const missDelta = delta(stats.misses, l1Published.misses)
+    const evictionDelta = delta(stats.evictions, l1Published.evictions)
+    const expirationDelta = delta(stats.expirations, l1Published.expirations)
+    l1Published = countersOf(stats)
+    const tierL1 = { [CacheMetrics.AttributeKeys.tier]: "l1" }
+    if (hitDelta > 0) {
+      update(CacheMetrics.hits, tierL1, hitDelta)
+      update(CacheMetrics.operations, {
+        [CacheMetrics.AttributeKeys.operation]: "get",
+        [CacheMetrics.AttributeKeys.tier]: "l1",
+        [CacheMetrics.AttributeKeys.outcome]: "hit"
+      }, hitDelta)
+    }
+    if (missDelta > 0) update(CacheMetrics.misses, tierL1, missDelta)
+    if (evictionDelta > 0) update(CacheMetrics.l1Evictions, {}, evictionDelta)
+    if (expirationDelta > 0) update(CacheMetrics.l1Expirations, {}, expirationDelta)
+    update(CacheMetrics.l1Entries, {}, stats.entries)
+    update(CacheMetrics.l1MemoryUsage, {}, stats.bytes)
+    if (Number.isFinite(stats.maxEntries)) update(CacheMetrics.l1EntriesLimit, {}, stats.maxEntries)
+    if (Number.isFinite(stats.maxBytes)) update(CacheMetrics.l1MemoryLimit, {}, stats.maxBytes)
+    memory.push({
+      timestamp: now,
+      entries: stats.entries,
+      bytes: stats.bytes,
+      maxEntries: stats.maxEntries,
+      maxBytes: stats.maxBytes,
+      avgEntrySizeBytes: stats.entries > 0 ? stats.bytes / stats.entries : 0,
+      processMemoryMiB: processMemoryMiB()
+    })
+    prune(memory, now)
+    const level: AlertLevel = stats.bytes >= thresholds.memoryCriticalBytes
+      ? "critical"
+      : stats.bytes >= thresholds.memoryWarningBytes
+      ? "warning"
+      : "normal"
+    const previous = memoryLevel
+    memoryLevel = level
+    if (!rose(previous, level)) return Effect.void
+    const message = `L1 memory usage ${(stats.bytes / MiB).toFixed(1)} MiB reached the ${level} threshold of ${
+      ((level === "critical" ? thresholds.memoryCriticalBytes : thresholds.memoryWarningBytes) / MiB).toFixed(1)
+    } MiB`
+    return level === "critical" ? Effect.logError(message) : Effect.logWarning(message)
+  })
+
+  /** A snapshot, then a pruned view of the records at the current time. */
+  const read = <A>(f: (now: number) => A): Effect.Effect<A> =>
+    Effect.flatMap(snapshot, () =>
+      Effect.sync(() => {
+        const now = clock.currentTimeMillisUnsafe()
+        pruneAll(now)
+        return f(now)
+      }))
+
+  const connectionStats = (): Analytics.ConnectionStats => ({
+    currentMode: currentMode ?? "Unknown",
+    modeChanges: modeChangeCount,
+    reconnectAttempts,
+    reconnectFailures,
+    replayedWrites,
+    skippedWrites,
+    droppedWrites
+  })
+
+  const invalidationStatsAt = (now: number): InvalidationStats =>
+    Analytics.invalidationStats(
+      invalidations,
+      { invalidations: totalInvalidations, keysInvalidated: totalKeysInvalidated },
+      now,
+      retentionMillis / 3_600_000,
+      thresholds
+    )
+
+  const recordOperation = (sample: OperationSample): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const now = clock.currentTimeMillisUnsafe()
+      const durationMillis = Number.isFinite(sample.durationMillis) ? Math.max(0, sample.durationMillis) : 0
+      operations.push({
+        timestamp: now,
+        operation: sample.operation,
+        tier: sample.tier,
+        durationMillis,
+        success: sample.success,
+        ...(sample.errorTag === undefined ? {} : { errorTag: sample.errorTag }),
+        textLength: sample.textLength ?? 0
+      })
+      prune(operations, now)
+      totalOperations++
+
+      const outcome = outcomeOf(sample)
+      // A monitor shared by several caches tells them apart by the sample's name.
+      const named: Record<string, string> = sample.cacheName === undefined
+        ? {}
+        : { [CacheMetrics.AttributeKeys.cacheName]: sample.cacheName }
+      // With an attached L1, its own counters are the truth about L1 hits: a recorded one is only timed.
+      const countedByL1 = sample.tier === "l1" && sample.operation === "get" && l1Source !== undefined
+      if (sample.operation === "get" && sample.success) {
+        if (sample.tier === "l1" && l1Source === undefined) recordedL1Hits++
+        else if (sample.tier === "l2") {
+          l2Hits++
+          update(CacheMetrics.hits, { ...named, [CacheMetrics.AttributeKeys.tier]: "l2" }, 1)
+        } else if (sample.tier === "miss") {
+          cacheMisses++
+          // Only a connected cache asked Redis; a degraded one missed in L1 alone.
+          if (currentMode === "Connected") {
+            update(CacheMetrics.misses, { ...named, [CacheMetrics.AttributeKeys.tier]: "l2" }, 1)
+          }
+        }
+      }
+      if (!countedByL1) {
+        if (sample.tier === "l1" && sample.operation === "get" && sample.success) {
+          update(CacheMetrics.hits, { ...named, [CacheMetrics.AttributeKeys.tier]: "l1" }, 1)
+        }
+        update(CacheMetrics.operations, {
+          ...named,
+          [CacheMetrics.AttributeKeys.operation]: sample.operation,
+          [CacheMetrics.AttributeKeys.tier]: sample.tier,
+          [CacheMetrics.AttributeKeys.outcome]: outcome
+        }, 1)
+      }
+      const durationAttributes: Record<string, string> = {
+        ...named,
+        [CacheMetrics.AttributeKeys.operation]: sample.operation,
+        [CacheMetrics.AttributeKeys.tier]: sample.tier,
+        [CacheMetrics.AttributeKeys.outcome]: outcome
+      }
+      if (!sample.success) {
+        const errorType = sample.errorTag ?? "_OTHER"
+        durationAttributes[CacheMetrics.AttributeKeys.errorType] = errorType
+        update(CacheMetrics.errors, {
+          ...named,
+          [CacheMetrics.AttributeKeys.operation]: sample.operation,
+          [CacheMetrics.AttributeKeys.errorType]: errorType
+        }, 1)
+      }
+      update(CacheMetrics.operationDuration, durationAttributes, durationMillis / 1000)
+      return durationMillis > thresholds.slowOperationMillis
+        ? Effect.logDebug(`Slow cache ${sample.operation}: ${durationMillis.toFixed(1)} ms (tier ${sample.tier})`)
+        : Effect.void
+    })
+
+  const recordCompression = (sample: CompressionSample): Effect.Effect<void> =>
+    Effect.sync(() => {
+      const now = clock.currentTimeMillisUnsafe()
+      const durationMillis = Math.max(0, sample.durationMillis)
+      compressions.push({
+        timestamp: now,
+        originalSize: sample.originalSize,
+        compressedSize: sample.compressedSize,
+        compressionRatio: sample.originalSize > 0 ? sample.compressedSize / sample.originalSize : 1,
+        durationMillis,
+        operation: sample.operation ?? ""
+      })
+      prune(compressions, now)
+      update(CacheMetrics.compressionUncompressedSize, {}, sample.originalSize)
+      update(CacheMetrics.compressionCompressedSize, {}, sample.compressedSize)
+      update(CacheMetrics.compressionDuration, {}, durationMillis / 1000)
+    })
+
+  const recordSerializationError = (operation: "encode" | "decode"): Effect.Effect<void> =>
+    Effect.sync(() => {
+      if (operation === "encode") encodeErrors++
+      else decodeErrors++
+      update(CacheMetrics.serializationErrors, { [CacheMetrics.AttributeKeys.serializationOperation]: operation }, 1)
+    })
+
+  const recordModeChange = (from: CacheMode, to: CacheMode, reason: string): Effect.Effect<void> =>
+    Effect.sync(() => {
+      currentMode = to
+      for (const [mode, state] of modeStates) {
+        update(CacheMetrics.mode, { [CacheMetrics.AttributeKeys.modeState]: state }, mode === to ? 1 : 0)
+      }
+      if (from === to) return
+      const now = clock.currentTimeMillisUnsafe()
+      modeChangeCount++
+      modeChanges.push({ timestamp: now, from, to, reason })
+      prune(modeChanges, now)
+      update(CacheMetrics.modeChanges, {
+        [CacheMetrics.AttributeKeys.modeFrom]: modeState(from),
+        [CacheMetrics.AttributeKeys.modeTo]: modeState(to)
+      }, 1)
+    })
+
+  const recordReconnectAttempt = (success: boolean): Effect.Effect<void> =>
+    Effect.sync(() => {
+      reconnectAttempts++
+      if (!success) reconnectFailures++
+      update(CacheMetrics.reconnectAttempts, {
+        [CacheMetrics.AttributeKeys.reconnectOutcome]: success ? "success" : "failure"
+      }, 1)
+    })
+
+  const recordReplay = (sample: ReplaySample): Effect.Effect<void> =>
+    Effect.sync(() => {
+      const now = clock.currentTimeMillisUnsafe()
+      replays.push({ timestamp: now, ...sample })
+      prune(replays, now)
+      replayedWrites += sample.replayed
+      skippedWrites += sample.skipped
+      droppedWrites += sample.dropped
+      const result = CacheMetrics.AttributeKeys.replayResult
+      update(CacheMetrics.replayedWrites, { [result]: "replayed" }, sample.replayed)
+      update(CacheMetrics.replayedWrites, { [result]: "skipped" }, sample.skipped)
+      update(CacheMetrics.replayedWrites, { [result]: "dropped" }, sample.dropped)
+    })
+
+  const recordInvalidation = (sample: InvalidationSample): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const now = clock.currentTimeMillisUnsafe()
+      invalidations.push({
+        timestamp: now,
+        pattern: sample.pattern,
+        keysInvalidated: sample.keysInvalidated,
+        durationMillis: Math.max(0, sample.durationMillis),
+        invalidationType: sample.invalidationType ?? "manual",
+        operationContext: sample.operationContext ?? ""
+      })
+      prune(invalidations, now)
+      totalInvalidations++
+      totalKeysInvalidated += sample.keysInvalidated
+      update(CacheMetrics.invalidations, {}, 1)
+      update(CacheMetrics.invalidatedKeys, {}, sample.keysInvalidated)
+      const lastHour = invalidations.filter((event) => event.timestamp > now - 3_600_000).length
+      const level = Analytics.invalidationAlertLevel(lastHour, thresholds)
+      const previous = invalidationLevel
+      invalidationLevel = level
+      if (!rose(previous, level)) return Effect.void
+      const threshold = level === "critical"
+        ? thresholds.invalidationCriticalPerHour
+        : thresholds.invalidationWarningPerHour
+      const message = `Invalidation rate: ${lastHour} in the last hour reached the ${level} threshold of ${threshold}`
+      return level === "critical" ? Effect.logError(message) : Effect.logWarning(message)
+    })
+
+  const recordKeyGeneration = (sample: KeyGenerationSample): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const now = clock.currentTimeMillisUnsafe()
+      const durationMillis = Math.max(0, sample.durationMillis)
+      keyGenerations.push({
+        timestamp: now,
+        durationMillis,
+        textLength: sample.textLength,
+        operation: sample.operation ?? "",
+        additionalData: sample.additionalData ?? {}
+      })
+      prune(keyGenerations, now)
+      update(CacheMetrics.keyGenerationDuration, {}, durationMillis / 1000)
+      return durationMillis > thresholds.slowKeyGenerationMillis
+        ? Effect.logDebug(`Slow key generation: ${durationMillis.toFixed(1)} ms for ${sample.textLength} chars`)
+        : Effect.void
+    })
+
+  const attachL1 = (source: L1Source): Effect.Effect<void> =>
+    Effect.flatMap(
+      Effect.sync(() => {
+        l1Source = source
+        l1Published = zeroCounters()
+        l1Baseline = zeroCounters()
+      }),
+      () => snapshot
+    )
+
+  const getMemoryUsageStats = read(() => Analytics.memoryUsageStats(memory, thresholds))
+
+  const getInvalidationFrequencyStats = read(invalidationStatsAt)
+
+  const getPerformanceStats = read((now): PerformanceStats => {
+    const l1 = l1Hits()
+    const hits = l1 + l2Hits
+    const keyGeneration = Analytics.keyGenerationStats(keyGenerations, thresholds)
+    const cacheOperations = Analytics.cacheOperationStats(operations, thresholds)
+    // L1 hits are counted by L1, not recorded; a recorded one is already in totalOperations.
+    const unrecordedL1Hits = l1Source === undefined ? 0 : l1
+    return {
+      timestamp: Analytics.isoTimestamp(now),
+      retentionHours: retentionMillis / 3_600_000,
+      cacheHitRate: Analytics.hitRate(hits, cacheMisses),
+      totalCacheOperations: totalOperations + unrecordedL1Hits,
+      cacheHits: hits,
+      cacheMisses,
+      l1Hits: l1,
+      l2Hits,
+      serializationErrors: { encode: encodeErrors, decode: decodeErrors },
+      connection: connectionStats(),
+      ...(keyGeneration === undefined ? {} : { keyGeneration }),
+      ...(cacheOperations === undefined ? {} : { cacheOperations }),
+      ...(compressions.length === 0 ? {} : { compression: Analytics.compressionStats(compressions) }),
+      ...(memory.length === 0 ? {} : { memoryUsage: Analytics.memoryUsageStats(memory, thresholds) }),
+      ...(invalidations.length === 0 ? {} : { invalidation: invalidationStatsAt(now) })
+    }
+  })
+
+  const resetStats = Effect.sync(() => {
+    for (const list of lists) list.length = 0
+    totalOperations = 0
+    l2Hits = 0
+    recordedL1Hits = 0
+    cacheMisses = 0
+    totalInvalidations = 0
+    totalKeysInvalidated = 0
+    encodeErrors = 0
+    decodeErrors = 0
+    modeChangeCount = 0
+    reconnectAttempts = 0
+    reconnectFailures = 0
+    replayedWrites = 0
+    skippedWrites = 0
+    droppedWrites = 0
+    if (l1Source !== undefined) {
+      const stats = l1Source.stats()
+      l1Baseline = countersOf(stats)
+    }
+  })
+
+  const exportMetrics = read((now): ExportedMetrics => {
+    const l1 = l1Hits()
+    return {
+      keyGenerationTimes: [...keyGenerations],
+      cacheOperationTimes: [...operations],
+      compressionRatios: [...compressions],
+      memoryUsageMeasurements: [...memory],
+      invalidationEvents: [...invalidations],
+      modeChanges: [...modeChanges],
+      replays: [...replays],
+      cacheHits: l1 + l2Hits,
+      cacheMisses,
+      l1Hits: l1,
+      l2Hits,
+      totalOperations: totalOperations + (l1Source === undefined ? 0 : l1),
+      totalInvalidations,
+      totalKeysInvalidated,
+      serializationErrors: { encode: encodeErrors, decode: decodeErrors },
+      connection: connectionStats(),
+      exportTimestamp: Analytics.isoTimestamp(now)
+    }
+  })
+
+  const getRecentSlowOperations = (thresholdMultiplier = 2): Effect.Effect<SlowOperations, ValidationError> =>
+    Number.isFinite(thresholdMultiplier) && thresholdMultiplier > 0
+      ? read(() =>
+        Analytics.slowOperations(
+          { keyGeneration: keyGenerations, operations, compression: compressions },
+          thresholdMultiplier
+        )
+      )
+      : Effect.fail(validationError([{
+        field: "thresholdMultiplier",
+        value: String(thresholdMultiplier),
+        rule: "must be a positive, finite number"
+      }], { subject: "Invalid slow-operation query" }))
+
+  // Sleep first: attachL1 takes the first snapshot, so the loop's start time does not matter.
+  yield* snapshot.pipe(
+    Effect.delay(Duration.millis(options.snapshotIntervalMillis)),
+    Effect.forever,
+    Effect.forkScoped
+  )
+
+  return CacheMonitor.of({
+    recordOperation,
+    recordCompression,
+    recordSerializationError,
+    recordModeChange,
+    recordReconnectAttempt,
+    recordReplay,
+    recordInvalidation,
+    recordKeyGeneration,
+    attachL1,
+    snapshot,
+    getPerformanceStats,
+    getCompressionStats: read(() => Analytics.compressionStats(compressions)),
+    getMemoryUsageStats,
+    getMemoryWarnings: read(() => Analytics.memoryWarnings(memory, thresholds)),
+    getInvalidationFrequencyStats,
+    getInvalidationRecommendations: read((now) => Analytics.invalidationRecommendations(invalidationStatsAt(now))),
+    getRecentSlowOperations,
+    resetStats,
+    exportMetrics
+  })
+})
+
+/**
+ * Builds a monitor in the current scope (its snapshot fiber ends with the scope).
+ * Without options it cannot fail; with options it checks them first.
+ *
+ * @since 0.1.0
+ */
+export interface MakeCacheMonitor {
+  (): Effect.Effect<CacheMonitorService, never, Scope.Scope>
+  (options: CacheMonitorOptions): Effect.Effect<CacheMonitorService, ValidationError, Scope.Scope>
+}
+
+/**
+ * A layer of the monitor. Without options it cannot fail; with options it
+ * fails with a `ValidationError` naming every bad field.
+ *
+ * @since 0.1.0
+ */
+export interface CacheMonitorLayer {
+  (): Layer.Layer<CacheMonitor>
+  (options: CacheMonitorOptions): Layer.Layer<CacheMonitor, ValidationError>
+}
+
+function make(): Effect.Effect<CacheMonitorService, never, Scope.Scope>
+function make(options: CacheMonitorOptions): Effect.Effect<CacheMonitorService, ValidationError, Scope.Scope>
+function make(options?: CacheMonitorOptions): Effect.Effect<CacheMonitorService, ValidationError, Scope.Scope> {
+  return options === undefined ? makeService(resolve({})) : Effect.flatMap(resolveOptions(options), makeService)
+}
+
+function layer(): Layer.Layer<CacheMonitor>
+function layer(options: CacheMonitorOptions): Layer.Layer<CacheMonitor, ValidationError>
+function layer(options?: CacheMonitorOptions): Layer.Layer<CacheMonitor, ValidationError> {
+  return Layer.effect(CacheMonitor, options === undefined ? make() : make(options))
+}
+
+/**
+ * The cache monitor service. A cache always has one: `CacheMonitor.layer()`
+ * is the default, and a user may provide their own.
+ *
+ * @since 0.1.0
+ */
+export class CacheMonitor extends Context.Service<CacheMonitor, CacheMonitorService>()(
+  "effect-redis-cache/CacheMonitor"
+) {
+  /**
+   * Builds a monitor in the current scope.
+   *
+   * @since 0.1.0
+   */
+  static readonly make: MakeCacheMonitor = make
+
+  /**
+   * The monitor as a layer; its snapshot fiber lives as long as the layer.
+   *
+   * @since 0.1.0
+   */
+  static readonly layer: CacheMonitorLayer = layer
+}

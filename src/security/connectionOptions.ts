@@ -1,0 +1,565 @@
+/**
+ * Turning a Redis URL and a {@link SecurityConfig} into ioredis connection settings,
+ * and turning what ioredis and Node report when a connection fails into a typed
+ * {@link ConnectionError} whose message says what went wrong.
+ *
+ * @since 0.1.0
+ */
+import { readFile } from "node:fs/promises"
+import * as net from "node:net"
+import * as tls from "node:tls"
+import { Duration, Effect, Option, Predicate, Redacted, type Scope } from "effect"
+import { Redis } from "ioredis"
+import { ConfigurationError, ConnectionError } from "../errors.js"
+import { redactUrl as redactRedisUrl } from "../internal/url.js"
+import type { PemSource, SecretPemSource, SecurityConfig } from "./SecurityConfig.js"
+
+/**
+ * Masks the password of a Redis URL (`***`); a URL that does not parse is reduced to
+ * its scheme, so that a malformed URL never echoes a secret.
+ *
+ * @since 0.1.0
+ */
+export const redactUrl: (url: string) => string = redactRedisUrl
+
+/**
+ * The connection part of ioredis's `RedisOptions`, built by
+ * {@link redisConnectionOptions}. Spread it into the options of `new Redis(...)`.
+ *
+ * `password` is the plain secret ioredis needs: never log these settings.
+ *
+ * @since 0.1.0
+ */
+export interface ConnectionSettings {
+  readonly host: string
+  readonly port: number
+  readonly db?: number
+  readonly username?: string
+  readonly password?: string
+  /** Present exactly when the connection uses TLS. */
+  readonly tls?: tls.ConnectionOptions
+  /** Milliseconds to wait for the TCP connection and the TLS handshake. */
+  readonly connectTimeout: number
+  /** Milliseconds a command may wait for the socket before it is considered dead. */
+  readonly socketTimeout?: number
+}
+
+const DEFAULT_PORT = 6379
+const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(5)
+
+interface ParsedUrl {
+  readonly tls: boolean
+  readonly host: string
+  readonly port: number
+  readonly db: number | undefined
+  readonly username: string | undefined
+  readonly password: string | undefined
+}
+
+const urlError = (url: string, rule: string, detail: string) =>
+  new ConfigurationError({
+    message: `Invalid Redis URL ${redactUrl(url)}: ${detail}`,
+    field: "url",
+    rule,
+    value: redactUrl(url)
+  })
+
+/** `null` for malformed percent-encoding (which `decodeURIComponent` throws on). */
+const decodeComponent = (text: string): string | null => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return null
+  }
+}
+
+const parseRedisUrl = (url: string): Effect.Effect<ParsedUrl, ConfigurationError> =>
+  Effect.suspend(() => {
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      return Effect.fail(urlError(url, "must be a redis:// or rediss:// URL", "it does not parse as a URL"))
+    }
+    if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+      return Effect.fail(
+        urlError(url, "must be a redis:// or rediss:// URL", `unsupported scheme "${parsed.protocol}"`)
+      )
+    }
+    const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1")
+    if (host === "") return Effect.fail(urlError(url, "must name a host", "no host"))
+    const port = parsed.port === "" ? DEFAULT_PORT : Number(parsed.port)
+    const path = parsed.pathname.replace(/^\//, "")
+    if (path !== "" && !/^\d+$/.test(path)) {
+      return Effect.fail(
+        urlError(url, "database must be a non-negative integer", `database "${path}" is not a non-negative integer`)
+      )
+    }
+    const username = decodeComponent(parsed.username)
+    const password = decodeComponent(parsed.password)
+    if (username === null || password === null) {
+      return Effect.fail(urlError(url, "credentials must be percent-encoded", "the credentials are not valid percent-encoding"))
+    }
+    return Effect.succeed({
+      tls: parsed.protocol === "rediss:",
+      host,
+      port,
+      db: path === "" ? undefined : Number(path),
+      username: username === "" ? undefined : username,
+      password: password === "" ? undefined : password
+    })
+  })
+
+const readPem = (field: string, source: PemSource | SecretPemSource): Effect.Effect<string, ConfigurationError> => {
+  if ("pem" in source) return Effect.succeed(Redacted.isRedacted(source.pem) ? Redacted.value(source.pem) : source.pem)
+  const path = source.path
+  return Effect.tryPromise({
+    try: () => readFile(path, "utf8"),
+    catch: (cause) =>
+      new ConfigurationError({
+        message: `${field}: cannot read ${path} (${errorCode(cause) ?? "unreadable"})`,
+        field,
+        rule: "file must exist and be readable",
+        value: path
+      })
+  })
+}
+
+/** Credentials: an ACL user wins over the AUTH password, and either wins over the URL's. */
+const credentials = (parsed: ParsedUrl, config: Option.Option<SecurityConfig>) => {
+  if (Option.isSome(config)) {
+    const c = config.value
+    if (c.aclUsername !== undefined && c.aclUsername !== "" && c.aclPassword !== undefined) {
+      return { username: c.aclUsername, password: Redacted.value(c.aclPassword) }
+    }
+    if (c.redisAuth !== undefined && Redacted.value(c.redisAuth) !== "") {
+      return { password: Redacted.value(c.redisAuth) }
+    }
+  }
+  return {
+    ...(parsed.username === undefined ? {} : { username: parsed.username }),
+    ...(parsed.password === undefined ? {} : { password: parsed.password })
+  }
+}
+
+const tlsOptions = Effect.fnUntraced(function*(
+  host: string,
+  config: Option.Option<SecurityConfig>
+): Effect.fn.Return<tls.ConnectionOptions, ConfigurationError> {
+  // SNI and host name verification use the name; an IP address is checked against the certificate's IP SANs.
+  const sni = net.isIP(host) === 0 ? { servername: host } : {}
+  if (Option.isNone(config)) return sni
+  const c = config.value
+  return {
+    ...sni,
+    rejectUnauthorized: c.verifyCertificates,
+    minVersion: c.minTlsVersion,
+    ...(c.cipherSuites === undefined ? {} : { ciphers: c.cipherSuites }),
+    ...(c.tlsCa === undefined ? {} : { ca: yield* readPem("tlsCa", c.tlsCa) }),
+    ...(c.tlsCert === undefined ? {} : { cert: yield* readPem("tlsCert", c.tlsCert) }),
+    ...(c.tlsKey === undefined ? {} : { key: yield* readPem("tlsKey", c.tlsKey) })
+  }
+})
+
+/**
+ * Builds the ioredis connection settings for `url` (`redis://` or `rediss://`, with
+ * optional `user:password@` and `/db`) and an optional {@link SecurityConfig}.
+ *
+ * - Credentials: the config's ACL user (name and password) wins over its AUTH password,
+ *   and both win over credentials in the URL.
+ * - TLS is on when the URL says `rediss://` or the config says `useTls`: there is no
+ *   silent downgrade. CA, client certificate and key are read from their files (or PEM);
+ *   `rejectUnauthorized` follows `verifyCertificates`; `minVersion`, `ciphers` and the
+ *   SNI `servername` (for host names) are set.
+ * - `connectTimeout` and `socketTimeout` come from the config (default connect timeout 5 s).
+ *
+ * Fails with a {@link ConfigurationError} for a URL that does not parse (field `url`,
+ * shown redacted) or a certificate file that cannot be read.
+ *
+ * @since 0.1.0
+ */
+export const redisConnectionOptions = Effect.fnUntraced(function*(
+  url: string,
+  config: Option.Option<SecurityConfig>
+): Effect.fn.Return<ConnectionSettings, ConfigurationError> {
+  const parsed = yield* parseRedisUrl(url)
+  const useTls = parsed.tls || (Option.isSome(config) && config.value.useTls)
+  const connectTimeout = Option.match(config, {
+    onNone: () => DEFAULT_CONNECT_TIMEOUT,
+    onSome: (c) => c.connectionTimeout
+  })
+  return {
+    host: parsed.host,
+    port: parsed.port,
+    ...(parsed.db === undefined ? {} : { db: parsed.db }),
+    ...credentials(parsed, config),
+    ...(useTls ? { tls: yield* tlsOptions(parsed.host, config) } : {}),
+    connectTimeout: Duration.toMillis(connectTimeout),
+    ...(Option.isSome(config) ? { socketTimeout: Duration.toMillis(config.value.socketTimeout) } : {})
+  }
+})
+
+// -------------------------------------------------------------------------------------------------
+// Classifying failures
+
+const errorCode = (error: unknown): string | undefined =>
+  Predicate.hasProperty(error, "code") && Predicate.isString(error.code) ? error.code : undefined
+
+const errorMessage = (error: unknown): string =>
+  Predicate.hasProperty(error, "message") && Predicate.isString(error.message) ? error.message : String(error)
+
+const untrustedCaCodes = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED"
+])
+
+type Reason = ConnectionError["reason"]
+
+interface Diagnosis {
+  readonly reason: Reason
+  readonly detail: string
+}
+
+/** The most specific reading of one error, or undefined when it says nothing useful. */
+const diagnose = (error: unknown): Diagnosis | undefined => {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    // Node's happy-eyeballs connect (localhost -> ::1 and 127.0.0.1) reports every attempt.
+    return error.errors.map(diagnose).find((d) => d !== undefined)
+  }
+  if (Predicate.isTagged(error, "TimeoutError")) return { reason: "timeout", detail: "the connection timed out" }
+  if (error instanceof ConnectionError) {
+    return { reason: error.reason, detail: error.message }
+  }
+  const code = errorCode(error)
+  const message = errorMessage(error)
+  const upper = message.toUpperCase()
+  switch (code) {
+    case "ECONNREFUSED":
+      return { reason: "unreachable", detail: "connection refused (is Redis running and listening on this port?)" }
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return { reason: "unreachable", detail: "host unreachable (no route to the host)" }
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return { reason: "unreachable", detail: "the host name could not be resolved" }
+    case "ETIMEDOUT":
+      return { reason: "timeout", detail: "the connection timed out" }
+    case "CERT_HAS_EXPIRED":
+      return { reason: "tls", detail: "the server certificate expired (CERT_HAS_EXPIRED)" }
+    case "CERT_NOT_YET_VALID":
+      return { reason: "tls", detail: "the server certificate is not valid yet (CERT_NOT_YET_VALID)" }
+    case "ERR_TLS_CERT_ALTNAME_INVALID": {
+      const reason = Predicate.hasProperty(error, "reason") && Predicate.isString(error.reason)
+        ? error.reason.trim().replace(/:$/, "")
+        : "no matching subjectAltName"
+      return { reason: "tls", detail: `the server certificate does not match host name (${reason})` }
+    }
+  }
+  if (code !== undefined && untrustedCaCodes.has(code)) {
+    return { reason: "tls", detail: `the server certificate is not signed by a trusted CA (${code})` }
+  }
+  // Server replies first: their text can mention TLS words ("select the RESP protocol version").
+  if (upper.startsWith("WRONGPASS") || upper.includes("INVALID PASSWORD") || upper.includes("INVALID USERNAME-PASSWORD")) {
+    return {
+      reason: "authentication",
+      detail: "authentication failed: invalid username-password pair or user is disabled"
+    }
+  }
+  if (upper.startsWith("NOAUTH")) {
+    return { reason: "authentication", detail: "the server requires authentication and no credentials were accepted" }
+  }
+  if (upper.startsWith("NOPERM")) {
+    // The server's text names the command (never an argument): "this user has no permissions to run the 'x' command".
+    const command = /'([^']+)'/.exec(message)?.[1]
+    return {
+      reason: "authentication",
+      detail: command === undefined
+        ? "the user lacks a permission the connection needs (NOPERM)"
+        : `the user has no permission to run '${command}' (NOPERM)`
+    }
+  }
+  if (/ALERT CERTIFICATE REQUIRED|CERTIFICATE_REQUIRED/.test(upper)) {
+    return {
+      reason: "tls",
+      detail: "the server requires a client certificate (mutual TLS): set tlsCert and tlsKey"
+    }
+  }
+  if (/ALERT (BAD CERTIFICATE|UNKNOWN CA|CERTIFICATE UNKNOWN)|ALERT_BAD_CERTIFICATE|ALERT_UNKNOWN_CA/.test(upper)) {
+    return { reason: "tls", detail: "the server rejected the client certificate (not signed by a CA it trusts?)" }
+  }
+  if (/ALERT HANDSHAKE FAILURE|ALERT_HANDSHAKE_FAILURE/.test(upper)) {
+    return {
+      reason: "tls",
+      detail: "TLS handshake failed (the server may require a client certificate, or no cipher is shared)"
+    }
+  }
+  if (/WRONG VERSION NUMBER|WRONG_VERSION_NUMBER|PACKET LENGTH TOO LONG|HTTP REQUEST/.test(upper)) {
+    return { reason: "tls", detail: "the server does not speak TLS on this port (plain Redis?)" }
+  }
+  if (/PROTOCOL VERSION|UNSUPPORTED_PROTOCOL|UNSUPPORTED PROTOCOL/.test(upper)) {
+    return { reason: "tls", detail: "client and server share no TLS version (see minTlsVersion)" }
+  }
+  if (/NO CIPHER|NO_CIPHERS|NO SHARED CIPHER/.test(upper)) {
+    return { reason: "tls", detail: "client and server share no cipher suite (see cipherSuites)" }
+  }
+  if (upper.includes("TIMED OUT") || upper.includes("TIMEOUT")) return { reason: "timeout", detail: "the connection timed out" }
+  if (upper.includes("UNKNOWN RESP TYPE") || upper.includes("PROTOCOL ERROR")) {
+    return { reason: "protocol", detail: "the server did not answer in the Redis protocol (is it Redis?)" }
+  }
+  if (code === "ECONNRESET" || code === "EPIPE") {
+    return { reason: "closed", detail: "the server reset the connection (does it require TLS, or a client certificate?)" }
+  }
+  return undefined
+}
+
+const specificity: Record<Reason, number> = {
+  authentication: 5,
+  tls: 5,
+  timeout: 3,
+  unreachable: 3,
+  protocol: 2,
+  closed: 1
+}
+
+/** Keeps what an error may safely carry: its name, code and message (ioredis errors also carry the AUTH arguments). */
+const sanitize = (error: unknown): Error => {
+  const message = errorMessage(error)
+  const safe = new Error(message)
+  safe.name = Predicate.hasProperty(error, "name") && Predicate.isString(error.name) ? error.name : "Error"
+  const code = errorCode(error)
+  if (code !== undefined) Object.assign(safe, { code })
+  return safe
+}
+
+const hostOf = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    return parsed.host
+  } catch {
+    return redactUrl(url)
+  }
+}
+
+/**
+ * Turns what ioredis or Node report when connecting fails into a {@link ConnectionError}
+ * whose `reason` and message say which: unreachable (refused, no route, unknown host),
+ * timeout, authentication (`WRONGPASS`, `NOAUTH`, `NOPERM`), tls (untrusted CA, expired
+ * certificate, host name mismatch, client certificate required, plain server on a TLS
+ * connection), protocol, or closed. Given several errors (ioredis emits the real cause
+ * on its `error` event and rejects `connect()` with "Connection is closed."), the most
+ * specific one wins. The URL is redacted and the `cause` keeps only name, code and
+ * message, since ioredis attaches the AUTH arguments (the password) to its errors.
+ *
+ * @since 0.1.0
+ */
+export const classifyConnectionError = (error: unknown, url: string): ConnectionError => {
+  const candidates = Array.isArray(error) ? error : [error]
+  let best: { readonly error: unknown; readonly diagnosis: Diagnosis } | undefined
+  for (const candidate of candidates) {
+    const diagnosis = diagnose(candidate)
+    if (diagnosis !== undefined && (best === undefined || specificity[diagnosis.reason] > specificity[best.diagnosis.reason])) {
+      best = { error: candidate, diagnosis }
+    }
+  }
+  const safeUrl = redactUrl(url)
+  const first = candidates[0]
+  if (best === undefined) {
+    const message = errorMessage(first)
+    const closed = /connection is closed|connection closed|stream isn't writeable|ECONNRESET/i.test(message)
+    return new ConnectionError({
+      message: `Cannot connect to Redis at ${hostOf(url)}: ${closed ? "the connection was closed" : message}`,
+      url: safeUrl,
+      reason: closed ? "closed" : "unreachable",
+      cause: sanitize(first)
+    })
+  }
+  if (best.error instanceof ConnectionError) return best.error
+  return new ConnectionError({
+    message: `Cannot connect to Redis at ${hostOf(url)}: ${best.diagnosis.detail}`,
+    url: safeUrl,
+    reason: best.diagnosis.reason,
+    cause: sanitize(best.error)
+  })
+}
+
+// -------------------------------------------------------------------------------------------------
+// Probing an ambiguous failure
+
+const PROBE_TIMEOUT_MS = 1_000
+
+type ProbeOutcome = "resp" | "closed-after-handshake" | "no-answer" | "tls-handshake" | "error"
+
+/**
+ * Opens a raw socket (or a TLS one with `tlsOptions`), sends PING and reports how the
+ * server reacted. Written on plain sockets because the question is below what a Redis
+ * client can answer: does the server speak TLS, and does it drop us after the handshake?
+ */
+const probe = (host: string, port: number, tlsOptions: tls.ConnectionOptions | undefined): Effect.Effect<ProbeOutcome> =>
+  Effect.callback<ProbeOutcome>((resume) => {
+    let settled = false
+    let handshake = false
+    const socket: net.Socket = tlsOptions === undefined
+      ? net.connect({ host, port })
+      : tls.connect({
+        ...tlsOptions,
+        host,
+        port,
+        // The probe only asks how the server reacts; trust is checked by the real connection.
+        rejectUnauthorized: false
+      })
+    const finish = (outcome: ProbeOutcome) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      socket.destroy()
+      resume(Effect.succeed(outcome))
+    }
+    const timer = setTimeout(() => finish("no-answer"), PROBE_TIMEOUT_MS)
+    socket.once(tlsOptions === undefined ? "connect" : "secureConnect", () => {
+      handshake = true
+      socket.write("PING\r\n")
+    })
+    socket.once("data", (chunk: Buffer) => {
+      const first = chunk.toString("latin1", 0, 1)
+      finish(first === "+" || first === "-" ? "resp" : tlsOptions === undefined ? "error" : "tls-handshake")
+    })
+    socket.once("error", (error) => {
+      // TLS 1.2 fails the handshake itself when the server wants a certificate; TLS 1.3 fails after it.
+      const alert = /ALERT/i.test(errorMessage(error) + (errorCode(error) ?? ""))
+      finish(tlsOptions !== undefined && (handshake || alert) ? "closed-after-handshake" : "error")
+    })
+    socket.once("close", () => finish(handshake && tlsOptions !== undefined ? "closed-after-handshake" : "error"))
+    return Effect.sync(() => finish("error"))
+  })
+
+/**
+ * Like {@link classifyConnectionError}, but when the errors are ambiguous (the server
+ * reset or closed the connection, or did not answer) it probes the server to say why: a
+ * plain Redis on a TLS connection, a TLS-only server on a plain connection, or a TLS
+ * server that demands a client certificate or rejects ours. Each probe is one socket
+ * and takes at most 1 s.
+ *
+ * @since 0.1.0
+ */
+export const diagnoseConnectionFailure = Effect.fnUntraced(function*(
+  errors: unknown,
+  url: string,
+  settings: ConnectionSettings
+): Effect.fn.Return<ConnectionError> {
+  const classified = classifyConnectionError(errors, url)
+  if (classified.reason !== "closed" && classified.reason !== "timeout") return classified
+  const where = `${settings.host}:${settings.port}`
+  const withDetail = (reason: ConnectionError["reason"], detail: string) =>
+    new ConnectionError({
+      message: `Cannot connect to Redis at ${where}: ${detail}`,
+      url: classified.url,
+      reason,
+      ...(classified.cause === undefined ? {} : { cause: classified.cause })
+    })
+  const timedOut = classified.reason === "timeout"
+    ? withDetail("timeout", `no answer within ${settings.connectTimeout} ms (connectTimeout)`)
+    : classified
+  if (settings.tls !== undefined) {
+    // Plain first: a plain Redis answers at once, and then the TLS probe is not needed.
+    if ((yield* probe(settings.host, settings.port, undefined)) === "resp") {
+      return withDetail("tls", "the server speaks plain Redis, not TLS, on this port (TLS was asked for: no downgrade)")
+    }
+    const secure = yield* probe(settings.host, settings.port, settings.tls)
+    if (secure === "closed-after-handshake") {
+      return withDetail(
+        "tls",
+        settings.tls.cert === undefined
+          ? "the server requires a client certificate (mutual TLS): set tlsCert and tlsKey"
+          : "the server rejected the client certificate (not signed by a CA it trusts, or expired?)"
+      )
+    }
+    return timedOut
+  }
+  const secure = yield* probe(settings.host, settings.port, {
+    ...(net.isIP(settings.host) === 0 ? { servername: settings.host } : {})
+  })
+  if (secure === "tls-handshake" || secure === "closed-after-handshake" || secure === "resp") {
+    return withDetail("tls", "the server requires TLS on this port: use a rediss:// URL or useTls")
+  }
+  return timedOut
+})
+
+/**
+ * Options for a short-lived connection made by {@link connectRedis}.
+ *
+ * @since 0.1.0
+ */
+export interface ConnectRedisOptions {
+  /** The name shown by `CLIENT LIST`. */
+  readonly connectionName?: string
+}
+
+/**
+ * Opens one ioredis connection with `settings`, failing fast (no retries, no offline
+ * queue) with a {@link ConnectionError} from {@link diagnoseConnectionFailure}. The
+ * connection lives in the Scope and is closed (QUIT, then disconnect) when it closes.
+ *
+ * @since 0.1.0
+ */
+export const connectRedis = (
+  url: string,
+  settings: ConnectionSettings,
+  options: ConnectRedisOptions = {}
+): Effect.Effect<Redis, ConnectionError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const emitted: Array<unknown> = []
+      const client = new Redis({
+        ...settings,
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        reconnectOnError: null,
+        ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName })
+      })
+      // ioredis reports the real cause here; connect() only rejects with "Connection is closed.".
+      client.on("error", (error: unknown) => {
+        if (emitted.length < 10) emitted.push(error)
+      })
+      return { client, emitted }
+    }),
+    ({ client }) =>
+      Effect.promise(() => client.status === "ready" ? client.quit().catch(() => "") : Promise.resolve("")).pipe(
+        Effect.timeoutOption(Duration.seconds(1)),
+        Effect.ensuring(Effect.sync(() => client.disconnect()))
+      )
+  ).pipe(
+    Effect.flatMap(({ client, emitted }) =>
+      Effect.tryPromise({
+        try: () => client.connect(),
+        // ioredis reports the cause on its `error` event and rejects with "Connection is closed.": keep both.
+        catch: (rejection): ReadonlyArray<unknown> => [...emitted, rejection]
+      }).pipe(
+        Effect.timeoutOrElse({
+          // The handshake (HELLO/AUTH) is not covered by ioredis's connectTimeout; a stalled server must not hang us.
+          duration: Duration.millis(settings.connectTimeout + 500),
+          orElse: () =>
+            Effect.fail(
+              new ConnectionError({
+                message: `Cannot connect to Redis at ${settings.host}:${settings.port}: no answer within ${settings.connectTimeout} ms`,
+                url: redactUrl(url),
+                reason: "timeout"
+              })
+            )
+        }),
+        Effect.catch((errors) =>
+          Effect.flatMap(
+            diagnoseConnectionFailure(Array.isArray(errors) ? errors : [...emitted, errors], url, settings),
+            (error) => Effect.fail(error)
+          )
+        ),
+        Effect.as(client)
+      )
+    )
+  )
