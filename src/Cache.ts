@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Exit, Layer, Option, Schedule, Schema, type Stream } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Schedule, Schema, type Stream } from "effect"
 import {
   CacheLimits,
   MemoryCacheOptions,
@@ -58,6 +58,17 @@ export interface SetOptions {
   readonly ttl?: Duration.Input
   /** Encode the value with this schema before storing it (read it back with `get(key, schema)`). */
   readonly schema?: Schema.Codec<unknown, unknown>
+}
+
+/**
+ * Options of `Cache.getOrSet`: the TTL of the stored value, and a schema that
+ * decodes what is found and encodes what the lookup returns.
+ *
+ * @since 0.1.0
+ */
+export interface GetOrSetOptions<A> {
+  readonly ttl?: Duration.Input
+  readonly schema?: Schema.Codec<A, unknown>
 }
 
 /**
@@ -107,6 +118,16 @@ export interface CacheService {
   }
   /** Stores a value (Redis first, then L1). `undefined` cannot be stored; `null` can. */
   readonly set: (key: string, value: unknown, options?: SetOptions) => Effect.Effect<void, CacheError>
+  /**
+   * Reads a key, or runs `lookup` on a miss, stores its value and returns it.
+   * Concurrent misses on one key in this process share one lookup (single flight);
+   * a failed lookup is not cached, and every caller waiting on it gets its error.
+   */
+  readonly getOrSet: <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options?: GetOrSetOptions<A>
+  ) => Effect.Effect<A, E | CacheError, R>
   /** Removes a key from both tiers; whether it existed in either. */
   readonly delete: (key: string) => Effect.Effect<boolean, CacheError>
   /** Whether a key is present (L1, then Redis). */
@@ -151,6 +172,14 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
   /** Stores a value. */
   static set(key: string, value: unknown, options?: SetOptions): Effect.Effect<void, CacheError, Cache> {
     return Cache.use((cache) => cache.set(key, value, options))
+  }
+  /** Reads a key, or computes, stores and returns it (single flight per key). */
+  static getOrSet<A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options?: GetOrSetOptions<A>
+  ): Effect.Effect<A, E | CacheError, R | Cache> {
+    return Cache.use((cache) => cache.getOrSet(key, lookup, options))
   }
   /** Removes a key; whether it existed. */
   static delete(key: string): Effect.Effect<boolean, CacheError, Cache> {
@@ -762,8 +791,48 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     }
   })
 
+  // One lookup in flight per key: later misses on the key wait for its outcome.
+  const loads = new Map<string, Deferred.Deferred<unknown, unknown>>()
+
+  const getOrSet = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options?: GetOrSetOptions<A>
+  ): Effect.Effect<A, E | CacheError, R> => {
+    const schema = options?.schema as Schema.Codec<unknown, unknown> | undefined
+    return Effect.flatMap(get(key, schema as Schema.Codec<unknown, unknown>), (found) => {
+      if (Option.isSome(found)) return Effect.succeed(found.value as A)
+      return Effect.suspend((): Effect.Effect<A, E | CacheError, R> => {
+        const inflight = loads.get(key)
+        if (inflight !== undefined) {
+          // The leading caller was interrupted: its lookup proved nothing, so look up again.
+          return (Deferred.await(inflight) as Effect.Effect<A, E | CacheError>).pipe(
+            Effect.catchCause((cause) =>
+              Cause.hasInterruptsOnly(cause) ? getOrSet(key, lookup, options) : Effect.failCause(cause)
+            )
+          )
+        }
+        const deferred = Deferred.makeUnsafe<unknown, unknown>()
+        loads.set(key, deferred)
+        const setOptions = {
+          ...(options?.ttl === undefined ? {} : { ttl: options.ttl }),
+          ...(schema === undefined ? {} : { schema })
+        }
+        return lookup.pipe(
+          Effect.tap((value) => set(key, value, setOptions)),
+          Effect.onExit((exit) => {
+            loads.delete(key)
+            return Deferred.done(deferred, exit)
+          }),
+          Effect.withSpan("Cache.getOrSet.lookup", { attributes: { "cache.name": cacheName, "cache.operation": "getOrSet" } })
+        )
+      })
+    })
+  }
+
   return Cache.of({
     get,
+    getOrSet,
     set,
     delete: remove,
     exists,

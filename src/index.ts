@@ -3,7 +3,15 @@
  *
  * @since 0.1.0
  */
-export { Cache, type CacheService, type CacheStats, type CacheStatus, defaultReconnectSchedule, type SetOptions } from "./Cache.js"
+export {
+  Cache,
+  type CacheService,
+  type CacheStats,
+  type CacheStatus,
+  defaultReconnectSchedule,
+  type GetOrSetOptions,
+  type SetOptions
+} from "./Cache.js"
 export * from "./CacheOptions.js"
 export { Codec, type CodecOptions, type CodecService, type Decoded, type EncodeMeta, type Encoded } from "./codec/Codec.js"
 export { Compression } from "./codec/Compression.js"

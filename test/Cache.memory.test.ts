@@ -210,3 +210,51 @@ describe("Cache.layerMemory", () => {
       assert.include(error?.message ?? "", "maxEntries=0")
     }))
 })
+
+describe("Cache.getOrSet", () => {
+  it.effect("computes on a miss, stores, and answers from the cache afterwards", () =>
+    withMemory(Effect.gen(function*() {
+      let calls = 0
+      const lookup = Effect.sync(() => ++calls)
+      assert.strictEqual(yield* Cache.getOrSet("n", lookup), 1)
+      assert.strictEqual(yield* Cache.getOrSet("n", lookup), 1)
+      assert.strictEqual(calls, 1)
+      assert.strictEqual(Option.map(yield* Cache.ttl("n"), Duration.toMillis).pipe(Option.getOrThrow), 60 * 60 * 1000)
+    })))
+
+  it.effect("concurrent misses on one key share one lookup", () =>
+    withMemory(Effect.gen(function*() {
+      let calls = 0
+      const lookup = Effect.sleep("1 second").pipe(Effect.as("v"), Effect.tap(() => Effect.sync(() => calls++)))
+      const fiber = yield* Effect.all(
+        [Cache.getOrSet("k", lookup), Cache.getOrSet("k", lookup), Cache.getOrSet("other", lookup)],
+        { concurrency: "unbounded" }
+      ).pipe(Effect.forkChild)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* Fiber.join(fiber), ["v", "v", "v"])
+      assert.strictEqual(calls, 2)
+    })))
+
+  it.effect("a failed lookup is not cached and reaches every waiter", () =>
+    withMemory(Effect.gen(function*() {
+      const failing = Effect.sleep("1 second").pipe(Effect.andThen(Effect.fail("backend down" as const)))
+      const fiber = yield* Effect.all(
+        [Effect.flip(Cache.getOrSet("k", failing)), Effect.flip(Cache.getOrSet("k", failing))],
+        { concurrency: "unbounded" }
+      ).pipe(Effect.forkChild)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* Fiber.join(fiber), ["backend down", "backend down"])
+      assert.isFalse(yield* Cache.exists("k"))
+      assert.strictEqual(yield* Cache.getOrSet("k", Effect.succeed(2)), 2)
+    })))
+
+  it.effect("with a schema: decodes what it finds, encodes what it stores", () =>
+    withMemory(Effect.gen(function*() {
+      const joined = new Date("2020-01-01T00:00:00Z")
+      const first = yield* Cache.getOrSet("u", Effect.succeed(new User({ id: 1, name: "A", joined })), { schema: User })
+      const again = yield* Cache.getOrSet("u", Effect.die("not called"), { schema: User })
+      assert.instanceOf(first, User)
+      assert.instanceOf(again, User)
+      assert.strictEqual(again.joined.getTime(), joined.getTime())
+    })))
+})
