@@ -483,6 +483,9 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
   const memoryMiss = { operation: "get", tier: "miss", durationMillis: 0, success: true, cacheName } as const
   const memorySet = { operation: "set", tier: "none", durationMillis: 0, success: true, cacheName } as const
 
+  // Bumped by every write: a Redis read that raced a write must not refill L1 with the
+  // value it read, which may be older than what the write just put in L1.
+  let writeEpoch = 0
   let l2Hits = 0
   let misses = 0
   let sets = 0
@@ -561,6 +564,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     schema: Schema.Codec<unknown, unknown> | undefined
   ) {
     const started = nanos()
+    const epoch = writeEpoch
     const read = yield* tier.read(key).pipe(
       Effect.mapError((error) => replyError(error, key)),
       Effect.tapError((error) => error._tag === "SerializationError" ? countSerializationError("decode") : Effect.void)
@@ -575,7 +579,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       Effect.tapError(() => countSerializationError("decode"))
     )
     // L1 never outlives the Redis entry: it gets the entry's remaining TTL.
-    if (enableL1 && read.pttlMillis > 0) memory.set(key, value, size, read.pttlMillis)
+    if (enableL1 && read.pttlMillis > 0 && epoch === writeEpoch) memory.set(key, value, size, read.pttlMillis)
     l2Hits++
     yield* record("get", "l2", started, true)
     yield* Effect.annotateCurrentSpan({ "cache.tier": "l2", "cache.hit": true })
@@ -615,6 +619,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
           rule: "undefined cannot be stored (null can)"
         }], { subject: "Invalid cache value", key }))
       }
+      writeEpoch++
       let value: unknown = input
       if (options?.schema !== undefined) {
         const encoded = schemaEncoder(options.schema)(input)
@@ -676,6 +681,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
   const remove = (key: string): Effect.Effect<boolean, CacheError> =>
     Effect.suspend((): Effect.Effect<boolean, CacheError> => {
       if (invalidKeyIssue(key) !== undefined) return keyError(key)
+      writeEpoch++
       const inMemory = memory.delete(key)
       const done = (existed: boolean) => {
         deletes++
@@ -724,6 +730,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
           subject: "Invalid pattern"
         }))
       }
+      writeEpoch++
       const glob = options?.glob === true
       const started = nanos()
       const matches = matcher(pattern, { glob })
@@ -753,6 +760,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     })
 
   const clear: Effect.Effect<void, CacheError> = Effect.suspend(() => {
+    writeEpoch++
     memory.clear()
     if (redis === undefined) return Effect.void
     return redis.removeMatching(toRedisMatch("", { glob: false, keyPrefix }), clock.currentTimeMillisUnsafe()).pipe(

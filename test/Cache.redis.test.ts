@@ -155,6 +155,35 @@ describe("Cache.layerRedis against a real redis-server", () => {
       assert.strictEqual(read.count, 10n ** 20n)
     }))
 
+  it.live("enableL1: false reads Redis every time, and memory serves only while Redis is away", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const cache = yield* redisCache({
+        redisUrl: server.url,
+        enableL1: false,
+        commandTimeout: "300 millis",
+        reconnectSchedule: (yield* Effect.promise(() => import("effect"))).Schedule.spaced("100 millis")
+      })
+      yield* cache.set("k", 1)
+      yield* cache.get("k")
+      yield* cache.get("k")
+      const stats = yield* cache.stats
+      assert.strictEqual(stats.l2Hits, 2)
+      assert.strictEqual(stats.l1.entries, 0)
+      yield* server.kill
+      yield* cache.set("while-down", 2)
+      assert.strictEqual((yield* cache.status).mode, "MemoryOnly")
+      assert.deepStrictEqual(yield* cache.get("while-down"), Option.some(2))
+      yield* server.restart
+      const deadline = Date.now() + 20_000
+      while ((yield* cache.status).mode !== "Connected" || (yield* cache.status).pendingReplay > 0) {
+        if (Date.now() > deadline) assert.fail("no recovery")
+        yield* sleep(50)
+      }
+      assert.strictEqual((yield* cache.stats).l1.entries, 0)
+      assert.deepStrictEqual(yield* cache.get("while-down"), Option.some(2))
+    }))
+
   it.live("a closed layer closes its connection", () =>
     Effect.gen(function*() {
       const server = yield* startRedisServer()
