@@ -556,14 +556,20 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     tier: RedisTier["Service"],
     key: string,
     schema: Schema.Codec<unknown, unknown> | undefined
-  ) => Effect.withSpan(getFromRedisUntraced(tier, key, schema), "Cache.get", redisSpan("get", "GET", key))
+  ) => {
+    const started = nanos()
+    return getFromRedisUntraced(tier, key, schema, started).pipe(
+      Effect.tapError((error) => record("get", "none", started, false, error._tag)),
+      Effect.withSpan("Cache.get", redisSpan("get", "GET", key))
+    )
+  }
 
   const getFromRedisUntraced = Effect.fnUntraced(function*(
     tier: RedisTier["Service"],
     key: string,
-    schema: Schema.Codec<unknown, unknown> | undefined
+    schema: Schema.Codec<unknown, unknown> | undefined,
+    started: bigint
   ) {
-    const started = nanos()
     const epoch = writeEpoch
     const read = yield* tier.read(key).pipe(
       Effect.mapError((error) => replyError(error, key)),
@@ -647,16 +653,21 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       })
     )
 
-  const setInRedis = (tier: RedisTier["Service"], key: string, value: unknown, ttlMillis: number) =>
-    Effect.withSpan(setInRedisUntraced(tier, key, value, ttlMillis), "Cache.set", redisSpan("set", "SET", key))
+  const setInRedis = (tier: RedisTier["Service"], key: string, value: unknown, ttlMillis: number) => {
+    const started = nanos()
+    return setInRedisUntraced(tier, key, value, ttlMillis, started).pipe(
+      Effect.tapError((error) => record("set", "none", started, false, error._tag)),
+      Effect.withSpan("Cache.set", redisSpan("set", "SET", key))
+    )
+  }
 
   const setInRedisUntraced = Effect.fnUntraced(function*(
     tier: RedisTier["Service"],
     key: string,
     value: unknown,
-    ttlMillis: number
+    ttlMillis: number,
+    started: bigint
   ) {
-    const started = nanos()
     const writtenAt = clock.currentTimeMillisUnsafe()
     const encoded = yield* codec.encode(key, value, { writtenAt }).pipe(
       Effect.tapError(() => countSerializationError("encode"))
@@ -693,6 +704,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       const started = nanos()
       return redis.remove(key, clock.currentTimeMillisUnsafe()).pipe(
         Effect.mapError((error) => replyError(error, key)),
+        Effect.tapError((error) => record("delete", "none", started, false, error._tag)),
         Effect.tap(() => record("delete", "none", started, true)),
         Effect.flatMap((inRedis) => done(inMemory || inRedis === true)),
         Effect.withSpan("Cache.delete", redisSpan("delete", "UNLINK", key))
@@ -704,8 +716,10 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       if (invalidKeyIssue(key) !== undefined) return keyError(key)
       if (l1Active() && memory.has(key)) return Exit.succeed(true)
       if (redis === undefined) return Exit.succeed(false)
+      const started = nanos()
       return redis.exists(key).pipe(
         Effect.mapError((error) => replyError(error, key)),
+        Effect.tapError((error) => record("exists", "none", started, false, error._tag)),
         Effect.map((found) => found === true || (found === undefined && memory.has(key))),
         Effect.withSpan("Cache.exists", redisSpan("exists", "EXISTS", key))
       )
@@ -716,8 +730,10 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       if (invalidKeyIssue(key) !== undefined) return keyError(key)
       const fromMemory = () => Option.map(Option.fromNullishOr(memory.remainingTtl(key)), Duration.millis)
       if (redis === undefined) return Exit.succeed(fromMemory())
+      const started = nanos()
       return redis.pttl(key).pipe(
         Effect.mapError((error) => replyError(error, key)),
+        Effect.tapError((error) => record("ttl", "none", started, false, error._tag)),
         Effect.map((remaining) => remaining === undefined ? fromMemory() : Option.map(remaining, Duration.millis)),
         Effect.withSpan("Cache.ttl", redisSpan("ttl", "PTTL", key))
       )
@@ -754,6 +770,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       const redisPattern = toRedisMatch(pattern, { glob, keyPrefix })
       return redis.removeMatching(redisPattern, clock.currentTimeMillisUnsafe()).pipe(
         Effect.mapError((error) => replyError(error, pattern)),
+        Effect.tapError((error) => record("invalidate", "none", started, false, error._tag)),
         Effect.flatMap((removed) => finish(removed ?? 0)),
         Effect.withSpan("Cache.invalidatePattern", redisSpan("invalidate", "SCAN", undefined))
       )

@@ -68,7 +68,12 @@ export const Ttl = PositiveDuration(CacheLimits.maxTtlMillis, "365 days")
 
 const Timeout = PositiveDuration(10 * 60 * 1000, "10 minutes")
 
-const intBetween = (minimum: number, maximum: number) =>
+/**
+ * An integer between `minimum` and `maximum`, inclusive.
+ *
+ * @since 0.1.0
+ */
+export const intBetween = (minimum: number, maximum: number) =>
   Schema.Finite.check(
     Schema.makeFilter((n: number) => Number.isInteger(n) || "must be an integer"),
     Schema.makeFilter((n: number) => (n >= minimum && n <= maximum) || `must be between ${minimum} and ${maximum}`)

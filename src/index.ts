@@ -51,3 +51,17 @@ export {
   type SecurityValidationResult,
   type Vulnerability
 } from "./security/SecurityResult.js"
+export * from "./ai/AIResponseCache.js"
+export {
+  AI_KEY_PREFIX,
+  type AIKeyOptions,
+  type GeneratedKey,
+  generateKey,
+  keyInputIssues,
+  operationKeyPrefix,
+  pythonStr
+} from "./ai/CacheKeyGenerator.js"
+export { type AICacheLayer, CacheFactory, type CacheLayer, layerFromEnv } from "./factory/CacheFactory.js"
+export * from "./factory/FactoryOptions.js"
+export * from "./factory/presets.js"
+export { cacheEnvVariables, configFromEnv, type ConfigSource, type ResolvedCacheConfig } from "./factory/config.js"

@@ -1,15 +1,19 @@
 /**
  * Masks the password of a Redis URL so that it can appear in errors, logs and
- * reports. A URL that does not parse is reduced to its scheme, because echoing
- * malformed input could echo a secret.
+ * reports, keeping the rest as written. A URL that does not parse is reduced to
+ * its scheme, because echoing malformed input could echo a secret.
  */
 export const redactUrl = (url: string): string => {
+  let parsed: URL
   try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.toString()
+    parsed = new URL(url)
   } catch {
     const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(url)
     return scheme ? `${scheme[1]}//<unparseable>` : "<unparseable url>"
   }
+  if (parsed.password === "") return url
+  const credentials = `${parsed.username}:${parsed.password}@`
+  if (url.includes(credentials)) return url.replace(credentials, `${parsed.username}:***@`)
+  parsed.password = "***"
+  return parsed.toString()
 }

@@ -531,7 +531,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
           scanKeys(target, pattern, (keys) =>
             target.unlink(...keys).then((n) => {
               removed += n
-            }))).pipe(
+            })).then(() => removed)).pipe(
             Effect.map((done) => {
               if (done !== undefined) return removed
               // Queued writes the pattern covers are superseded by it.

@@ -1,0 +1,353 @@
+/**
+ * The `doctor` command: connects to Redis the way a cache would (URL plus the
+ * `REDIS_*` security environment), validates the setup against the live server and
+ * tells an operator, in text or JSON, whether it is reachable and secure. The exit
+ * code says the same to a script: see {@link DoctorExitCode}.
+ *
+ * {@link doctor} is the logic, runnable in-process; {@link doctorCommand} and
+ * {@link cli} wire it into Effect's CLI module for the `effect-redis-cache` binary.
+ *
+ * @since 0.1.0
+ */
+import { Config, Data, Duration, Effect, Option, Result, Runtime, Schema, Stdio, Stream } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import type { Redis } from "ioredis"
+import { Cache, type CacheStatus } from "../Cache.js"
+import { issuesOf, RedisUrl } from "../CacheOptions.js"
+import { ConfigurationError, type ConnectionError, type ValidationError } from "../errors.js"
+import { CacheSecurity } from "../security/CacheSecurity.js"
+import { redactUrl } from "../security/connectionOptions.js"
+import { securityConfigFromEnv } from "../security/SecurityConfig.js"
+import type { SecurityReport, SecurityValidationResult } from "../security/SecurityResult.js"
+import { RedisTier } from "../tiers/RedisTier.js"
+
+/**
+ * The exit codes of `effect-redis-cache doctor`.
+ *
+ * @since 0.1.0
+ */
+export const DoctorExitCode = {
+  /** Reachable, and the security validation says `isSecure`. */
+  Secure: 0,
+  /** Reachable, but the setup is insecure. */
+  Insecure: 1,
+  /** No connection: unreachable, timed out, or refused (TLS, authentication). */
+  Unreachable: 2,
+  /** A bad argument or environment variable; nothing was checked. */
+  BadInput: 3
+} as const
+
+/**
+ * One of the {@link DoctorExitCode} values.
+ *
+ * @since 0.1.0
+ */
+export type DoctorExitCode = typeof DoctorExitCode[keyof typeof DoctorExitCode]
+
+/**
+ * What {@link doctor} checks and how it answers.
+ *
+ * @since 0.1.0
+ */
+export interface DoctorOptions {
+  /** The Redis URL. Default: the `REDIS_URL` variable, then `redis://127.0.0.1:6379`. */
+  readonly url?: string | undefined
+  /** Answer with one JSON object instead of the text report. Default false. */
+  readonly json?: boolean | undefined
+  /** How long the cache's connection attempt may take. Default 2 seconds. */
+  readonly connectTimeout?: Duration.Input | undefined
+}
+
+/**
+ * What {@link doctor} found: the fields of the `--json` output.
+ *
+ * @since 0.1.0
+ */
+export interface DoctorFindings {
+  /** The URL checked, with its password masked. */
+  readonly url: string
+  readonly mode: CacheStatus["mode"]
+  readonly lastError: string | null
+  /** `redis_version` from `INFO server`; `null` when not connected or not permitted. */
+  readonly serverVersion: string | null
+  /** Median PING round trip in milliseconds; `null` when not connected. */
+  readonly latencyMs: number | null
+  readonly pingSamples: number
+  readonly verdict: "secure" | "insecure" | "unreachable"
+  /** The one-line verdict. */
+  readonly message: string
+  readonly exitCode: DoctorExitCode
+  readonly security: SecurityReport
+}
+
+/**
+ * The answer of {@link doctor}: what to print on standard output, the exit code, and
+ * the findings as data.
+ *
+ * @since 0.1.0
+ */
+export interface DoctorResult {
+  readonly output: string
+  readonly exitCode: DoctorExitCode
+  readonly findings: DoctorFindings
+}
+
+/**
+ * Why {@link doctor} could not run: a malformed URL or option (`ValidationError`), a bad
+ * `REDIS_*` variable or unreadable certificate (`ConfigurationError`). `ConnectionError`
+ * is in the type only because the Redis layer can fail fast; the doctor asks it not to.
+ *
+ * @since 0.1.0
+ */
+export type DoctorError = ValidationError | ConfigurationError | ConnectionError
+
+const DEFAULT_URL = "redis://127.0.0.1:6379"
+const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(2)
+/** How many PINGs the latency is the median of. */
+const PINGS = 5
+
+/** The URL to check and where it came from, so that an error names the right source. */
+const resolveUrl = Effect.fnUntraced(function*(given: string | undefined) {
+  if (given !== undefined) return { url: given, field: "url" }
+  const fromEnv = yield* Config.String("REDIS_URL").pipe(
+    Config.withDefault(""),
+    Effect.mapError((cause) =>
+      new ConfigurationError({ message: "REDIS_URL could not be read", field: "REDIS_URL", rule: "text", cause })
+    )
+  )
+  return fromEnv.trim() === "" ? { url: DEFAULT_URL, field: "url" } : { url: fromEnv, field: "REDIS_URL" }
+})
+
+/** Checked here, not only by the cache options, so that the message names the argument or variable. */
+const checkUrl = (url: string, field: string): Effect.Effect<void, ConfigurationError> => {
+  const decoded = Schema.decodeUnknownResult(RedisUrl)(url)
+  if (Result.isSuccess(decoded)) return Effect.void
+  const rule = issuesOf(decoded.failure, url)[0]?.rule ?? "is not a valid Redis URL"
+  // Only the redacted form is shown: a malformed URL may still hold a password.
+  const shown = redactUrl(url)
+  return Effect.fail(
+    new ConfigurationError({ message: `${field} ${JSON.stringify(shown)} ${rule}`, field, rule, value: shown })
+  )
+}
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+const serverVersionOf = (client: Redis): Effect.Effect<string | null> =>
+  Effect.tryPromise(() => client.info("server")).pipe(
+    Effect.map((info) => /^redis_version:(.+)$/m.exec(info)?.[1]?.trim() ?? null),
+    // A user without +info, or a proxy that hides it: the version is simply unknown.
+    Effect.orElseSucceed(() => null)
+  )
+
+const pingLatencyMillis = (client: Redis): Effect.Effect<number | null> =>
+  Effect.forEach(
+    Array.from({ length: PINGS }),
+    () => Effect.map(Effect.timed(Effect.tryPromise(() => client.ping())), ([elapsed]) => Duration.toMillis(elapsed))
+  ).pipe(
+    Effect.map((samples) => Math.round(median(samples) * 1000) / 1000),
+    Effect.orElseSucceed(() => null)
+  )
+
+const verdictOf = (
+  url: string,
+  status: CacheStatus,
+  validation: SecurityValidationResult
+): Pick<DoctorFindings, "verdict" | "message" | "exitCode"> => {
+  if (status.mode !== "Connected") {
+    const reason = Option.getOrElse(status.lastError, () => `the cache is ${status.mode}`)
+    return {
+      verdict: "unreachable",
+      exitCode: DoctorExitCode.Unreachable,
+      message: `❌ UNREACHABLE: ${reason} (a cache using ${url} would run memory-only)`
+    }
+  }
+  if (validation.isSecure) {
+    return {
+      verdict: "secure",
+      exitCode: DoctorExitCode.Secure,
+      message: `✅ SECURE: ${url} is reachable and secure (score ${validation.score}/100).`
+    }
+  }
+  const why = validation.vulnerabilities.length > 0
+    ? validation.vulnerabilities.join("; ")
+    : "the score is below 70"
+  return {
+    verdict: "insecure",
+    exitCode: DoctorExitCode.Insecure,
+    message: `❌ INSECURE: ${url} is reachable but insecure (score ${validation.score}/100): ${why}.`
+  }
+}
+
+const formatText = (findings: DoctorFindings, report: string): string => {
+  const connected = findings.mode === "Connected"
+  const line = (label: string, value: string) => `${label.padEnd(16)}${value}`
+  return [
+    "effect-redis-cache doctor",
+    "",
+    line("URL:", findings.url),
+    line("Cache mode:", findings.mode),
+    line("Last error:", findings.lastError ?? "none"),
+    line("Server version:", findings.serverVersion ?? (connected ? "unknown (INFO server not permitted)" : "unknown")),
+    line(
+      "Latency (PING):",
+      findings.latencyMs === null ? "n/a" : `${findings.latencyMs.toFixed(3)} ms (median of ${findings.pingSamples})`
+    ),
+    "",
+    report,
+    "",
+    `Verdict: ${findings.message}`
+  ].join("\n")
+}
+
+/**
+ * Checks a Redis setup the way a cache would use it: builds `Cache.layerRedis` with
+ * the URL and the `REDIS_*` security environment (read through Effect `Config`), without
+ * failing fast, so that an unreachable server gives mode `MemoryOnly` and the reason.
+ * Then validates security against the live server, reads the server version
+ * (`INFO server`) and measures the PING round trip (median of a few).
+ *
+ * Never fails for an unreachable or insecure server: that is the answer, with the
+ * matching {@link DoctorExitCode}. Fails only for bad input. The URL appears only
+ * redacted; secrets from the environment are `Redacted` throughout.
+ *
+ * @since 0.1.0
+ */
+export const doctor = Effect.fn("Doctor.run")(function*(
+  options: DoctorOptions = {}
+): Effect.fn.Return<DoctorResult, DoctorError> {
+  const { field, url } = yield* resolveUrl(options.url)
+  yield* checkUrl(url, field)
+  const security = yield* securityConfigFromEnv
+  const shownUrl = redactUrl(url)
+  const layer = Cache.layerRedis({
+    redisUrl: url,
+    cacheName: "doctor",
+    failOnConnectionError: false,
+    connectTimeout: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
+    ...Option.match(security, { onNone: () => ({}), onSome: (config) => ({ security: config }) })
+  })
+  return yield* Effect.gen(function*() {
+    const cacheSecurity = yield* CacheSecurity
+    // Validate explicitly: with no live connection the report would otherwise be empty,
+    // whereas validation tries a connection of its own and says why it failed.
+    const validation = yield* cacheSecurity.validateSecurity
+    const client = yield* RedisTier.use((tier) => tier.client)
+    const serverVersion = Option.isSome(client) ? yield* serverVersionOf(client.value) : null
+    const latencyMs = Option.isSome(client) ? yield* pingLatencyMillis(client.value) : null
+    const status = yield* Cache.status()
+    const findings: DoctorFindings = {
+      url: shownUrl,
+      mode: status.mode,
+      lastError: Option.getOrNull(status.lastError),
+      serverVersion,
+      latencyMs,
+      pingSamples: PINGS,
+      ...verdictOf(shownUrl, status, validation),
+      security: yield* cacheSecurity.generateSecurityReportJson
+    }
+    const output = options.json === true
+      ? JSON.stringify(findings, null, 2)
+      : formatText(findings, yield* cacheSecurity.generateSecurityReport)
+    return { output, exitCode: findings.exitCode, findings }
+  }).pipe(Effect.provide(layer))
+})
+
+/**
+ * Ends the CLI program with a given exit code. The doctor has already printed why, so
+ * the runtime must not report it again.
+ */
+class ExitWith extends Data.TaggedError("ExitWith")<{ readonly code: number }> {
+  override get [Runtime.errorExitCode](): number {
+    return this.code
+  }
+  override readonly [Runtime.errorReported] = false
+}
+
+const write = (sink: "stdout" | "stderr", text: string) =>
+  Effect.flatMap(Stdio.Stdio, (stdio) => Stream.run(Stream.make(`${text}\n`), stdio[sink]())).pipe(
+    // A reader that went away (`doctor | head`) is not the doctor's failure.
+    Effect.ignore
+  )
+
+/**
+ * `doctor [url] [--json] [--connect-timeout seconds]`: runs {@link doctor}, prints its
+ * output and ends with its exit code; a bad argument or variable is one line on
+ * standard error and exit code 3.
+ *
+ * @since 0.1.0
+ */
+export const doctorCommand = Command.make(
+  "doctor",
+  {
+    url: Argument.String("url").pipe(
+      Argument.withDescription(`Redis URL (redis:// or rediss://). Default: $REDIS_URL, then ${DEFAULT_URL}`),
+      Argument.optional
+    ),
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("Print one machine-readable JSON object instead of the text report"),
+      Flag.withDefault(false)
+    ),
+    connectTimeout: Flag.Finite("connect-timeout").pipe(
+      Flag.withDescription("Seconds the connection attempt may take (default 2)"),
+      Flag.withMetavar("seconds"),
+      Flag.filter((seconds) => seconds > 0 && seconds <= 600, (seconds) => `more than 0 and at most 600 seconds, got ${seconds}`),
+      Flag.withDefault(Duration.toSeconds(DEFAULT_CONNECT_TIMEOUT))
+    )
+  },
+  Effect.fnUntraced(function*({ connectTimeout, json, url }) {
+    const result = yield* doctor({
+      url: Option.getOrUndefined(url),
+      json,
+      connectTimeout: Duration.seconds(connectTimeout)
+    }).pipe(
+      Effect.catch((error) =>
+        write("stderr", `effect-redis-cache doctor: ${error.message}`).pipe(
+          Effect.andThen(
+            Effect.fail(
+              new ExitWith({
+                code: error._tag === "ConnectionError" ? DoctorExitCode.Unreachable : DoctorExitCode.BadInput
+              })
+            )
+          )
+        )
+      )
+    )
+    yield* write("stdout", result.output)
+    if (result.exitCode !== DoctorExitCode.Secure) return yield* new ExitWith({ code: result.exitCode })
+  })
+).pipe(
+  Command.withDescription(
+    "Check a Redis setup: security report, server version, latency and cache mode. " +
+      "Exit code 0 secure, 1 insecure, 2 unreachable, 3 bad input."
+  ),
+  Command.withExamples([
+    { command: "effect-redis-cache doctor rediss://redis.internal:6380", description: "Check a TLS server" },
+    { command: "REDIS_ACL_USERNAME=cache REDIS_ACL_PASSWORD=... effect-redis-cache doctor --json", description: "Check as an ACL user, print JSON" }
+  ])
+)
+
+/**
+ * The `effect-redis-cache` command line, with `doctor` as its subcommand.
+ *
+ * @since 0.1.0
+ */
+export const cli = Command.make("effect-redis-cache").pipe(
+  Command.withDescription("Tools for effect-redis-cache"),
+  Command.withSubcommands([doctorCommand])
+)
+
+/**
+ * Runs {@link cli} on the process arguments (from `Stdio`). A usage error is shown by
+ * the CLI with the help text and ends with exit code 3, like any other bad input.
+ *
+ * @since 0.1.0
+ */
+export const runCli = (version: string) =>
+  Command.run(cli, { version }).pipe(
+    Effect.catchTag("ShowHelp", (help) =>
+      help.errors.length === 0 ? Effect.void : Effect.fail(new ExitWith({ code: DoctorExitCode.BadInput })))
+  )
