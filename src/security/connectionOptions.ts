@@ -497,6 +497,8 @@ export const diagnoseConnectionFailure = Effect.fnUntraced(function*(
 export interface ConnectRedisOptions {
   /** The name shown by `CLIENT LIST`. */
   readonly connectionName?: string
+  /** Milliseconds a command may take before it fails with "Command timed out". */
+  readonly commandTimeout?: number
 }
 
 /**
@@ -521,7 +523,8 @@ export const connectRedis = (
         maxRetriesPerRequest: 0,
         retryStrategy: () => null,
         reconnectOnError: null,
-        ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName })
+        ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
+        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout })
       })
       // ioredis reports the real cause here; connect() only rejects with "Connection is closed.".
       client.on("error", (error: unknown) => {

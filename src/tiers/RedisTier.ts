@@ -11,18 +11,14 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Data, Duration, Effect, Exit, Layer, Option, Queue, Schedule } from "effect"
-import { Redis, type RedisOptions } from "ioredis"
+import { Cause, Clock, Context, Data, Duration, Effect, Exit, Layer, Option, Queue, Schedule, Scope } from "effect"
+import type { Redis } from "ioredis"
 import type { CacheModeName } from "../events/CacheEvents.js"
 import { CacheEvents } from "../events/CacheEvents.js"
 import type { ConfigurationError, ConnectionError } from "../errors.js"
 import { FLAG_WRITTEN_AT, MAGIC_0, MAGIC_1, VERSION, WRITTEN_AT_OFFSET } from "../internal/envelope.js"
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
-import {
-  classifyConnectionError,
-  diagnoseConnectionFailure,
-  redisConnectionOptions
-} from "../security/connectionOptions.js"
+import { classifyConnectionError, connectRedis, redisConnectionOptions } from "../security/connectionOptions.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { matcher } from "../internal/pattern.js"
 import { redactUrl } from "../internal/url.js"
@@ -191,23 +187,14 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const commandTimeout = Duration.toMillis(options.commandTimeout)
   const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout)
   const baseSettings = yield* redisConnectionOptions(options.redisUrl, options.security)
-  const settings = {
-    ...baseSettings,
-    lazyConnect: true,
-    // Commands must fail at once while disconnected, never wait in ioredis's queue.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    // Reconnection is ours (on `reconnectSchedule`); ioredis must not reconnect behind our back.
-    retryStrategy: () => null,
-    reconnectOnError: null,
-    commandTimeout,
-    connectTimeout: Duration.toMillis(connectTimeout),
-    connectionName: `effect-redis-cache:${options.cacheName}`
-  } satisfies RedisOptions
+  const connectionSettings = { ...baseSettings, connectTimeout: Duration.toMillis(connectTimeout) }
+  const connectionName = `effect-redis-cache:${options.cacheName}`
   const magic = ENVELOPE_MAGIC
-  const diagnosticSettings = { ...baseSettings, connectTimeout: Duration.toMillis(connectTimeout) }
 
   let client: Redis | undefined
+  // Each connection lives in a scope of its own: closing it sends QUIT (when the
+  // connection is still healthy) and disconnects.
+  let clientScope: Scope.Closeable | undefined
   let mode: RedisTierStatus["mode"] = "Connecting"
   let since = clock.currentTimeMillisUnsafe()
   let lastError: Option.Option<string> = Option.none()
@@ -235,9 +222,15 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     })
 
   const dropClient = (target: Redis) => {
-    if (client === target) client = undefined
+    const scope = client === target ? clientScope : undefined
+    if (client === target) {
+      client = undefined
+      clientScope = undefined
+    }
     target.removeAllListeners("end")
+    // A lost connection is not worth a QUIT: cut it now, then let its scope finish.
     target.disconnect()
+    if (scope !== undefined) runFork(Scope.close(scope, Exit.void))
   }
 
   const markLost = (target: Redis, error: unknown) =>
@@ -249,37 +242,19 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       return changeMode("MemoryOnly", reason).pipe(Effect.andThen(Queue.offer(lost, undefined)), Effect.asVoid)
     })
 
-  const connectOnce: Effect.Effect<Redis, ConnectionError> = Effect.suspend(() => {
-    const candidate = new Redis(settings)
-    // ioredis reports the real cause (refused, TLS, auth) as "error" events; connect()
-    // itself only rejects with "Connection is closed.". Keep the first few to diagnose.
-    const emitted: Array<unknown> = []
-    candidate.on("error", (error: unknown) => {
-      if (emitted.length < 10) emitted.push(error)
-    })
-    return Effect.tryPromise({
-      try: () => candidate.connect().then(() => candidate.ping()),
-      catch: (cause) => new RedisFailure({ cause })
-    }).pipe(
-      Effect.timeoutOrElse({
-        duration: connectTimeout,
-        orElse: () =>
-          Effect.fail(new RedisFailure({ cause: new Error(`no answer within ${Duration.format(connectTimeout)}`) }))
-      }),
-      Effect.catch((failure) =>
-        Effect.flatMap(
-          diagnoseConnectionFailure([...emitted, failure.cause], options.redisUrl, diagnosticSettings),
-          Effect.fail
-        )
-      ),
-      Effect.as(candidate),
-      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => candidate.disconnect()))
-    )
-  })
+  // No retries, no offline queue, no reconnection of its own: ours is driven by the schedule.
+  const connectOnce: Effect.Effect<{ readonly client: Redis; readonly scope: Scope.Closeable }, ConnectionError> =
+    Effect.flatMap(Scope.make(), (scope) =>
+      connectRedis(options.redisUrl, connectionSettings, { connectionName, commandTimeout }).pipe(
+        Scope.provide(scope),
+        Effect.map((connected) => ({ client: connected, scope })),
+        Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
+      ))
 
-  const adopt = (fresh: Redis) =>
+  const adopt = ({ client: fresh, scope }: { readonly client: Redis; readonly scope: Scope.Closeable }) =>
     Effect.sync(() => {
       client = fresh
+      clientScope = scope
       lastError = Option.none()
       fresh.once("end", () => {
         // The socket closed without a command noticing: go memory-only at once.
@@ -398,13 +373,13 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     yield* recordAttempt(true)
     yield* adopt(fresh)
     yield* changeMode("Connected", "reconnected")
-    const replayed = yield* Effect.exit(replay(fresh).pipe(
+    const replayed = yield* Effect.exit(replay(fresh.client).pipe(
       Effect.withSpan("RedisTier.replay", { kind: "client", attributes: { "cache.name": options.cacheName, "db.system.name": "redis" } })
     ))
     if (Exit.isFailure(replayed)) {
       // The server went away again mid-replay: what is left stays queued for the next recovery.
       const failure = Cause.squash(replayed.cause)
-      yield* markLost(fresh, failure instanceof RedisFailure ? failure.cause : failure)
+      yield* markLost(fresh.client, failure instanceof RedisFailure ? failure.cause : failure)
     }
   })
 
@@ -419,15 +394,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   yield* Effect.addFinalizer(() =>
     Effect.suspend(() => {
-      const target = client
+      const scope = clientScope
+      client?.removeAllListeners("end")
       client = undefined
-      if (target === undefined) return Effect.void
-      target.removeAllListeners("end")
-      return Effect.tryPromise(() => target.quit()).pipe(
-        Effect.timeoutOrElse({ duration: "1 second", orElse: () => Effect.void }),
-        Effect.ignore,
-        Effect.ensuring(Effect.sync(() => target.disconnect()))
-      )
+      clientScope = undefined
+      return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
     })
   )
 
