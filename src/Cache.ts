@@ -787,11 +787,12 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     )
   })
 
+  const startedAt = clock.currentTimeMillisUnsafe()
   const status: Effect.Effect<CacheStatus> = redis === undefined
     ? Effect.sync(() => ({
       mode: "Memory" as const,
       url: Option.none(),
-      since: 0,
+      since: startedAt,
       lastError: Option.none(),
       reconnectAttempts: 0,
       pendingReplay: 0,

@@ -20,7 +20,7 @@ import { FLAG_WRITTEN_AT, MAGIC_0, MAGIC_1, VERSION, WRITTEN_AT_OFFSET } from ".
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
 import { classifyConnectionError, connectRedis, redisConnectionOptions } from "../security/connectionOptions.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
-import { matcher } from "../internal/pattern.js"
+import { escapeGlob, matcher } from "../internal/pattern.js"
 import { redactUrl } from "../internal/url.js"
 import { MemoryTier } from "./MemoryTier.js"
 
@@ -134,6 +134,7 @@ class RedisFailure extends Data.TaggedError("RedisFailure")<{ readonly cause: un
 const isTransportError = (error: unknown): boolean => !(error instanceof Error && error.name === "ReplyError")
 
 const REPLAY_BATCH = 256
+const MAX_PENDING_PATTERNS = 100
 
 function* take<A>(items: Iterator<A>, count: number): Generator<A> {
   for (let i = 0; i < count; i++) {
@@ -511,6 +512,12 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
                 if (matches(options.keyPrefix + key)) pending.delete(key)
               }
               pendingPatterns.set(pattern, at)
+              if (pendingPatterns.size > MAX_PENDING_PATTERNS) {
+                // Too many distinct patterns to keep: one delete of the whole prefix covers them all.
+                // Invalidating more than asked only costs misses; invalidating less would serve stale values.
+                pendingPatterns.clear()
+                pendingPatterns.set(`${escapeGlob(options.keyPrefix)}*`, at)
+              }
               return undefined
             })
           )
