@@ -236,4 +236,20 @@ describe("graceful degradation and recovery", () => {
       assert.strictEqual(yield* server.cli("EXISTS", "cache:x"), "0")
       assert.deepStrictEqual(yield* a.get("y"), Option.some(2))
     }))
+
+  it.live("many pattern deletes during an outage collapse into one prefix delete, never fewer deletions", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const a = yield* redisCache({ redisUrl: server.url, cacheName: "a", reconnectSchedule: slowReconnect })
+      const b = yield* redisCache({ redisUrl: server.url, cacheName: "b" })
+      yield* b.set("user:1", 1)
+      yield* b.set("other", 1)
+      yield* killConnection(server, "a")
+      yield* awaitMode(a, "MemoryOnly")
+      for (let i = 0; i < 150; i++) yield* a.invalidatePattern(`user:${i}`)
+      assert.strictEqual((yield* a.status).pendingReplay, 1)
+      yield* awaitReplayed(a)
+      assert.strictEqual(yield* server.cli("EXISTS", "cache:user:1"), "0")
+      assert.strictEqual(yield* server.cli("EXISTS", "cache:other"), "0")
+    }))
 })

@@ -511,12 +511,14 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
               for (const key of Array.from(pending.keys())) {
                 if (matches(options.keyPrefix + key)) pending.delete(key)
               }
-              pendingPatterns.set(pattern, at)
-              if (pendingPatterns.size > MAX_PENDING_PATTERNS) {
-                // Too many distinct patterns to keep: one delete of the whole prefix covers them all.
-                // Invalidating more than asked only costs misses; invalidating less would serve stale values.
+              // Too many distinct patterns to keep: one delete of the whole prefix, as of the latest,
+              // covers them all. Invalidating more than asked only costs misses; less would serve stale values.
+              const everything = `${escapeGlob(options.keyPrefix)}*`
+              if (pendingPatterns.has(everything) || pendingPatterns.size >= MAX_PENDING_PATTERNS) {
                 pendingPatterns.clear()
-                pendingPatterns.set(`${escapeGlob(options.keyPrefix)}*`, at)
+                pendingPatterns.set(everything, at)
+              } else {
+                pendingPatterns.set(pattern, at)
               }
               return undefined
             })
