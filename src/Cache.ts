@@ -592,26 +592,39 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     return yield* hit(key, value, schema, "l2")
   })
 
-  const get = ((key: string, schema?: Schema.Codec<unknown, unknown>) =>
-    Effect.suspend((): Effect.Effect<Option.Option<unknown>, CacheError> => {
-      if (invalidKeyIssue(key) !== undefined) return keyError(key)
-      if (l1Active()) {
+  const l1Always = redis === undefined || enableL1
+  const spanL1Hits = tracing.spanL1Hits
+
+  const getAfterL1Miss = (key: string, schema: Schema.Codec<unknown, unknown> | undefined) => {
+    if (redis === undefined) return Effect.andThen(monitor.recordOperation(memoryMiss), miss(key))
+    if (!redis.isConnected()) {
+      misses++
+      return Effect.andThen(monitor.recordOperation(memoryMiss), miss(key))
+    }
+    return getFromRedis(redis, key, schema)
+  }
+
+  // The L1 hit path: one Effect.suspend around a synchronous tier lookup, nothing else
+  // unless a schema, a listener or per-hit spans ask for it. A key is checked when the
+  // effect is made: the check depends on the argument alone, so doing it early is
+  // indistinguishable from doing it when the effect runs, and keeps it off the hot loop.
+  const get = ((key: string, schema?: Schema.Codec<unknown, unknown>) => {
+    if (typeof key !== "string" || key.length === 0 || key.length > CacheLimits.maxKeyLength) return keyError(key)
+    return Effect.suspend((): Effect.Effect<Option.Option<unknown>, CacheError> => {
+      if (l1Always || !redis.isConnected()) {
         const value = memory.get(key)
         if (value !== undefined) {
-          return tracing.spanL1Hits
+          if (schema === undefined && !spanL1Hits && !events.isActive()) return Exit.succeed(Option.some(value))
+          return spanL1Hits
             ? Effect.withSpan(hit(key, value, schema, "l1"), "Cache.get", {
               attributes: spanAttributes(tracing, { operation: "get", tier: "l1", hit: true, key, cacheName })
             })
             : hit(key, value, schema, "l1")
         }
       }
-      if (redis === undefined) return Effect.andThen(monitor.recordOperation(memoryMiss), miss(key))
-      if (!redis.isConnected()) {
-        misses++
-        return Effect.andThen(monitor.recordOperation(memoryMiss), miss(key))
-      }
-      return getFromRedis(redis, key, schema)
-    })) as CacheService["get"]
+      return getAfterL1Miss(key, schema)
+    })
+  }) as CacheService["get"]
 
   const set = (key: string, input: unknown, options?: SetOptions): Effect.Effect<void, CacheError> =>
     Effect.suspend((): Effect.Effect<void, CacheError> => {
