@@ -14,7 +14,21 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Schedule, Schema, type Stream } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  Schedule,
+  Schema,
+  type Stream,
+  type Tracer
+} from "effect"
 import {
   CacheLimits,
   MemoryCacheOptions,
@@ -374,6 +388,12 @@ const monitorLayer = (cacheName: string): Layer.Layer<CacheMonitor> =>
     )
   )
 
+// Effect.withSpan in its pipeable form captures a stack trace whatever the options say
+// (effect 4.1); the data-first form honours `captureStackTrace: false`, which matters on
+// a path that runs once per Redis round trip.
+const inSpan = (name: string, options: Tracer.SpanOptions) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.withSpan(self, name, options)
+
 const invalidKeyIssue = (key: unknown): ValidationIssue | undefined => {
   if (typeof key !== "string") return { field: "key", value: String(key), rule: "must be a string" }
   if (key.length === 0) return { field: "key", value: "\"\"", rule: "must not be empty" }
@@ -470,7 +490,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
   // must not look anything up.
   const tracing = yield* CacheTracingOptions
   const server = redis === undefined ? undefined : new URL(redis.url)
-  const redisSpan = (operation: CacheOperation, dbOperation: string, key: string | undefined) =>
+  const spanOptionsFor = (operation: CacheOperation, dbOperation: string, key: string | undefined) =>
     redisSpanOptions(tracing, {
       operation,
       cacheName,
@@ -479,6 +499,17 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       serverAddress: server?.hostname,
       serverPort: server === undefined || server.port === "" ? 6379 : Number(server.port)
     })
+  // Without key hashes the options of an operation's span never change: build them once.
+  const spanOptionsByOperation = new Map<string, ReturnType<typeof spanOptionsFor>>()
+  const redisSpan = (operation: CacheOperation, dbOperation: string, key: string | undefined) => {
+    if (tracing.includeKeys && key !== undefined) return spanOptionsFor(operation, dbOperation, key)
+    let options = spanOptionsByOperation.get(operation)
+    if (options === undefined) {
+      options = spanOptionsFor(operation, dbOperation, undefined)
+      spanOptionsByOperation.set(operation, options)
+    }
+    return options
+  }
   // Samples of work that takes no measurable time: allocated once, not per call.
   const memoryMiss = { operation: "get", tier: "miss", durationMillis: 0, success: true, cacheName } as const
   const memorySet = { operation: "set", tier: "none", durationMillis: 0, success: true, cacheName } as const
@@ -560,7 +591,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     const started = nanos()
     return getFromRedisUntraced(tier, key, schema, started).pipe(
       Effect.tapError((error) => record("get", "none", started, false, error._tag)),
-      Effect.withSpan("Cache.get", redisSpan("get", "GET", key))
+      inSpan("Cache.get", redisSpan("get", "GET", key))
     )
   }
 
@@ -670,7 +701,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     const started = nanos()
     return setInRedisUntraced(tier, key, value, ttlMillis, started).pipe(
       Effect.tapError((error) => record("set", "none", started, false, error._tag)),
-      Effect.withSpan("Cache.set", redisSpan("set", "SET", key))
+      inSpan("Cache.set", redisSpan("set", "SET", key))
     )
   }
 
@@ -720,7 +751,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
         Effect.tapError((error) => record("delete", "none", started, false, error._tag)),
         Effect.tap(() => record("delete", "none", started, true)),
         Effect.flatMap((inRedis) => done(inMemory || inRedis === true)),
-        Effect.withSpan("Cache.delete", redisSpan("delete", "UNLINK", key))
+        inSpan("Cache.delete", redisSpan("delete", "UNLINK", key))
       )
     })
 
@@ -734,7 +765,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
         Effect.mapError((error) => replyError(error, key)),
         Effect.tapError((error) => record("exists", "none", started, false, error._tag)),
         Effect.map((found) => found === true || (found === undefined && memory.has(key))),
-        Effect.withSpan("Cache.exists", redisSpan("exists", "EXISTS", key))
+        inSpan("Cache.exists", redisSpan("exists", "EXISTS", key))
       )
     })
 
@@ -748,7 +779,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
         Effect.mapError((error) => replyError(error, key)),
         Effect.tapError((error) => record("ttl", "none", started, false, error._tag)),
         Effect.map((remaining) => remaining === undefined ? fromMemory() : Option.map(remaining, Duration.millis)),
-        Effect.withSpan("Cache.ttl", redisSpan("ttl", "PTTL", key))
+        inSpan("Cache.ttl", redisSpan("ttl", "PTTL", key))
       )
     })
 
@@ -785,7 +816,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
         Effect.mapError((error) => replyError(error, pattern)),
         Effect.tapError((error) => record("invalidate", "none", started, false, error._tag)),
         Effect.flatMap((removed) => finish(removed ?? 0)),
-        Effect.withSpan("Cache.invalidatePattern", redisSpan("invalidate", "SCAN", undefined))
+        inSpan("Cache.invalidatePattern", redisSpan("invalidate", "SCAN", undefined))
       )
     })
 
@@ -796,7 +827,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     return redis.removeMatching(toRedisMatch("", { glob: false, keyPrefix }), clock.currentTimeMillisUnsafe()).pipe(
       Effect.mapError((error) => replyError(error, "*")),
       Effect.asVoid,
-      Effect.withSpan("Cache.clear", redisSpan("clear", "SCAN", undefined))
+      inSpan("Cache.clear", redisSpan("clear", "SCAN", undefined))
     )
   })
 
@@ -863,7 +894,10 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
             loads.delete(key)
             return Deferred.done(deferred, exit)
           }),
-          Effect.withSpan("Cache.getOrSet.lookup", { attributes: { "cache.name": cacheName, "cache.operation": "getOrSet" } })
+          inSpan("Cache.getOrSet.lookup", {
+            attributes: { "cache.name": cacheName, "cache.operation": "getOrSet" },
+            captureStackTrace: false
+          })
         )
       })
     })

@@ -426,6 +426,12 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     if (stale > 0) list.splice(0, stale)
   }
 
+  // On the write path: trims by count only once a list holds twice its bound, so a record
+  // costs no array shift; reads prune exactly (by age and count) before they look.
+  const trim = (list: Array<{ readonly timestamp: number }>, now: number): void => {
+    if (list.length >= 2 * maxMeasurements) prune(list, now)
+  }
+
   const lists = [operations, keyGenerations, compressions, memory, invalidations, modeChanges, replays]
   const pruneAll = (now: number): void => {
     for (const list of lists) prune(list, now)
@@ -518,6 +524,54 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
       thresholds
     )
 
+  // The metric series an operation sample updates, built once per distinct sample shape:
+  // building attribute sets per call cost more than the Redis round trip being recorded.
+  interface OperationSeries {
+    readonly l1Hit: Series<number>
+    readonly l2Hit: Series<number>
+    readonly l2Miss: Series<number>
+    readonly operations: Series<number>
+    readonly errors: Series<number> | undefined
+    readonly duration: Series<number>
+  }
+  const operationSeries = new Map<string, OperationSeries>()
+  const seriesOf = (sample: OperationSample, outcome: string): OperationSeries => {
+    const id = `${sample.cacheName ?? ""}\u0000${sample.operation}\u0000${sample.tier}\u0000${outcome}\u0000${
+      sample.errorTag ?? ""
+    }`
+    let found = operationSeries.get(id)
+    if (found === undefined) {
+      // A monitor shared by several caches tells them apart by the sample's name.
+      const named: Record<string, string> = sample.cacheName === undefined
+        ? {}
+        : { [CacheMetrics.AttributeKeys.cacheName]: sample.cacheName }
+      const shape = {
+        ...named,
+        [CacheMetrics.AttributeKeys.operation]: sample.operation,
+        [CacheMetrics.AttributeKeys.tier]: sample.tier,
+        [CacheMetrics.AttributeKeys.outcome]: outcome
+      }
+      const errorType = sample.errorTag ?? "_OTHER"
+      found = {
+        l1Hit: series(CacheMetrics.hits, { ...named, [CacheMetrics.AttributeKeys.tier]: "l1" }),
+        l2Hit: series(CacheMetrics.hits, { ...named, [CacheMetrics.AttributeKeys.tier]: "l2" }),
+        l2Miss: series(CacheMetrics.misses, { ...named, [CacheMetrics.AttributeKeys.tier]: "l2" }),
+        operations: series(CacheMetrics.operations, shape),
+        errors: sample.success ? undefined : series(CacheMetrics.errors, {
+          ...named,
+          [CacheMetrics.AttributeKeys.operation]: sample.operation,
+          [CacheMetrics.AttributeKeys.errorType]: errorType
+        }),
+        duration: series(
+          CacheMetrics.operationDuration,
+          sample.success ? shape : { ...shape, [CacheMetrics.AttributeKeys.errorType]: errorType }
+        )
+      }
+      operationSeries.set(id, found)
+    }
+    return found
+  }
+
   const recordOperation = (sample: OperationSample): Effect.Effect<void> =>
     Effect.suspend(() => {
       const now = clock.currentTimeMillisUnsafe()
@@ -531,56 +585,30 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
         ...(sample.errorTag === undefined ? {} : { errorTag: sample.errorTag }),
         textLength: sample.textLength ?? 0
       })
-      prune(operations, now)
+      trim(operations, now)
       totalOperations++
 
       const outcome = outcomeOf(sample)
-      // A monitor shared by several caches tells them apart by the sample's name.
-      const named: Record<string, string> = sample.cacheName === undefined
-        ? {}
-        : { [CacheMetrics.AttributeKeys.cacheName]: sample.cacheName }
+      const metrics = seriesOf(sample, outcome)
       // With an attached L1, its own counters are the truth about L1 hits: a recorded one is only timed.
       const countedByL1 = sample.tier === "l1" && sample.operation === "get" && l1Source !== undefined
       if (sample.operation === "get" && sample.success) {
         if (sample.tier === "l1" && l1Source === undefined) recordedL1Hits++
         else if (sample.tier === "l2") {
           l2Hits++
-          update(CacheMetrics.hits, { ...named, [CacheMetrics.AttributeKeys.tier]: "l2" }, 1)
+          metrics.l2Hit.updateUnsafe(1, context)
         } else if (sample.tier === "miss") {
           cacheMisses++
           // Only a connected cache asked Redis; a degraded one missed in L1 alone.
-          if (currentMode === "Connected") {
-            update(CacheMetrics.misses, { ...named, [CacheMetrics.AttributeKeys.tier]: "l2" }, 1)
-          }
+          if (currentMode === "Connected") metrics.l2Miss.updateUnsafe(1, context)
         }
       }
       if (!countedByL1) {
-        if (sample.tier === "l1" && sample.operation === "get" && sample.success) {
-          update(CacheMetrics.hits, { ...named, [CacheMetrics.AttributeKeys.tier]: "l1" }, 1)
-        }
-        update(CacheMetrics.operations, {
-          ...named,
-          [CacheMetrics.AttributeKeys.operation]: sample.operation,
-          [CacheMetrics.AttributeKeys.tier]: sample.tier,
-          [CacheMetrics.AttributeKeys.outcome]: outcome
-        }, 1)
+        if (sample.tier === "l1" && sample.operation === "get" && sample.success) metrics.l1Hit.updateUnsafe(1, context)
+        metrics.operations.updateUnsafe(1, context)
       }
-      const durationAttributes: Record<string, string> = {
-        ...named,
-        [CacheMetrics.AttributeKeys.operation]: sample.operation,
-        [CacheMetrics.AttributeKeys.tier]: sample.tier,
-        [CacheMetrics.AttributeKeys.outcome]: outcome
-      }
-      if (!sample.success) {
-        const errorType = sample.errorTag ?? "_OTHER"
-        durationAttributes[CacheMetrics.AttributeKeys.errorType] = errorType
-        update(CacheMetrics.errors, {
-          ...named,
-          [CacheMetrics.AttributeKeys.operation]: sample.operation,
-          [CacheMetrics.AttributeKeys.errorType]: errorType
-        }, 1)
-      }
-      update(CacheMetrics.operationDuration, durationAttributes, durationMillis / 1000)
+      metrics.errors?.updateUnsafe(1, context)
+      metrics.duration.updateUnsafe(durationMillis / 1000, context)
       return durationMillis > thresholds.slowOperationMillis
         ? Effect.logDebug(`Slow cache ${sample.operation}: ${durationMillis.toFixed(1)} ms (tier ${sample.tier})`)
         : Effect.void
@@ -598,7 +626,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
         durationMillis,
         operation: sample.operation ?? ""
       })
-      prune(compressions, now)
+      trim(compressions, now)
       update(CacheMetrics.compressionUncompressedSize, {}, sample.originalSize)
       update(CacheMetrics.compressionCompressedSize, {}, sample.compressedSize)
       update(CacheMetrics.compressionDuration, {}, durationMillis / 1000)
@@ -621,7 +649,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
       const now = clock.currentTimeMillisUnsafe()
       modeChangeCount++
       modeChanges.push({ timestamp: now, from, to, reason })
-      prune(modeChanges, now)
+      trim(modeChanges, now)
       update(CacheMetrics.modeChanges, {
         [CacheMetrics.AttributeKeys.modeFrom]: modeState(from),
         [CacheMetrics.AttributeKeys.modeTo]: modeState(to)
@@ -641,7 +669,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     Effect.sync(() => {
       const now = clock.currentTimeMillisUnsafe()
       replays.push({ timestamp: now, ...sample })
-      prune(replays, now)
+      trim(replays, now)
       replayedWrites += sample.replayed
       skippedWrites += sample.skipped
       droppedWrites += sample.dropped
@@ -662,7 +690,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
         invalidationType: sample.invalidationType ?? "manual",
         operationContext: sample.operationContext ?? ""
       })
-      prune(invalidations, now)
+      trim(invalidations, now)
       totalInvalidations++
       totalKeysInvalidated += sample.keysInvalidated
       update(CacheMetrics.invalidations, {}, 1)
@@ -690,7 +718,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
         operation: sample.operation ?? "",
         additionalData: sample.additionalData ?? {}
       })
-      prune(keyGenerations, now)
+      trim(keyGenerations, now)
       update(CacheMetrics.keyGenerationDuration, {}, durationMillis / 1000)
       return durationMillis > thresholds.slowKeyGenerationMillis
         ? Effect.logDebug(`Slow key generation: ${durationMillis.toFixed(1)} ms for ${sample.textLength} chars`)

@@ -499,6 +499,8 @@ export interface ConnectRedisOptions {
   readonly connectionName?: string
   /** Milliseconds a command may take before it fails with "Command timed out". */
   readonly commandTimeout?: number
+  /** Batch the commands issued in one tick into one socket write (ioredis `enableAutoPipelining`). */
+  readonly autoPipelining?: boolean
 }
 
 /**
@@ -524,7 +526,8 @@ export const connectRedis = (
         retryStrategy: () => null,
         reconnectOnError: null,
         ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
-        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout })
+        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout }),
+        ...(options.autoPipelining === undefined ? {} : { enableAutoPipelining: options.autoPipelining })
       })
       // ioredis reports the real cause here; connect() only rejects with "Connection is closed.".
       client.on("error", (error: unknown) => {

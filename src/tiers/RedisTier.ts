@@ -134,6 +134,8 @@ class RedisFailure extends Data.TaggedError("RedisFailure")<{ readonly cause: un
 const isTransportError = (error: unknown): boolean => !(error instanceof Error && error.name === "ReplyError")
 
 const REPLAY_BATCH = 256
+const MISS: RedisRead = { _tag: "Miss" }
+const UNAVAILABLE: RedisRead = { _tag: "Unavailable" }
 const MAX_PENDING_PATTERNS = 100
 
 function* take<A>(items: Iterator<A>, count: number): Generator<A> {
@@ -246,7 +248,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // No retries, no offline queue, no reconnection of its own: ours is driven by the schedule.
   const connectOnce: Effect.Effect<{ readonly client: Redis; readonly scope: Scope.Closeable }, ConnectionError> =
     Effect.flatMap(Scope.make(), (scope) =>
-      connectRedis(options.redisUrl, connectionSettings, { connectionName, commandTimeout }).pipe(
+      connectRedis(options.redisUrl, connectionSettings, { connectionName, commandTimeout, autoPipelining: true }).pipe(
         Scope.provide(scope),
         Effect.map((connected) => ({ client: connected, scope })),
         Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
@@ -374,9 +376,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     yield* recordAttempt(true)
     yield* adopt(fresh)
     yield* changeMode("Connected", "reconnected")
-    const replayed = yield* Effect.exit(replay(fresh.client).pipe(
-      Effect.withSpan("RedisTier.replay", { kind: "client", attributes: { "cache.name": options.cacheName, "db.system.name": "redis" } })
-    ))
+    const replayed = yield* Effect.exit(Effect.withSpan(replay(fresh.client), "RedisTier.replay", {
+      kind: "client",
+      attributes: { "cache.name": options.cacheName, "db.system.name": "redis" }
+    }))
     if (Exit.isFailure(replayed)) {
       // The server went away again mid-replay: what is left stays queued for the next recovery.
       const failure = Cause.squash(replayed.cause)
@@ -386,9 +389,9 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   // One fiber, for the life of the layer, waits for "lost" and reconnects.
   yield* Queue.take(lost).pipe(
-    Effect.andThen(reconnect.pipe(
-      Effect.withSpan("RedisTier.reconnect", { attributes: { "cache.name": options.cacheName, "db.system.name": "redis" } })
-    )),
+    Effect.andThen(Effect.withSpan(reconnect, "RedisTier.reconnect", {
+      attributes: { "cache.name": options.cacheName, "db.system.name": "redis" }
+    })),
     Effect.forever,
     Effect.forkScoped
   )
@@ -459,15 +462,13 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   return RedisTier.of({
     isConnected: () => mode === "Connected",
     read: (key) =>
-      command("GET", (target) =>
-        target.pipeline().getBuffer(prefixed(key)).pttl(prefixed(key)).exec().then((results) => {
-          const [[getError, bytes], [ttlError, pttl]] = results as [[Error | null, Buffer | null], [Error | null, number]]
-          if (getError) throw getError
-          if (ttlError) throw ttlError
-          return bytes === null || pttl === -2
-            ? ({ _tag: "Miss" } as const)
-            : ({ _tag: "Hit", bytes, pttlMillis: pttl } as const)
-        })).pipe(Effect.map((result) => result ?? ({ _tag: "Unavailable" } as const))),
+      // GET and PTTL leave in the same auto-pipelined write, so they cost one round trip.
+      command("GET", (target) => {
+        const fullKey = prefixed(key)
+        return Promise.all([target.getBuffer(fullKey), target.pttl(fullKey)]).then(([bytes, pttl]) =>
+          bytes === null || pttl === -2 ? MISS : { _tag: "Hit" as const, bytes, pttlMillis: pttl }
+        )
+      }).pipe(Effect.map((result) => result ?? UNAVAILABLE)),
     write: (key, bytes, ttlMillis, writtenAt) =>
       command("SET", (target) => target.set(prefixed(key), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), "PX", ttlMillis)).pipe(
         Effect.map((reply) => {
