@@ -602,7 +602,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     started: bigint
   ) {
     const epoch = writeEpoch
-    const read = yield* tier.read(key).pipe(
+    const read = yield* tier.read(key, enableL1).pipe(
       Effect.mapError((error) => replyError(error, key)),
       Effect.tapError((error) => error._tag === "SerializationError" ? countSerializationError("decode") : Effect.void)
     )

@@ -95,7 +95,8 @@ type PendingOperation =
 export class RedisTier extends Context.Service<RedisTier, {
   /** True while connected; the cache reads it to skip L2 at once while degraded. */
   readonly isConnected: () => boolean
-  readonly read: (key: string) => Effect.Effect<RedisRead, RedisReplyError>
+  /** GET, and with `withTtl` the remaining TTL too (`pttlMillis`, -1 when not asked), in one round trip. */
+  readonly read: (key: string, withTtl: boolean) => Effect.Effect<RedisRead, RedisReplyError>
   readonly write: (
     key: string,
     bytes: Uint8Array,
@@ -461,10 +462,16 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   return RedisTier.of({
     isConnected: () => mode === "Connected",
-    read: (key) =>
-      // GET and PTTL leave in the same auto-pipelined write, so they cost one round trip.
+    read: (key, withTtl) =>
+      // GET and PTTL leave in the same auto-pipelined write, so they cost one round trip;
+      // without an L1 to refill, the remaining TTL is not needed and PTTL is not sent.
       command("GET", (target) => {
         const fullKey = prefixed(key)
+        if (!withTtl) {
+          return target.getBuffer(fullKey).then((bytes) =>
+            bytes === null ? MISS : { _tag: "Hit" as const, bytes, pttlMillis: -1 }
+          )
+        }
         return Promise.all([target.getBuffer(fullKey), target.pttl(fullKey)]).then(([bytes, pttl]) =>
           bytes === null || pttl === -2 ? MISS : { _tag: "Hit" as const, bytes, pttlMillis: pttl }
         )

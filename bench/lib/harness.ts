@@ -1,0 +1,197 @@
+/**
+ * The measuring loop every case goes through: warm up until the JIT has settled and
+ * the round size is known, then run several equal rounds and keep the median rate
+ * and the pooled latency percentiles.
+ */
+import { Effect } from "effect"
+import { median, pooledSorted, quantile } from "./stats.js"
+
+/** One timed round of a case. */
+export interface Round {
+  /** Operations actually done (a batched loop rounds up to whole batches). */
+  readonly ops: number
+  readonly elapsedMs: number
+  /**
+   * Latency samples in milliseconds: one per operation, or, for loops too fast to time one
+   * operation at a time, the mean operation time of each batch (see {@link CaseSpec.latency}).
+   */
+  readonly latenciesMs: Float64Array
+}
+
+/** How a case's latency samples were taken. */
+export type LatencyKind = "per-op" | `batch-${number}`
+
+/** A value size, named as in issue 7. */
+export type SizeName = "100B" | "2KB" | "50KB"
+
+/** One thing to measure. */
+export interface CaseSpec {
+  /** Stable identifier, e.g. `l1.cache.get`; the same id at several sizes is the same case. */
+  readonly id: string
+  /** What one operation is, for the table. */
+  readonly label: string
+  readonly size: SizeName
+  readonly latency: LatencyKind
+  /** Runs `ops` operations (at least) and times them. */
+  readonly round: (ops: number) => Effect.Effect<Round>
+  /** Operations in the first warm-up round; default 1000. */
+  readonly initialOps?: number
+  /** The id of the case (at the same size) this one is compared with in the table. */
+  readonly baseline?: string
+  /** Issue 7's target for this case: the least ratio to its baseline that meets it. */
+  readonly target?: number
+}
+
+/** How long to warm up and to measure, per case. */
+export interface Plan {
+  readonly warmupMs: number
+  readonly rounds: number
+  readonly roundMs: number
+}
+
+/** What a case measured. */
+export interface CaseResult {
+  readonly id: string
+  readonly label: string
+  readonly size: SizeName
+  /** Median over the rounds. */
+  readonly opsPerSec: number
+  readonly roundOpsPerSec: ReadonlyArray<number>
+  readonly p50Us: number
+  readonly p99Us: number
+  readonly latency: LatencyKind
+  readonly opsPerRound: number
+  readonly rounds: number
+  readonly baseline?: string
+  readonly target?: number
+}
+
+type GlobalWithGc = typeof globalThis & { readonly gc?: () => void }
+
+/** A full collection, when the process runs with `--expose-gc`; whether it could. */
+export const collectGarbage = (): boolean => {
+  const gc = (globalThis as GlobalWithGc).gc
+  if (gc === undefined) return false
+  gc()
+  gc()
+  return true
+}
+
+/**
+ * Keeps a benchmark's results observable, so that the compiler cannot prove the measured
+ * work useless and remove it.
+ */
+export const sink = (value: unknown): void => {
+  if (value === sinkSentinel) throw new Error("unreachable")
+}
+const sinkSentinel = Symbol("sink")
+
+/** Warms a case up, then measures `plan.rounds` rounds of about `plan.roundMs` each. */
+export const measure = (spec: CaseSpec, plan: Plan): Effect.Effect<CaseResult> =>
+  Effect.gen(function*() {
+    collectGarbage()
+    // Warm-up: grow the round until it takes a fair share of a timed round, for at least warmupMs.
+    let ops = spec.initialOps ?? 1000
+    let spent = 0
+    let rate = 0
+    for (;;) {
+      const round = yield* spec.round(ops)
+      spent += round.elapsedMs
+      rate = round.ops / Math.max(round.elapsedMs, 1e-3)
+      if (spent >= plan.warmupMs && round.elapsedMs >= plan.roundMs / 4) break
+      if (round.elapsedMs < plan.roundMs / 2) ops *= 2
+    }
+    const opsPerRound = Math.max(1, Math.round(rate * plan.roundMs))
+    const rates: Array<number> = []
+    const samples: Array<Float64Array> = []
+    for (let i = 0; i < plan.rounds; i++) {
+      const round = yield* spec.round(opsPerRound)
+      rates.push(round.ops / (round.elapsedMs / 1000))
+      samples.push(round.latenciesMs)
+    }
+    const latencies = pooledSorted(samples)
+    return {
+      id: spec.id,
+      label: spec.label,
+      size: spec.size,
+      opsPerSec: median(rates),
+      roundOpsPerSec: rates,
+      p50Us: quantile(latencies, 0.5) * 1000,
+      p99Us: quantile(latencies, 0.99) * 1000,
+      latency: spec.latency,
+      opsPerRound,
+      rounds: plan.rounds,
+      ...(spec.baseline === undefined ? {} : { baseline: spec.baseline }),
+      ...(spec.target === undefined ? {} : { target: spec.target })
+    }
+  })
+
+/**
+ * A round of a synchronous loop: `batches` batches of `batch` operations, each batch
+ * timed as a whole (one `performance.now()` per operation would cost as much as the
+ * operation). `body(i)` does operation number `i`.
+ */
+export const syncBatches = (ops: number, batch: number, body: (i: number) => void): Round => {
+  const batches = Math.max(1, Math.ceil(ops / batch))
+  const latenciesMs = new Float64Array(batches)
+  const started = performance.now()
+  let i = 0
+  for (let b = 0; b < batches; b++) {
+    const batchStarted = performance.now()
+    for (let end = i + batch; i < end; i++) body(i)
+    latenciesMs[b] = (performance.now() - batchStarted) / batch
+  }
+  return { ops: batches * batch, elapsedMs: performance.now() - started, latenciesMs }
+}
+
+/**
+ * A round of an asynchronous operation, `inFlight` at a time (1: sequential), each
+ * operation timed from its start to its completion.
+ */
+export const promiseRound = async (ops: number, inFlight: number, op: (i: number) => Promise<void>): Promise<Round> => {
+  const latenciesMs = new Float64Array(ops)
+  let next = 0
+  const worker = async () => {
+    for (;;) {
+      const i = next++
+      if (i >= ops) return
+      const opStarted = performance.now()
+      await op(i)
+      latenciesMs[i] = performance.now() - opStarted
+    }
+  }
+  const started = performance.now()
+  await Promise.all(Array.from({ length: Math.min(inFlight, ops) }, worker))
+  return { ops, elapsedMs: performance.now() - started, latenciesMs }
+}
+
+/**
+ * The same for an Effect operation: `inFlight` fibers share the operations, each timed
+ * from its start to its completion.
+ */
+export const effectRound = <E>(
+  ops: number,
+  inFlight: number,
+  op: (i: number) => Effect.Effect<unknown, E>
+): Effect.Effect<Round> =>
+  Effect.suspend(() => {
+    const latenciesMs = new Float64Array(ops)
+    let next = 0
+    const worker = Effect.gen(function*() {
+      for (;;) {
+        const i = next++
+        if (i >= ops) return
+        const opStarted = performance.now()
+        yield* op(i)
+        latenciesMs[i] = performance.now() - opStarted
+      }
+    })
+    const started = performance.now()
+    const run = inFlight === 1
+      ? worker
+      : Effect.all(Array.from({ length: Math.min(inFlight, ops) }, () => worker), {
+        concurrency: "unbounded",
+        discard: true
+      })
+    return Effect.map(Effect.orDie(run), () => ({ ops, elapsedMs: performance.now() - started, latenciesMs }))
+  })

@@ -1,0 +1,160 @@
+/**
+ * The table printed after a run (Markdown, so it can be pasted into docs/benchmarks.md)
+ * and the JSON written under bench/results/.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { HeapResult } from "../suites/heap.js"
+import type { Environment } from "./environment.js"
+import type { CaseResult, Plan } from "./harness.js"
+
+/** A target of issue 7 section 2, checked. */
+export interface TargetCheck {
+  readonly what: string
+  readonly size: string
+  readonly ratio: number
+  readonly target: string
+  readonly met: boolean
+}
+
+/** A case with its ratio to its baseline (when it has one). */
+export type CaseRow = CaseResult & { readonly ratio?: number }
+
+/** Everything a run produced. */
+export interface RunReport {
+  readonly date: string
+  readonly quick: boolean
+  readonly environment: Environment
+  readonly plan: Plan
+  readonly cases: ReadonlyArray<CaseRow>
+  readonly heap: ReadonlyArray<HeapResult> | undefined
+  readonly targets: ReadonlyArray<TargetCheck>
+}
+
+/** `12.3M`, `456k`, `7,890`. */
+export const formatRate = (opsPerSec: number): string =>
+  opsPerSec >= 1e6
+    ? `${(opsPerSec / 1e6).toFixed(opsPerSec >= 1e7 ? 1 : 2)}M`
+    : opsPerSec >= 1e4
+    ? `${(opsPerSec / 1e3).toFixed(0)}k`
+    : opsPerSec.toFixed(0)
+
+/** `85 ns`, `12.3 µs`, `1.20 ms`. */
+export const formatMicros = (us: number): string =>
+  us < 1 ? `${(us * 1000).toFixed(0)} ns` : us < 1000 ? `${us.toFixed(us < 10 ? 2 : 1)} µs` : `${(us / 1000).toFixed(2)} ms`
+
+const ratioOf = (result: CaseResult, all: ReadonlyArray<CaseResult>): number | undefined => {
+  if (result.baseline === undefined) return undefined
+  const baseline = all.find((other) => other.id === result.baseline && other.size === result.size)
+  return baseline === undefined ? undefined : result.opsPerSec / baseline.opsPerSec
+}
+
+/** Adds each case's ratio to its baseline and checks the targets. */
+export const buildReport = (
+  options: Omit<RunReport, "cases" | "targets"> & { readonly results: ReadonlyArray<CaseResult> }
+): RunReport => {
+  const cases = options.results.map((result): CaseRow => {
+    const ratio = ratioOf(result, options.results)
+    return ratio === undefined ? result : { ...result, ratio }
+  })
+  const targets: Array<TargetCheck> = []
+  for (const result of cases) {
+    if (result.target === undefined || result.ratio === undefined) continue
+    targets.push({
+      what: `${result.label} vs ${result.baseline}`,
+      size: result.size,
+      ratio: result.ratio,
+      target: `>= ${result.target}`,
+      met: result.ratio >= result.target
+    })
+  }
+  for (const heap of options.heap ?? []) {
+    targets.push({
+      what: `heap per entry, ${heap.entries} entries in L1 vs lru-cache`,
+      size: heap.size,
+      ratio: heap.ratio,
+      target: `<= ${heap.target}`,
+      met: heap.ratio <= heap.target
+    })
+  }
+  const { results: _results, ...rest } = options
+  return { ...rest, cases, targets }
+}
+
+const row = (cells: ReadonlyArray<string>) => `| ${cells.join(" | ")} |`
+
+/** The report as Markdown: environment, throughput table, heap table, targets. */
+export const renderReport = (report: RunReport): string => {
+  const env = report.environment
+  const lines: Array<string> = [
+    `Run ${report.date}${report.quick ? " (--quick: numbers are rough)" : ""}: Node ${env.node} (V8 ${env.v8}), ${env.cpu} x${env.cpus}, ` +
+    `${env.memoryGiB} GiB, ${env.platform}`,
+    `Redis ${env.redis}; effect ${env.packages.effect}, ioredis ${env.packages.ioredis}, lru-cache ${
+      env.packages["lru-cache"]
+    }; ${env.pinning}; load average at start ${env.loadAverage.join(" ")}`,
+    `Code: commit ${env.commit}${env.uncommittedSrc.length > 0 ? ` plus ${env.uncommittedSrc.length} uncommitted src/ changes` : ""}. ` +
+    `Plan: ${report.plan.rounds} rounds of ~${report.plan.roundMs} ms after >= ${report.plan.warmupMs} ms of warm-up; ops/s is the median round.`,
+    "",
+    row(["case", "size", "ops/s", "p50", "p99", "ratio", "to baseline", "target"]),
+    row(["---", "---", "---:", "---:", "---:", "---:", "---", "---"])
+  ]
+  for (const result of report.cases) {
+    const ratio = result.ratio === undefined ? "" : `${result.ratio.toFixed(2)}x`
+    const target = result.target === undefined || result.ratio === undefined
+      ? ""
+      : `>= ${result.target}: ${result.ratio >= result.target ? "met" : "**MISSED**"}`
+    lines.push(row([
+      `${result.label}${result.latency === "per-op" ? "" : " ¹"}`,
+      result.size,
+      formatRate(result.opsPerSec),
+      formatMicros(result.p50Us),
+      formatMicros(result.p99Us),
+      ratio,
+      result.baseline ?? "",
+      target
+    ]))
+  }
+  lines.push(
+    "",
+    "¹ latency per operation is the mean of a timed batch (1000 operations in an Effect or plain loop, 100 across the " +
+      "Promise boundary); p50/p99 are over batches. Other rows time every operation from its start to its completion."
+  )
+  if (report.heap !== undefined) {
+    lines.push(
+      "",
+      row(["heap per entry", "size", "entries", "values alone", "lru-cache", "cache L1", "ratio", "target"]),
+      row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---"])
+    )
+    for (const heap of report.heap) {
+      lines.push(row([
+        "fresh values held",
+        heap.size,
+        heap.entries.toLocaleString("en-US"),
+        `${heap.valuesBytesPerEntry.toFixed(0)} B`,
+        `${heap.lruBytesPerEntry.toFixed(0)} B`,
+        `${heap.cacheBytesPerEntry.toFixed(0)} B`,
+        `${heap.ratio.toFixed(2)}x`,
+        `<= ${heap.target}: ${heap.ratio <= heap.target ? "met" : "**MISSED**"}`
+      ]))
+    }
+  }
+  const missed = report.targets.filter((check) => !check.met)
+  lines.push(
+    "",
+    `Targets of issue 7: ${report.targets.length - missed.length} of ${report.targets.length} met.` +
+      (missed.length === 0 ? "" : " Missed:"),
+    ...missed.map((check) => `- ${check.what} (${check.size}): ${check.ratio.toFixed(2)}x, target ${check.target}`)
+  )
+  return lines.join("\n")
+}
+
+/** Writes the report as `bench/results/<date>-node<version>[-quick].json`; the path written. */
+export const writeReport = (report: RunReport, directory: string): string => {
+  fs.mkdirSync(directory, { recursive: true })
+  const file = path.join(
+    directory,
+    `${report.date.slice(0, 10)}-node${report.environment.node.replace(/^v/, "")}${report.quick ? "-quick" : ""}.json`
+  )
+  fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)
+  return file
+}

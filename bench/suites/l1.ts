@@ -1,0 +1,198 @@
+/**
+ * L1 hits and their limits: lru-cache called directly, the same lookup in an Effect
+ * loop, and `Cache.get` answered from L1, inside one Effect program and across the
+ * Promise boundary.
+ */
+import { Effect, Layer, ManagedRuntime, Option, References, type Scope } from "effect"
+import { LRUCache } from "lru-cache"
+import { Cache } from "../../src/index.js"
+import { type CaseResult, type Round, sink, syncBatches } from "../lib/harness.js"
+import { expect, redisCache, runCase, type SuiteContext } from "../lib/suite.js"
+import { makeValue } from "../lib/values.js"
+
+const KEYS = 1024 // a power of two: `i & MASK` picks a key without a division
+const MASK = KEYS - 1
+const BATCH = 1000
+const PROMISE_BATCH = 100
+
+const l1Options = { cacheName: "bench-l1", l1MaxEntries: 10_000, l1MaxBytes: 256 * 1024 * 1024 } as const
+
+/** Runs the L1 cases at every size. */
+export const l1Suite = (context: SuiteContext): Effect.Effect<ReadonlyArray<CaseResult>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const cache = yield* redisCache(context, l1Options)
+    // A second instance of the same cache, as a non-Effect application would hold it.
+    const runtime = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        ManagedRuntime.make(
+          Cache.layerRedis({ redisUrl: context.redisUrl, keyPrefix: "bench:", ...l1Options, cacheName: "bench-l1-promise" }).pipe(
+            Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error"))
+          )
+        )
+      ),
+      (runtime) => Effect.promise(() => runtime.dispose())
+    )
+    const promiseCache = yield* Effect.promise(() => runtime.runPromise(Cache))
+    const results: Array<CaseResult> = []
+
+    for (const size of context.sizes) {
+      const keys = Array.from({ length: KEYS }, (_, i) => `l1:${size}:${i}`)
+      const values = keys.map((_, i) => makeValue(size, i))
+      const lru = new LRUCache<string, object>({ max: 10_000 })
+      keys.forEach((key, i) => lru.set(key, values[i]!))
+      yield* Effect.orDie(Effect.forEach(keys, (key, i) => cache.set(key, values[i]!), { concurrency: 32, discard: true }))
+      yield* Effect.promise(() =>
+        Promise.all(keys.map((key, i) => runtime.runPromise(promiseCache.set(key, values[i]!))))
+      )
+
+      const batches = (ops: number) => Math.max(1, Math.ceil(ops / BATCH))
+
+      results.push(yield* runCase(context, {
+        id: "baseline.lru.get",
+        label: "lru-cache get, called directly",
+        size,
+        latency: `batch-${BATCH}`,
+        initialOps: 100_000,
+        round: (ops) =>
+          Effect.sync(() => {
+            let found = 0
+            const round = syncBatches(ops, BATCH, (i) => {
+              if (lru.get(keys[i & MASK]!) !== undefined) found++
+            })
+            sink(found)
+            return round
+          })
+      }))
+
+      results.push(yield* runCase(context, {
+        id: "baseline.lru.set",
+        label: "lru-cache set (overwrite), called directly",
+        size,
+        latency: `batch-${BATCH}`,
+        initialOps: 100_000,
+        round: (ops) => Effect.sync(() => syncBatches(ops, BATCH, (i) => lru.set(keys[i & MASK]!, values[i & MASK]!)))
+      }))
+
+      results.push(yield* runCase(context, {
+        id: "baseline.effect.sync",
+        label: "yield* Effect.sync(() => lru.get(k)) in an Effect.gen loop",
+        size,
+        latency: `batch-${BATCH}`,
+        initialOps: 100_000,
+        baseline: "baseline.lru.get",
+        round: (ops) =>
+          Effect.gen(function*() {
+            const count = batches(ops)
+            const latenciesMs = new Float64Array(count)
+            let found = 0
+            const started = performance.now()
+            let i = 0
+            for (let b = 0; b < count; b++) {
+              const batchStarted = performance.now()
+              for (let end = i + BATCH; i < end; i++) {
+                const key = keys[i & MASK]!
+                if ((yield* Effect.sync(() => lru.get(key))) !== undefined) found++
+              }
+              latenciesMs[b] = (performance.now() - batchStarted) / BATCH
+            }
+            const elapsedMs = performance.now() - started
+            yield* expect("lru hits", found, count * BATCH)
+            return { ops: count * BATCH, elapsedMs, latenciesMs } satisfies Round
+          })
+      }))
+
+      results.push(yield* runCase(context, {
+        id: "l1.service",
+        label: "yield* cache.get(k), L1 hit (service taken once)",
+        size,
+        latency: `batch-${BATCH}`,
+        initialOps: 100_000,
+        baseline: "baseline.effect.sync",
+        target: 0.5,
+        round: (ops) =>
+          Effect.gen(function*() {
+            const count = batches(ops)
+            const latenciesMs = new Float64Array(count)
+            let found = 0
+            const started = performance.now()
+            let i = 0
+            for (let b = 0; b < count; b++) {
+              const batchStarted = performance.now()
+              for (let end = i + BATCH; i < end; i++) {
+                if (Option.isSome(yield* cache.get(keys[i & MASK]!))) found++
+              }
+              latenciesMs[b] = (performance.now() - batchStarted) / BATCH
+            }
+            const elapsedMs = performance.now() - started
+            yield* expect("L1 hits", found, count * BATCH)
+            return { ops: count * BATCH, elapsedMs, latenciesMs } satisfies Round
+          }).pipe(Effect.orDie)
+      }))
+
+      results.push(yield* runCase(context, {
+        id: "l1.accessor",
+        label: "yield* Cache.get(k), L1 hit (module accessor)",
+        size,
+        latency: `batch-${BATCH}`,
+        initialOps: 100_000,
+        baseline: "baseline.effect.sync",
+        round: (ops) =>
+          Effect.gen(function*() {
+            const count = batches(ops)
+            const latenciesMs = new Float64Array(count)
+            let found = 0
+            const started = performance.now()
+            let i = 0
+            for (let b = 0; b < count; b++) {
+              const batchStarted = performance.now()
+              for (let end = i + BATCH; i < end; i++) {
+                if (Option.isSome(yield* Cache.get(keys[i & MASK]!))) found++
+              }
+              latenciesMs[b] = (performance.now() - batchStarted) / BATCH
+            }
+            const elapsedMs = performance.now() - started
+            yield* expect("L1 hits", found, count * BATCH)
+            return { ops: count * BATCH, elapsedMs, latenciesMs } satisfies Round
+          }).pipe(Effect.provideService(Cache, cache), Effect.orDie)
+      }))
+
+      const promiseRound = <A>(op: (key: string) => Promise<A>, isHit: (answer: A) => boolean) => (ops: number) =>
+        Effect.promise(async (): Promise<Round> => {
+          const count = Math.max(1, Math.ceil(ops / PROMISE_BATCH))
+          const latenciesMs = new Float64Array(count)
+          let found = 0
+          const started = performance.now()
+          let i = 0
+          for (let b = 0; b < count; b++) {
+            const batchStarted = performance.now()
+            for (let end = i + PROMISE_BATCH; i < end; i++) {
+              if (isHit(await op(keys[i & MASK]!))) found++
+            }
+            latenciesMs[b] = (performance.now() - batchStarted) / PROMISE_BATCH
+          }
+          const elapsedMs = performance.now() - started
+          if (found !== count * PROMISE_BATCH) throw new Error(`expected ${count * PROMISE_BATCH} hits, got ${found}`)
+          return { ops: count * PROMISE_BATCH, elapsedMs, latenciesMs }
+        })
+
+      results.push(yield* runCase(context, {
+        id: "baseline.promise.sync",
+        label: "await runtime.runPromise(Effect.sync(() => lru.get(k)))",
+        size,
+        latency: `batch-${PROMISE_BATCH}`,
+        initialOps: 10_000,
+        round: promiseRound((key) => runtime.runPromise(Effect.sync(() => lru.get(key))), (value) => value !== undefined)
+      }))
+
+      results.push(yield* runCase(context, {
+        id: "l1.promise",
+        label: "await runtime.runPromise(cache.get(k)), L1 hit",
+        size,
+        latency: `batch-${PROMISE_BATCH}`,
+        initialOps: 10_000,
+        baseline: "baseline.promise.sync",
+        round: promiseRound((key) => runtime.runPromise(promiseCache.get(key)), Option.isSome)
+      }))
+    }
+    return results
+  })

@@ -1,0 +1,198 @@
+/**
+ * L2 hits and miss-then-set against the real server, beside raw ioredis doing the same
+ * round trips with JSON, with and without auto-pipelining, one at a time and 100 in flight.
+ */
+import { Effect, Option, type Scope } from "effect"
+import { Redis } from "ioredis"
+import type { CacheService } from "../../src/index.js"
+import { type CaseResult, effectRound, promiseRound, type SizeName } from "../lib/harness.js"
+import { redisCache, runCase, type SuiteContext } from "../lib/suite.js"
+import { makeValue } from "../lib/values.js"
+
+const KEYS = 1000
+const TTL_MILLIS = 3_600_000
+const IN_FLIGHT = 100
+const concurrencies = [1, IN_FLIGHT] as const
+
+const rawClient = (context: SuiteContext, enableAutoPipelining: boolean): Effect.Effect<Redis, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = new Redis({ host: "127.0.0.1", port: context.port, enableAutoPipelining, lazyConnect: true })
+      client.on("error", () => {}) // failures surface as rejected commands
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.quit().catch(() => "closed"))
+  )
+
+const where = (inFlight: number) => inFlight === 1 ? "sequential" : `${inFlight} in flight`
+const tag = (inFlight: number) => inFlight === 1 ? "seq" : String(inFlight)
+
+/** Runs the Redis cases at every size. */
+export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<CaseResult>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const raw = { plain: yield* rawClient(context, false), pipelined: yield* rawClient(context, true) }
+    // L2 hits need an empty L1: these caches keep none. Miss-then-set uses the default (L1 on).
+    const compression = [
+      { name: "zlib>1000", tag: "z", threshold: 1000 },
+      { name: "no compression", tag: "plain", threshold: 16 * 1024 * 1024 }
+    ] as const
+    const l2Caches: Record<string, CacheService> = {}
+    const mtsCaches: Record<string, CacheService> = {}
+    for (const c of compression) {
+      l2Caches[c.tag] = yield* redisCache(context, {
+        cacheName: `bench-l2-${c.tag}`,
+        enableL1: false,
+        compressionThreshold: c.threshold
+      })
+      mtsCaches[c.tag] = yield* redisCache(context, { cacheName: `bench-mts-${c.tag}`, compressionThreshold: c.threshold })
+    }
+    const results: Array<CaseResult> = []
+    let serial = 0
+
+    const sizeCases = (size: SizeName) =>
+      Effect.gen(function*() {
+        const values = Array.from({ length: KEYS }, (_, i) => makeValue(size, i))
+        const rawKeys = values.map((_, i) => `bench:raw:${size}:${i}`)
+        yield* Effect.promise(() =>
+          Promise.all(rawKeys.map((key, i) => raw.pipelined.set(key, JSON.stringify(values[i]), "PX", TTL_MILLIS)))
+        )
+        const libKeys: Record<string, ReadonlyArray<string>> = {}
+        for (const c of compression) {
+          const keys = values.map((_, i) => `l2:${size}:${c.tag}:${i}`)
+          libKeys[c.tag] = keys
+          yield* Effect.orDie(
+            Effect.forEach(keys, (key, i) => l2Caches[c.tag]!.set(key, values[i]!), { concurrency: 32, discard: true })
+          )
+        }
+
+        // L2 hits
+        for (const inFlight of concurrencies) {
+          for (const pipelining of [false, true]) {
+            const client = pipelining ? raw.pipelined : raw.plain
+            results.push(yield* runCase(context, {
+              id: `baseline.redis.get.${tag(inFlight)}${pipelining ? ".ap" : ""}`,
+              label: `raw ioredis GET + JSON.parse, ${where(inFlight)}${pipelining ? ", auto-pipelining" : ""}`,
+              size,
+              latency: "per-op",
+              initialOps: 200,
+              ...(pipelining ? {} : { baseline: `baseline.redis.get.${tag(inFlight)}.ap` }),
+              round: (ops) =>
+                Effect.promise(() =>
+                  promiseRound(ops, inFlight, async (i) => {
+                    const text = await client.get(rawKeys[i % KEYS]!)
+                    if (text === null) throw new Error("raw GET missed")
+                    JSON.parse(text)
+                  })
+                )
+            }))
+          }
+          if (inFlight === IN_FLIGHT) {
+            // The limit of any Effect-based L2 hit: the same raw call, run by fibers.
+            results.push(yield* runCase(context, {
+              id: `baseline.redis.get.${tag(inFlight)}.effect`,
+              label: `Effect.tryPromise(raw ioredis GET) + JSON.parse, ${where(inFlight)}, auto-pipelining`,
+              size,
+              latency: "per-op",
+              initialOps: 200,
+              baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
+              round: (ops) =>
+                effectRound(ops, inFlight, (i) =>
+                  Effect.map(Effect.tryPromise(() => raw.pipelined.get(rawKeys[i % KEYS]!)), (text) => {
+                    if (text === null) throw new Error("raw GET missed")
+                    return JSON.parse(text) as unknown
+                  }))
+            }))
+          }
+          for (const c of compression) {
+            const cache = l2Caches[c.tag]!
+            const keys = libKeys[c.tag]!
+            results.push(yield* runCase(context, {
+              id: `l2.get.${tag(inFlight)}.${c.tag}`,
+              label: `yield* cache.get(k), L2 hit (L1 off), ${c.name}, ${where(inFlight)}`,
+              size,
+              latency: "per-op",
+              initialOps: 200,
+              baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
+              ...(inFlight === IN_FLIGHT && size !== "50KB" ? { target: 0.9 } : {}),
+              round: (ops) =>
+                effectRound(ops, inFlight, (i) =>
+                  Effect.flatMap(cache.get(keys[i % KEYS]!), (found) =>
+                    Option.isSome(found) ? Effect.void : Effect.die(new Error("L2 missed"))))
+            }))
+          }
+        }
+
+        // Miss, then set (every key is new)
+        for (const inFlight of concurrencies) {
+          for (const pipelining of [false, true]) {
+            const client = pipelining ? raw.pipelined : raw.plain
+            results.push(yield* runCase(context, {
+              id: `baseline.redis.mts.${tag(inFlight)}${pipelining ? ".ap" : ""}`,
+              label: `raw ioredis GET (miss) + SET PX with JSON, ${where(inFlight)}${pipelining ? ", auto-pipelining" : ""}`,
+              size,
+              latency: "per-op",
+              initialOps: 200,
+              ...(pipelining ? {} : { baseline: `baseline.redis.mts.${tag(inFlight)}.ap` }),
+              round: (ops) => {
+                const first = serial
+                serial += ops
+                return Effect.promise(() =>
+                  promiseRound(ops, inFlight, async (i) => {
+                    const key = `bench:raw:mts:${first + i}`
+                    if ((await client.get(key)) !== null) throw new Error("raw GET hit a new key")
+                    await client.set(key, JSON.stringify(values[i % KEYS]), "PX", TTL_MILLIS)
+                  })
+                )
+              }
+            }))
+          }
+          if (inFlight === IN_FLIGHT) {
+            results.push(yield* runCase(context, {
+              id: `baseline.redis.mts.${tag(inFlight)}.effect`,
+              label: `Effect.tryPromise(raw ioredis GET, then SET PX) with JSON, ${where(inFlight)}, auto-pipelining`,
+              size,
+              latency: "per-op",
+              initialOps: 200,
+              baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
+              round: (ops) => {
+                const first = serial
+                serial += ops
+                return effectRound(ops, inFlight, (i) => {
+                  const key = `bench:raw:mts:${first + i}`
+                  return Effect.flatMap(Effect.tryPromise(() => raw.pipelined.get(key)), (found) =>
+                    found === null
+                      ? Effect.tryPromise(() => raw.pipelined.set(key, JSON.stringify(values[i % KEYS]), "PX", TTL_MILLIS))
+                      : Effect.die(new Error("raw GET hit a new key")))
+                })
+              }
+            }))
+          }
+          for (const c of compression) {
+            const cache = mtsCaches[c.tag]!
+            results.push(yield* runCase(context, {
+              id: `mts.${tag(inFlight)}.${c.tag}`,
+              label: `cache.get(k) (miss) then cache.set(k, v), ${c.name}, ${where(inFlight)}`,
+              size,
+              latency: "per-op",
+              initialOps: 200,
+              baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
+              ...(inFlight === IN_FLIGHT ? { target: 0.85 } : {}),
+              round: (ops) => {
+                const first = serial
+                serial += ops
+                return effectRound(ops, inFlight, (i) => {
+                  const key = `mts:${first + i}`
+                  return Effect.flatMap(cache.get(key), (found) =>
+                    Option.isNone(found) ? cache.set(key, values[i % KEYS]!) : Effect.die(new Error("hit a new key")))
+                })
+              }
+            }))
+          }
+        }
+        yield* Effect.promise(() => raw.plain.flushdb())
+      })
+
+    for (const size of context.sizes) yield* sizeCases(size)
+    return results
+  })
