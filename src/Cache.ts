@@ -529,7 +529,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       if (to === "Connected") memory.clear()
     })
   }
-  const l1Active = redis === undefined || enableL1 ? () => true : () => !redis.isConnected()
+  const l1Always = redis === undefined || enableL1
 
   const nanos = () => clock.currentTimeNanosUnsafe()
   const record = (operation: CacheOperation, tier: AnsweringTier, started: bigint, success: boolean, errorTag?: string) =>
@@ -623,7 +623,6 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     return yield* hit(key, value, schema, "l2")
   })
 
-  const l1Always = redis === undefined || enableL1
   const spanL1Hits = tracing.spanL1Hits
 
   const getAfterL1Miss = (key: string, schema: Schema.Codec<unknown, unknown> | undefined) => {
@@ -758,7 +757,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
   const exists = (key: string): Effect.Effect<boolean, CacheError> =>
     Effect.suspend((): Effect.Effect<boolean, CacheError> => {
       if (invalidKeyIssue(key) !== undefined) return keyError(key)
-      if (l1Active() && memory.has(key)) return Exit.succeed(true)
+      if ((l1Always || redis?.isConnected() === false) && memory.has(key)) return Exit.succeed(true)
       if (redis === undefined) return Exit.succeed(false)
       const started = nanos()
       return redis.exists(key).pipe(
