@@ -510,6 +510,11 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     }
     return options
   }
+  const spanRedis = tracing.spanRedis !== false
+  const redisTraced = (name: string, operation: CacheOperation, dbOperation: string, key: string | undefined) =>
+    spanRedis
+      ? inSpan(name, redisSpan(operation, dbOperation, key))
+      : <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => self
   // Samples of work that takes no measurable time: allocated once, not per call.
   const memoryMiss = { operation: "get", tier: "miss", durationMillis: 0, success: true, cacheName } as const
   const memorySet = { operation: "set", tier: "none", durationMillis: 0, success: true, cacheName } as const
@@ -591,7 +596,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     const started = nanos()
     return getFromRedisUntraced(tier, key, schema, started).pipe(
       Effect.tapError((error) => record("get", "none", started, false, error._tag)),
-      inSpan("Cache.get", redisSpan("get", "GET", key))
+      redisTraced("Cache.get", "get", "GET", key)
     )
   }
 
@@ -609,7 +614,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     if (read._tag !== "Hit") {
       misses++
       yield* record("get", "miss", started, true)
-      yield* Effect.annotateCurrentSpan({ "cache.tier": "miss", "cache.hit": false })
+      if (spanRedis) yield* Effect.annotateCurrentSpan({ "cache.tier": "miss", "cache.hit": false })
       return yield* miss(key)
     }
     const { size, value } = yield* codec.decodeSized(key, read.bytes).pipe(
@@ -619,7 +624,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     if (enableL1 && read.pttlMillis > 0 && epoch === writeEpoch) memory.set(key, value, size, read.pttlMillis)
     l2Hits++
     yield* record("get", "l2", started, true)
-    yield* Effect.annotateCurrentSpan({ "cache.tier": "l2", "cache.hit": true })
+    if (spanRedis) yield* Effect.annotateCurrentSpan({ "cache.tier": "l2", "cache.hit": true })
     return yield* hit(key, value, schema, "l2")
   })
 
@@ -700,7 +705,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     const started = nanos()
     return setInRedisUntraced(tier, key, value, ttlMillis, started).pipe(
       Effect.tapError((error) => record("set", "none", started, false, error._tag)),
-      inSpan("Cache.set", redisSpan("set", "SET", key))
+      redisTraced("Cache.set", "set", "SET", key)
     )
   }
 
@@ -750,7 +755,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
         Effect.tapError((error) => record("delete", "none", started, false, error._tag)),
         Effect.tap(() => record("delete", "none", started, true)),
         Effect.flatMap((inRedis) => done(inMemory || inRedis === true)),
-        inSpan("Cache.delete", redisSpan("delete", "UNLINK", key))
+        redisTraced("Cache.delete", "delete", "UNLINK", key)
       )
     })
 
@@ -764,7 +769,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
         Effect.mapError((error) => replyError(error, key)),
         Effect.tapError((error) => record("exists", "none", started, false, error._tag)),
         Effect.map((found) => found === true || (found === undefined && memory.has(key))),
-        inSpan("Cache.exists", redisSpan("exists", "EXISTS", key))
+        redisTraced("Cache.exists", "exists", "EXISTS", key)
       )
     })
 
@@ -778,7 +783,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
         Effect.mapError((error) => replyError(error, key)),
         Effect.tapError((error) => record("ttl", "none", started, false, error._tag)),
         Effect.map((remaining) => remaining === undefined ? fromMemory() : Option.map(remaining, Duration.millis)),
-        inSpan("Cache.ttl", redisSpan("ttl", "PTTL", key))
+        redisTraced("Cache.ttl", "ttl", "PTTL", key)
       )
     })
 
@@ -815,7 +820,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
         Effect.mapError((error) => replyError(error, pattern)),
         Effect.tapError((error) => record("invalidate", "none", started, false, error._tag)),
         Effect.flatMap((removed) => finish(removed ?? 0)),
-        inSpan("Cache.invalidatePattern", redisSpan("invalidate", "SCAN", undefined))
+        redisTraced("Cache.invalidatePattern", "invalidate", "SCAN", undefined)
       )
     })
 
@@ -826,7 +831,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     return redis.removeMatching(toRedisMatch("", { glob: false, keyPrefix }), clock.currentTimeMillisUnsafe()).pipe(
       Effect.mapError((error) => replyError(error, "*")),
       Effect.asVoid,
-      inSpan("Cache.clear", redisSpan("clear", "SCAN", undefined))
+      redisTraced("Cache.clear", "clear", "SCAN", undefined)
     )
   })
 

@@ -184,6 +184,33 @@ describe("Cache.layerRedis against a real redis-server", () => {
       assert.deepStrictEqual(yield* cache.get("while-down"), Option.some(2))
     }))
 
+  it.live("spans on Redis operations by default, none with spanRedis: false", () =>
+    Effect.gen(function*() {
+      const { Layer, Tracer } = yield* Effect.promise(() => import("effect"))
+      const { CacheTracingOptions } = yield* Effect.promise(() => import("../src/index.js"))
+      const server = yield* startRedisServer()
+      const spanNames = (spanRedis: boolean | undefined) =>
+        Effect.gen(function*() {
+          const names: Array<string> = []
+          const tracer = Tracer.make({
+            span: (options) => {
+              names.push(options.name)
+              return Tracer.nativeTracer.span(options)
+            }
+          })
+          const tracing = { spanL1Hits: false, includeKeys: false, keyHash: (k: string) => k, spanRedis }
+          yield* Effect.scoped(Effect.gen(function*() {
+            const cache = yield* redisCache({ redisUrl: server.url, enableL1: false })
+            yield* cache.set("k", 1)
+            yield* cache.get("k")
+            yield* cache.delete("k")
+          })).pipe(Effect.provide(Layer.succeed(CacheTracingOptions, tracing)), Effect.withTracer(tracer))
+          return names.filter((name) => name.startsWith("Cache."))
+        })
+      assert.deepStrictEqual(yield* spanNames(undefined), ["Cache.set", "Cache.get", "Cache.delete"])
+      assert.deepStrictEqual(yield* spanNames(false), [])
+    }))
+
   it.live("a closed layer closes its connection", () =>
     Effect.gen(function*() {
       const server = yield* startRedisServer()
