@@ -137,30 +137,41 @@ const recommendationsFor = (
   return [...items, ...standingRecommendations]
 }
 
-/** The result when the server could not be reached (or the configuration is unusable). */
-const unreachableResult = (
-  timestamp: string,
-  configuration: EffectiveConfiguration,
-  error: ConnectionError | ConfigurationError
+/** A result that validated nothing: nothing is secure, enabled or known. */
+const unvalidatedResult = (
+  fields: Pick<
+    SecurityValidationResult,
+    "timestamp" | "authConfigured" | "authMethod" | "warnings" | "recommendations" | "detailedChecks"
+  >
 ): SecurityValidationResult => ({
-  timestamp,
+  ...fields,
   isSecure: false,
   score: 0,
-  authConfigured: configuration.hasAuthentication,
-  authMethod: !configuration.hasAuthentication ? "none" : configuration.aclConfigured ? "ACL" : "AUTH",
   aclEnabled: false,
   tlsEnabled: false,
   tlsVersion: null,
   cipher: null,
   certificateValid: false,
   certificateExpiryDays: null,
-  vulnerabilities: [],
-  warnings: [`Security could not be validated: ${error.message}`],
-  recommendations: [],
-  detailedChecks: error._tag === "ConfigurationError"
-    ? { configuration: `FAILED: ${error.message}` }
-    : { connectivity: `FAILED: ${error.message}` }
+  vulnerabilities: []
 })
+
+/** The result when the server could not be reached (or the configuration is unusable). */
+const unreachableResult = (
+  timestamp: string,
+  configuration: EffectiveConfiguration,
+  error: ConnectionError | ConfigurationError
+): SecurityValidationResult =>
+  unvalidatedResult({
+    timestamp,
+    authConfigured: configuration.hasAuthentication,
+    authMethod: !configuration.hasAuthentication ? "none" : configuration.aclConfigured ? "ACL" : "AUTH",
+    warnings: [`Security could not be validated: ${error.message}`],
+    recommendations: [],
+    detailedChecks: error._tag === "ConfigurationError"
+      ? { configuration: `FAILED: ${error.message}` }
+      : { connectivity: `FAILED: ${error.message}` }
+  })
 
 const make = Effect.fnUntraced(function*(options: CacheSecurityOptions): Effect.fn.Return<CacheSecurityService> {
   const safeUrl = redactUrl(options.url)
@@ -387,23 +398,15 @@ const notConfiguredStatus: Effect.Effect<SecurityStatus> = Effect.map(nowIso, (t
 }))
 
 const notConfigured: CacheSecurityService = {
-  validateSecurity: Effect.map(nowIso, (timestamp) => ({
-    timestamp,
-    isSecure: false,
-    score: 0,
-    authConfigured: false,
-    authMethod: "none",
-    aclEnabled: false,
-    tlsEnabled: false,
-    tlsVersion: null,
-    cipher: null,
-    certificateValid: false,
-    certificateExpiryDays: null,
-    vulnerabilities: [],
-    warnings: [NOT_CONFIGURED],
-    recommendations: notConfiguredRecommendations,
-    detailedChecks: { configuration: "NOT CONFIGURED" }
-  })),
+  validateSecurity: Effect.map(nowIso, (timestamp) =>
+    unvalidatedResult({
+      timestamp,
+      authConfigured: false,
+      authMethod: "none",
+      warnings: [NOT_CONFIGURED],
+      recommendations: notConfiguredRecommendations,
+      detailedChecks: { configuration: "NOT CONFIGURED" }
+    })),
   getSecurityStatus: notConfiguredStatus,
   getSecurityRecommendations: Effect.succeed(notConfiguredRecommendations),
   generateSecurityReport: Effect.succeed(notConfiguredReport),
