@@ -47,6 +47,28 @@ export const l1Suite = (context: SuiteContext): Effect.Effect<ReadonlyArray<Case
 
       const batches = (ops: number) => Math.max(1, Math.ceil(ops / BATCH))
 
+      // One Effect program looping over `lookup`, timed per batch; every case below pays the
+      // same loop, so their ratios compare the lookups alone.
+      const effectLoop = <A, E, R>(what: string, lookup: (key: string) => Effect.Effect<A, E, R>, isHit: (answer: A) => boolean) =>
+      (ops: number) =>
+        Effect.gen(function*() {
+          const count = batches(ops)
+          const latenciesMs = new Float64Array(count)
+          let found = 0
+          const started = performance.now()
+          let i = 0
+          for (let b = 0; b < count; b++) {
+            const batchStarted = performance.now()
+            for (let end = i + BATCH; i < end; i++) {
+              if (isHit(yield* lookup(keys[i & MASK]!))) found++
+            }
+            latenciesMs[b] = (performance.now() - batchStarted) / BATCH
+          }
+          const elapsedMs = performance.now() - started
+          yield* expect(what, found, count * BATCH)
+          return { ops: count * BATCH, elapsedMs, latenciesMs } satisfies Round
+        })
+
       results.push(yield* runCase(context, {
         id: "baseline.lru.get",
         label: "lru-cache get, called directly",
@@ -80,25 +102,7 @@ export const l1Suite = (context: SuiteContext): Effect.Effect<ReadonlyArray<Case
         latency: `batch-${BATCH}`,
         initialOps: 100_000,
         baseline: "baseline.lru.get",
-        round: (ops) =>
-          Effect.gen(function*() {
-            const count = batches(ops)
-            const latenciesMs = new Float64Array(count)
-            let found = 0
-            const started = performance.now()
-            let i = 0
-            for (let b = 0; b < count; b++) {
-              const batchStarted = performance.now()
-              for (let end = i + BATCH; i < end; i++) {
-                const key = keys[i & MASK]!
-                if ((yield* Effect.sync(() => lru.get(key))) !== undefined) found++
-              }
-              latenciesMs[b] = (performance.now() - batchStarted) / BATCH
-            }
-            const elapsedMs = performance.now() - started
-            yield* expect("lru hits", found, count * BATCH)
-            return { ops: count * BATCH, elapsedMs, latenciesMs } satisfies Round
-          })
+        round: effectLoop("lru hits", (key) => Effect.sync(() => lru.get(key)), (value) => value !== undefined)
       }))
 
       results.push(yield* runCase(context, {
@@ -109,24 +113,7 @@ export const l1Suite = (context: SuiteContext): Effect.Effect<ReadonlyArray<Case
         initialOps: 100_000,
         baseline: "baseline.effect.sync",
         target: 0.5,
-        round: (ops) =>
-          Effect.gen(function*() {
-            const count = batches(ops)
-            const latenciesMs = new Float64Array(count)
-            let found = 0
-            const started = performance.now()
-            let i = 0
-            for (let b = 0; b < count; b++) {
-              const batchStarted = performance.now()
-              for (let end = i + BATCH; i < end; i++) {
-                if (Option.isSome(yield* cache.get(keys[i & MASK]!))) found++
-              }
-              latenciesMs[b] = (performance.now() - batchStarted) / BATCH
-            }
-            const elapsedMs = performance.now() - started
-            yield* expect("L1 hits", found, count * BATCH)
-            return { ops: count * BATCH, elapsedMs, latenciesMs } satisfies Round
-          }).pipe(Effect.orDie)
+        round: (ops) => Effect.orDie(effectLoop("L1 hits", (key) => cache.get(key), Option.isSome)(ops))
       }))
 
       results.push(yield* runCase(context, {
@@ -137,23 +124,10 @@ export const l1Suite = (context: SuiteContext): Effect.Effect<ReadonlyArray<Case
         initialOps: 100_000,
         baseline: "baseline.effect.sync",
         round: (ops) =>
-          Effect.gen(function*() {
-            const count = batches(ops)
-            const latenciesMs = new Float64Array(count)
-            let found = 0
-            const started = performance.now()
-            let i = 0
-            for (let b = 0; b < count; b++) {
-              const batchStarted = performance.now()
-              for (let end = i + BATCH; i < end; i++) {
-                if (Option.isSome(yield* Cache.get(keys[i & MASK]!))) found++
-              }
-              latenciesMs[b] = (performance.now() - batchStarted) / BATCH
-            }
-            const elapsedMs = performance.now() - started
-            yield* expect("L1 hits", found, count * BATCH)
-            return { ops: count * BATCH, elapsedMs, latenciesMs } satisfies Round
-          }).pipe(Effect.provideService(Cache, cache), Effect.orDie)
+          effectLoop("L1 hits", (key) => Cache.get(key), Option.isSome)(ops).pipe(
+            Effect.provideService(Cache, cache),
+            Effect.orDie
+          )
       }))
 
       const promiseRound = <A>(op: (key: string) => Promise<A>, isHit: (answer: A) => boolean) => (ops: number) =>
