@@ -528,12 +528,6 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
   let deletes = 0
   let serializationErrors = 0
 
-  // With L1 off, memory still serves while Redis is away; it is emptied when Redis is back.
-  if (redis !== undefined && !enableL1) {
-    yield* events.registerCallback("mode_change", (_from, to) => {
-      if (to === "Connected") memory.clear()
-    })
-  }
   const l1Always = redis === undefined || enableL1
 
   const nanos = () => clock.currentTimeNanosUnsafe()

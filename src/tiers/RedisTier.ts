@@ -41,6 +41,8 @@ export interface RedisTierOptions {
   readonly replayQueueLimit: number
   readonly security: Option.Option<SecurityConfig>
   readonly cacheName: string
+  /** With L1 off, memory serves only while Redis is away, and is emptied when Redis is back. */
+  readonly enableL1: boolean
 }
 
 /**
@@ -376,6 +378,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     )
     yield* recordAttempt(true)
     yield* adopt(fresh)
+    if (!options.enableL1) memory.clear()
     yield* changeMode("Connected", "reconnected")
     const replayed = yield* Effect.exit(Effect.withSpan(replay(fresh.client), "RedisTier.replay", {
       kind: "client",
