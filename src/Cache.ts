@@ -26,8 +26,9 @@ import {
   Option,
   Schedule,
   Schema,
+  type Fiber,
   type Stream,
-  type Tracer
+  Tracer
 } from "effect"
 import {
   CacheLimits,
@@ -58,7 +59,7 @@ import { type AnsweringTier, CacheMonitor, type CacheOperation } from "./monitor
 import { CacheTracingOptions, redisSpanOptions, spanAttributes } from "./monitoring/Tracing.js"
 import { matcher, toRedisMatch } from "./internal/pattern.js"
 import { MemoryTier, type MemoryTierStats } from "./tiers/MemoryTier.js"
-import { type RedisReplyError, RedisTier } from "./tiers/RedisTier.js"
+import { type RedisRead, type RedisReplyError, RedisTier } from "./tiers/RedisTier.js"
 import { CacheSecurity } from "./security/CacheSecurity.js"
 import { validateSecurityConfig } from "./security/SecurityConfig.js"
 
@@ -388,11 +389,17 @@ const monitorLayer = (cacheName: string): Layer.Layer<CacheMonitor> =>
     )
   )
 
-// Effect.withSpan in its pipeable form captures a stack trace whatever the options say
-// (effect 4.1); the data-first form honours `captureStackTrace: false`, which matters on
-// a path that runs once per Redis round trip.
-const inSpan = (name: string, options: Tracer.SpanOptions) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.withSpan(self, name, options)
+// Effect.withSpan is used in its data-first form: the pipeable form captures a stack
+// trace whatever the options say (effect 4.1), which matters once per Redis round trip.
+// Spans are made only for a tracer that exports them: Effect's built-in tracer keeps
+// them nowhere, and a span costs about as much as a batched round trip's client work.
+const exportsSpans = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
+  const tracer = fiber.cache.tracer
+  return tracer !== undefined && tracer !== Tracer.nativeTracer && fiber.cache.tracerEnabled
+}
+
+const l2HitAttributes = { "cache.tier": "l2", "cache.hit": true } as const
+const missAttributes = { "cache.tier": "miss", "cache.hit": false } as const
 
 const invalidKeyIssue = (key: unknown): ValidationIssue | undefined => {
   if (typeof key !== "string") return { field: "key", value: String(key), rule: "must be a string" }
@@ -511,10 +518,14 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     return options
   }
   const spanRedis = tracing.spanRedis !== false
-  const redisTraced = (name: string, operation: CacheOperation, dbOperation: string, key: string | undefined) =>
-    spanRedis
-      ? inSpan(name, redisSpan(operation, dbOperation, key))
-      : <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => self
+  const redisTraced =
+    (name: string, operation: CacheOperation, dbOperation: string, key: string | undefined) =>
+    <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      spanRedis
+        ? Effect.withFiber((fiber) =>
+          exportsSpans(fiber) ? Effect.withSpan(self, name, redisSpan(operation, dbOperation, key)) : self
+        )
+        : self
   // Samples of work that takes no measurable time: allocated once, not per call.
   const memoryMiss = { operation: "get", tier: "miss", durationMillis: 0, success: true, cacheName } as const
   const memorySet = { operation: "set", tier: "none", durationMillis: 0, success: true, cacheName } as const
@@ -531,8 +542,9 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
   const l1Always = redis === undefined || enableL1
 
   const nanos = () => clock.currentTimeNanosUnsafe()
+  // Records now: every caller is already running. What is left (a slow-operation log) is returned.
   const record = (operation: CacheOperation, tier: AnsweringTier, started: bigint, success: boolean, errorTag?: string) =>
-    monitor.recordOperation({
+    monitor.recordOperationUnsafe({
       operation,
       tier,
       durationMillis: Number(nanos() - started) / 1e6,
@@ -540,6 +552,17 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       cacheName,
       ...(errorTag === undefined ? {} : { errorTag })
     })
+  const recordThen = <A, E>(
+    result: Effect.Effect<A, E>,
+    operation: CacheOperation,
+    tier: AnsweringTier,
+    started: bigint,
+    success: boolean,
+    errorTag?: string
+  ): Effect.Effect<A, E> => {
+    const rest = record(operation, tier, started, success, errorTag)
+    return rest === Effect.void ? result : Effect.andThen(rest, result)
+  }
 
   const countSerializationError = (operation: "encode" | "decode") =>
     Effect.suspend(() => {
@@ -582,45 +605,60 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       ? Effect.as(events.emit({ _tag: "GetMiss", key }), Option.none())
       : Exit.succeed(Option.none())
 
-  const getFromRedis = (
-    tier: RedisTier["Service"],
-    key: string,
-    schema: Schema.Codec<unknown, unknown> | undefined
-  ) => {
+  // The L2 read path: one batched read, then one synchronous continuation (decode, L1
+  // refill, counters) that answers with an Exit; effects only where there is work to run.
+  const getFromRedis = (tier: RedisTier["Service"], key: string, schema: Schema.Codec<unknown, unknown> | undefined) => {
     const started = nanos()
-    return getFromRedisUntraced(tier, key, schema, started).pipe(
-      Effect.tapError((error) => record("get", "none", started, false, error._tag)),
-      redisTraced("Cache.get", "get", "GET", key)
-    )
+    const epoch = writeEpoch
+    const lookup = Effect.matchEffect(tier.read(key, enableL1), {
+      onFailure: (error) => {
+        const failure = replyError(error, key)
+        const failed = recordThen(Exit.fail(failure), "get", "none", started, false, failure._tag)
+        return failure._tag === "SerializationError" ? Effect.andThen(countSerializationError("decode"), failed) : failed
+      },
+      onSuccess: (read) => afterRead(read, key, schema, started, epoch)
+    })
+    return spanRedis ? tracedRead(lookup, key) : lookup
   }
 
-  const getFromRedisUntraced = Effect.fnUntraced(function*(
-    tier: RedisTier["Service"],
+  const afterRead = (
+    read: RedisRead,
     key: string,
     schema: Schema.Codec<unknown, unknown> | undefined,
-    started: bigint
-  ) {
-    const epoch = writeEpoch
-    const read = yield* tier.read(key, enableL1).pipe(
-      Effect.mapError((error) => replyError(error, key)),
-      Effect.tapError((error) => error._tag === "SerializationError" ? countSerializationError("decode") : Effect.void)
-    )
+    started: bigint,
+    epoch: number
+  ): Effect.Effect<Option.Option<unknown>, CacheError> => {
     if (read._tag !== "Hit") {
       misses++
-      yield* record("get", "miss", started, true)
-      if (spanRedis) yield* Effect.annotateCurrentSpan({ "cache.tier": "miss", "cache.hit": false })
-      return yield* miss(key)
+      return recordThen(miss(key), "get", "miss", started, true)
     }
-    const { size, value } = yield* codec.decodeSized(key, read.bytes).pipe(
-      Effect.tapError(() => countSerializationError("decode"))
-    )
+    const decoded = codec.decodeSizedExit(key, read.bytes)
+    if (Exit.isFailure(decoded)) {
+      return Effect.andThen(
+        countSerializationError("decode"),
+        recordThen(Exit.failCause(decoded.cause), "get", "none", started, false, "SerializationError")
+      )
+    }
+    const { size, value } = decoded.value
     // L1 never outlives the Redis entry: it gets the entry's remaining TTL.
     if (enableL1 && read.pttlMillis > 0 && epoch === writeEpoch) memory.set(key, value, size, read.pttlMillis)
     l2Hits++
-    yield* record("get", "l2", started, true)
-    if (spanRedis) yield* Effect.annotateCurrentSpan({ "cache.tier": "l2", "cache.hit": true })
-    return yield* hit(key, value, schema, "l2")
-  })
+    return recordThen(hit(key, value, schema, "l2"), "get", "l2", started, true)
+  }
+
+  // A span only when a tracer will receive it: Effect's built-in tracer exports nothing,
+  // and a span per round trip costs about as much as the round trip's client work.
+  const tracedRead = (lookup: Effect.Effect<Option.Option<unknown>, CacheError>, key: string) =>
+    Effect.withFiber((fiber) =>
+      exportsSpans(fiber)
+        ? Effect.withSpan(
+          Effect.tap(lookup, (found) =>
+            Effect.annotateCurrentSpan(Option.isSome(found) ? l2HitAttributes : missAttributes)),
+          "Cache.get",
+          redisSpan("get", "GET", key)
+        )
+        : lookup
+    )
 
   const spanL1Hits = tracing.spanL1Hits
 
@@ -695,41 +733,43 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       })
     )
 
+  // Encodes now, then one write whose continuation answers with an Exit unless a listener
+  // or a slow-operation log has work to run. The span covers the round trip.
   const setInRedis = (tier: RedisTier["Service"], key: string, value: unknown, ttlMillis: number) => {
     const started = nanos()
-    return setInRedisUntraced(tier, key, value, ttlMillis, started).pipe(
-      Effect.tapError((error) => record("set", "none", started, false, error._tag)),
-      redisTraced("Cache.set", "set", "SET", key)
-    )
-  }
-
-  const setInRedisUntraced = Effect.fnUntraced(function*(
-    tier: RedisTier["Service"],
-    key: string,
-    value: unknown,
-    ttlMillis: number,
-    started: bigint
-  ) {
     const writtenAt = clock.currentTimeMillisUnsafe()
-    const encoded = yield* codec.encode(key, value, { writtenAt }).pipe(
-      Effect.tapError(() => countSerializationError("encode"))
-    )
-    if (encoded.compressed) {
-      yield* monitor.recordCompression({
-        originalSize: encoded.size,
-        compressedSize: encoded.storedSize,
-        durationMillis: encoded.compressionNanos / 1e6,
-        operation: "set"
-      })
+    const encoded = codec.encodeExit(key, value, { writtenAt })
+    if (Exit.isFailure(encoded)) {
+      return Effect.andThen(
+        countSerializationError("encode"),
+        recordThen(Exit.failCause(encoded.cause), "set", "none", started, false, "SerializationError")
+      )
     }
-    const outcome = yield* tier.write(key, encoded.bytes, ttlMillis, writtenAt).pipe(
-      Effect.mapError((error) => replyError(error, key))
-    )
-    if (enableL1 || outcome === "queued") memory.set(key, value, encoded.size, ttlMillis)
-    else memory.delete(key)
-    yield* record("set", "none", started, true)
-    yield* afterSet(key, value, ttlMillis)
-  })
+    const { bytes, compressed, compressionNanos, size, storedSize } = encoded.value
+    const write = Effect.matchEffect(tier.write(key, bytes, ttlMillis, writtenAt), {
+      onFailure: (error) => {
+        const failure = replyError(error, key)
+        return recordThen(Exit.fail(failure), "set", "none", started, false, failure._tag)
+      },
+      onSuccess: (outcome) => {
+        if (enableL1 || outcome === "queued") memory.set(key, value, size, ttlMillis)
+        else memory.delete(key)
+        return recordThen(afterSet(key, value, ttlMillis), "set", "none", started, true)
+      }
+    })
+    const traced = redisTraced("Cache.set", "set", "SET", key)(write)
+    return compressed
+      ? Effect.andThen(
+        monitor.recordCompression({
+          originalSize: size,
+          compressedSize: storedSize,
+          durationMillis: compressionNanos / 1e6,
+          operation: "set"
+        }),
+        traced
+      )
+      : traced
+  }
 
   const remove = (key: string): Effect.Effect<boolean, CacheError> =>
     Effect.suspend((): Effect.Effect<boolean, CacheError> => {
@@ -892,10 +932,12 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
             loads.delete(key)
             return Deferred.done(deferred, exit)
           }),
-          inSpan("Cache.getOrSet.lookup", {
-            attributes: { "cache.name": cacheName, "cache.operation": "getOrSet" },
-            captureStackTrace: false
-          })
+          // always a span: the user's lookup runs in it and may read it (logs, currentSpan)
+          (self) =>
+            Effect.withSpan(self, "Cache.getOrSet.lookup", {
+              attributes: { "cache.name": cacheName, "cache.operation": "getOrSet" },
+              captureStackTrace: false
+            })
         )
       })
     })

@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Exit, Layer } from "effect"
 import { constants as bufferConstants } from "node:buffer"
 import { SerializationError } from "../errors.js"
 import { EnvelopeError, type Header, MAX_WRITTEN_AT, unwrap, wrap, wrapText } from "../internal/envelope.js"
@@ -103,6 +103,10 @@ export interface CodecService {
   readonly decode: (key: string, bytes: Uint8Array, fingerprint?: number) => Effect.Effect<unknown, SerializationError>
   /** Like `decode`, also giving the serialized size, so that an L1 refill weighs what a `set` weighs. */
   readonly decodeSized: (key: string, bytes: Uint8Array) => Effect.Effect<Decoded, SerializationError>
+  /** `decodeSized` done now, for a caller already inside a running effect: no effect to build and run. */
+  /** `encode` done now, for a caller already inside a running effect. */
+  readonly encodeExit: (key: string, value: unknown, meta?: EncodeMeta) => Exit.Exit<Encoded, SerializationError>
+  readonly decodeSizedExit: (key: string, bytes: Uint8Array) => Exit.Exit<Decoded, SerializationError>
   /** The serializer new values are written with. */
   readonly serializer: Serializer
 }
@@ -320,7 +324,21 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     decode: (key, bytes, fingerprint) =>
       Effect.try({ try: () => decodeSync(bytes, fingerprint).value, catch: (error) => failure(key, "decode", error) }),
     decodeSized: (key, bytes) =>
-      Effect.try({ try: () => decodeSync(bytes, undefined), catch: (error) => failure(key, "decode", error) })
+      Effect.try({ try: () => decodeSync(bytes, undefined), catch: (error) => failure(key, "decode", error) }),
+    encodeExit: (key, value, meta) => {
+      try {
+        return Exit.succeed(encodeSync(value, meta))
+      } catch (error) {
+        return Exit.fail(failure(key, "encode", error))
+      }
+    },
+    decodeSizedExit: (key, bytes) => {
+      try {
+        return Exit.succeed(decodeSync(bytes, undefined))
+      } catch (error) {
+        return Exit.fail(failure(key, "decode", error))
+      }
+    }
   }
 }
 

@@ -192,6 +192,12 @@ export interface CacheMonitorOptions {
 export interface CacheMonitorService {
   /** Records an operation that reached the slow path. */
   readonly recordOperation: (sample: OperationSample) => Effect.Effect<void>
+  /**
+   * `recordOperation` done now, for code already running inside an effect (the cache's
+   * Redis paths): returns what is left to run, `Effect.void` unless the operation was
+   * slow enough to be logged.
+   */
+  readonly recordOperationUnsafe: (sample: OperationSample) => Effect.Effect<void>
   /** Records a compression: sizes, ratio and time. */
   readonly recordCompression: (sample: CompressionSample) => Effect.Effect<void>
   /** Records a value that could not be encoded or decoded. */
@@ -324,7 +330,10 @@ const resolve = (options: Schema.Schema.Type<typeof CacheMonitorOptionsSchema>):
 export const resolveOptions = (options: unknown): Effect.Effect<ResolvedMonitorOptions, ValidationError> =>
   Effect.map(validateOptions(CacheMonitorOptionsSchema, options, "Invalid CacheMonitor options"), resolve)
 
-type Series<Input> = Metric.Metric<Input, unknown>
+/** One metric with its attributes fixed: updated without building a context per update. */
+interface Series<Input> {
+  readonly updateUnsafe: (input: Input) => void
+}
 
 interface L1Counters {
   hits: number
@@ -377,13 +386,20 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     const cacheKey = `${metric.id}\u0000${Object.entries(attributes).map(([k, v]) => `${k}=${v}`).join("\u0000")}`
     let cached = seriesCache.get(cacheKey) as Series<Input> | undefined
     if (cached === undefined) {
-      cached = Metric.withAttributes(metric, { ...baseAttributes, ...attributes })
+      // What Metric.withAttributes does on every update (a copy of the context with the
+      // attributes merged in), done once: the registry then finds the series by a cached key.
+      const seriesContext = Context.add(context, Metric.CurrentMetricAttributes, {
+        ...Context.get(context, Metric.CurrentMetricAttributes),
+        ...baseAttributes,
+        ...attributes
+      })
+      cached = { updateUnsafe: (input) => metric.updateUnsafe(input, seriesContext) }
       seriesCache.set(cacheKey, cached as Series<never>)
     }
     return cached
   }
   const update = <Input>(metric: Metric.Metric<Input, unknown>, attributes: Record<string, string>, input: Input) =>
-    series(metric, attributes).updateUnsafe(input, context)
+    series(metric, attributes).updateUnsafe(input)
 
   // Records, oldest first.
   const operations: Array<OperationRecord> = []
@@ -572,47 +588,49 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     return found
   }
 
-  const recordOperation = (sample: OperationSample): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      const now = clock.currentTimeMillisUnsafe()
-      const durationMillis = Number.isFinite(sample.durationMillis) ? Math.max(0, sample.durationMillis) : 0
-      operations.push({
-        timestamp: now,
-        operation: sample.operation,
-        tier: sample.tier,
-        durationMillis,
-        success: sample.success,
-        ...(sample.errorTag === undefined ? {} : { errorTag: sample.errorTag }),
-        textLength: sample.textLength ?? 0
-      })
-      trim(operations, now)
-      totalOperations++
-
-      const outcome = outcomeOf(sample)
-      const metrics = seriesOf(sample, outcome)
-      // With an attached L1, its own counters are the truth about L1 hits: a recorded one is only timed.
-      const countedByL1 = sample.tier === "l1" && sample.operation === "get" && l1Source !== undefined
-      if (sample.operation === "get" && sample.success) {
-        if (sample.tier === "l1" && l1Source === undefined) recordedL1Hits++
-        else if (sample.tier === "l2") {
-          l2Hits++
-          metrics.l2Hit.updateUnsafe(1, context)
-        } else if (sample.tier === "miss") {
-          cacheMisses++
-          // Only a connected cache asked Redis; a degraded one missed in L1 alone.
-          if (currentMode === "Connected") metrics.l2Miss.updateUnsafe(1, context)
-        }
-      }
-      if (!countedByL1) {
-        if (sample.tier === "l1" && sample.operation === "get" && sample.success) metrics.l1Hit.updateUnsafe(1, context)
-        metrics.operations.updateUnsafe(1, context)
-      }
-      metrics.errors?.updateUnsafe(1, context)
-      metrics.duration.updateUnsafe(durationMillis / 1000, context)
-      return durationMillis > thresholds.slowOperationMillis
-        ? Effect.logDebug(`Slow cache ${sample.operation}: ${durationMillis.toFixed(1)} ms (tier ${sample.tier})`)
-        : Effect.void
+  const recordOperationUnsafe = (sample: OperationSample): Effect.Effect<void> => {
+    const now = clock.currentTimeMillisUnsafe()
+    const durationMillis = Number.isFinite(sample.durationMillis) ? Math.max(0, sample.durationMillis) : 0
+    operations.push({
+      timestamp: now,
+      operation: sample.operation,
+      tier: sample.tier,
+      durationMillis,
+      success: sample.success,
+      ...(sample.errorTag === undefined ? {} : { errorTag: sample.errorTag }),
+      textLength: sample.textLength ?? 0
     })
+    trim(operations, now)
+    totalOperations++
+
+    const outcome = outcomeOf(sample)
+    const metrics = seriesOf(sample, outcome)
+    // With an attached L1, its own counters are the truth about L1 hits: a recorded one is only timed.
+    const countedByL1 = sample.tier === "l1" && sample.operation === "get" && l1Source !== undefined
+    if (sample.operation === "get" && sample.success) {
+      if (sample.tier === "l1" && l1Source === undefined) recordedL1Hits++
+      else if (sample.tier === "l2") {
+        l2Hits++
+        metrics.l2Hit.updateUnsafe(1)
+      } else if (sample.tier === "miss") {
+        cacheMisses++
+        // Only a connected cache asked Redis; a degraded one missed in L1 alone.
+        if (currentMode === "Connected") metrics.l2Miss.updateUnsafe(1)
+      }
+    }
+    if (!countedByL1) {
+      if (sample.tier === "l1" && sample.operation === "get" && sample.success) metrics.l1Hit.updateUnsafe(1)
+      metrics.operations.updateUnsafe(1)
+    }
+    metrics.errors?.updateUnsafe(1)
+    metrics.duration.updateUnsafe(durationMillis / 1000)
+    return durationMillis > thresholds.slowOperationMillis
+      ? Effect.logDebug(`Slow cache ${sample.operation}: ${durationMillis.toFixed(1)} ms (tier ${sample.tier})`)
+      : Effect.void
+  }
+
+  const recordOperation = (sample: OperationSample): Effect.Effect<void> =>
+    Effect.suspend(() => recordOperationUnsafe(sample))
 
   const recordCompression = (sample: CompressionSample): Effect.Effect<void> =>
     Effect.sync(() => {
@@ -833,6 +851,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
 
   return CacheMonitor.of({
     recordOperation,
+    recordOperationUnsafe,
     recordCompression,
     recordSerializationError,
     recordModeChange,

@@ -20,6 +20,7 @@ import { FLAG_WRITTEN_AT, MAGIC_0, MAGIC_1, VERSION, WRITTEN_AT_OFFSET } from ".
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
 import { classifyConnectionError, connectRedis, redisConnectionOptions } from "../security/connectionOptions.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
+import { makeBatcher, type Resume } from "../internal/batcher.js"
 import { escapeGlob, matcher } from "../internal/pattern.js"
 import { redactUrl } from "../internal/url.js"
 import { MemoryTier } from "./MemoryTier.js"
@@ -136,9 +137,21 @@ class RedisFailure extends Data.TaggedError("RedisFailure")<{ readonly cause: un
 
 const isTransportError = (error: unknown): boolean => !(error instanceof Error && error.name === "ReplyError")
 
+const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
 const REPLAY_BATCH = 256
 const MISS: RedisRead = { _tag: "Miss" }
 const UNAVAILABLE: RedisRead = { _tag: "Unavailable" }
+const MISS_EXIT = Exit.succeed(MISS)
+const UNAVAILABLE_EXIT = Exit.succeed(UNAVAILABLE)
+const NOT_ASKED = Exit.succeed(undefined)
+const STORED_EXIT = Exit.succeed("OK" as const)
+// Reads and writes made in the same tick leave in one command, up to this many keys:
+// a script holds the server while it runs, so a batch stays small enough to be quick.
+const MAX_READ_BATCH = 256
+const MAX_WRITE_BATCH = 64
+// The PTTL slot of a key whose GET was refused (a value of another type): the value slot holds the error.
+const READ_REFUSED = -100
 const MAX_PENDING_PATTERNS = 100
 
 function* take<A>(items: Iterator<A>, count: number): Generator<A> {
@@ -178,9 +191,55 @@ for _, key in ipairs(KEYS) do
 end
 return removed`
 
+// GETs many keys in one command, each with its remaining TTL when ARGV[1] is "1".
+// Two slots per key: the value (false when absent) and the PTTL; a refused GET puts its
+// error in the value slot and ${READ_REFUSED} in the other, so one bad key fails alone.
+const READ_MANY = `
+local out = {}
+local withTtl = ARGV[1] == '1'
+for i, key in ipairs(KEYS) do
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' then
+    out[2 * i - 1] = value.err or 'ERR'
+    out[2 * i] = ${READ_REFUSED}
+  elseif value then
+    out[2 * i - 1] = value
+    out[2 * i] = withTtl and redis.call('PTTL', key) or -1
+  else
+    out[2 * i - 1] = false
+    out[2 * i] = -2
+  end
+end
+return out`
+
+// SET PX for many keys in one command. ARGV holds each key's value and milliseconds in
+// turn; the answer per key is 1, or the error that refused its SET.
+const WRITE_MANY = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local reply = redis.pcall('SET', key, ARGV[2 * i - 1], 'PX', ARGV[2 * i])
+  if type(reply) == 'table' and reply.err then out[i] = reply.err else out[i] = 1 end
+end
+return out`
+
+interface ScriptCommands {
+  readManyBuffer(numKeys: number, ...args: Array<string>): Promise<Array<Buffer | number | null | false>>
+  writeMany(numKeys: number, ...args: Array<string | number | Buffer>): Promise<Array<number | string>>
+}
+
+interface WriteRequest {
+  readonly fullKey: string
+  readonly bytes: Buffer
+  readonly ttlMillis: number
+}
+
 interface ReplayCommands {
   setIfNotNewer(key: string, bytes: Buffer, pttl: number, writtenAt: number, magic: Buffer): Promise<number>
   deleteIfNotNewer(numKeys: number, ...args: Array<string | number | Buffer>): Promise<number>
+}
+
+const resumeAll = <A, E>(resumes: Array<Resume<A, E>>, outcomes: ReadonlyArray<Exit.Exit<A, E>>) => {
+  for (let i = 0; i < resumes.length; i++) resumes[i]!(outcomes[i]!)
 }
 
 const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
@@ -268,13 +327,16 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       })
     })
 
-  const replayCommands = (target: Redis): Redis & ReplayCommands => {
-    const candidate = target as Redis & Partial<ReplayCommands>
+  // ioredis sends EVALSHA, and EVAL once when the server does not know the script yet.
+  const scripts = (target: Redis): Redis & ReplayCommands & ScriptCommands => {
+    const candidate = target as Redis & Partial<ReplayCommands & ScriptCommands>
     if (candidate.setIfNotNewer === undefined) {
       target.defineCommand("setIfNotNewer", { numberOfKeys: 1, lua: SET_IF_NOT_NEWER })
       target.defineCommand("deleteIfNotNewer", { lua: DELETE_IF_NOT_NEWER })
+      target.defineCommand("readMany", { lua: READ_MANY })
+      target.defineCommand("writeMany", { lua: WRITE_MANY })
     }
-    return target as Redis & ReplayCommands
+    return target as Redis & ReplayCommands & ScriptCommands
   }
 
   const scanKeys = (target: Redis, pattern: string, each: (keys: Array<string>) => Promise<void>) =>
@@ -292,7 +354,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       stream.on("error", reject)
     })
 
-  const replayOne = (commands: Redis & ReplayCommands, key: string, operation: PendingOperation, now: number) => {
+  const replayOne = (commands: ReplayCommands, key: string, operation: PendingOperation, now: number) => {
     const fullKey = options.keyPrefix + key
     if (operation._tag === "Delete") return commands.deleteIfNotNewer(1, fullKey, operation.at, magic).then(() => 1)
     if (operation.expiresAt <= now) return Promise.resolve(-1)
@@ -309,7 +371,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       const started = clock.currentTimeMillisUnsafe()
       let replayed = 0
       let skipped = 0
-      const commands = replayCommands(target)
+      const commands = scripts(target)
       for (const [pattern, at] of Array.from(pendingPatterns)) {
         yield* Effect.tryPromise({
           try: () =>
@@ -448,39 +510,137 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     pending.set(key, operation)
   }
 
+  // One command, resumed straight from its promise; `undefined` when Redis cannot be asked.
   const command = <A>(name: string, run: (target: Redis) => Promise<A>): Effect.Effect<A | undefined, RedisReplyError> =>
-    Effect.suspend(() => {
+    Effect.callback((resume) => {
       const target = client
-      if (target === undefined || mode !== "Connected") return Effect.succeed(undefined)
-      return Effect.tryPromise({ try: () => run(target), catch: (cause) => new RedisFailure({ cause }) }).pipe(
-        Effect.catch(({ cause }) =>
-          isTransportError(cause)
-            ? Effect.as(markLost(target, cause), undefined)
-            : Effect.fail(new RedisReplyError(name, cause instanceof Error ? cause.message : String(cause)))
-        )
-      )
+      if (target === undefined || mode !== "Connected") return resume(NOT_ASKED)
+      const failed = (error: unknown) => resume(commandFailed(target, name, error, NOT_ASKED))
+      try {
+        run(target).then((reply) => resume(Exit.succeed(reply)), failed)
+      } catch (error) {
+        failed(error)
+      }
     })
 
   const prefixed = (key: string) => options.keyPrefix + key
 
+  // What a failed read or write resumes its caller with: a lost connection switches the
+  // tier to memory-only (once, whoever gets there first) and reads as unavailable.
+  const commandFailed = <A>(target: Redis, name: string, error: unknown, unavailable: Exit.Exit<A>) =>
+    isTransportError(error)
+      ? Effect.andThen(markLost(target, error), unavailable)
+      : Exit.fail(new RedisReplyError(name, messageOf(error)))
+
+  // A reply error fails its own request; a transport error goes on to fail the batch.
+  const refusedBy = (name: string) => (error: unknown) => {
+    if (isTransportError(error)) throw error
+    return Exit.fail(new RedisReplyError(name, messageOf(error)))
+  }
+
+  const hitExit = (bytes: Buffer, pttlMillis: number) => Exit.succeed<RedisRead>({ _tag: "Hit", bytes, pttlMillis })
+
+  const readOne = (target: Redis, fullKey: string, withTtl: boolean): Promise<Exit.Exit<RedisRead, RedisReplyError>> =>
+    (withTtl
+      ? Promise.all([target.getBuffer(fullKey), target.pttl(fullKey)]).then(([bytes, pttl]) =>
+        bytes === null || pttl === -2 ? MISS_EXIT : hitExit(bytes, pttl)
+      )
+      : target.getBuffer(fullKey).then((bytes) => bytes === null ? MISS_EXIT : hitExit(bytes, -1))).catch(refusedBy("GET"))
+
+  // A server that refuses scripts (an ACL without EVALSHA, scripting renamed away) gets
+  // one command per key from then on: slower, but the same answers.
+  let scriptsRefused = false
+  const viaScript = <A>(
+    script: () => Promise<Array<A>>,
+    each: () => Promise<Array<A>>
+  ): Promise<Array<A>> => {
+    if (scriptsRefused) return each()
+    return script().catch((error) => {
+      if (isTransportError(error) || !(error instanceof Error) || !/^(NOPERM|ERR unknown command)/.test(error.message)) {
+        throw error
+      }
+      scriptsRefused = true
+      runFork(Effect.logWarning(
+        `Redis cache '${options.cacheName}' cannot batch with scripts (${error.message}): one command per key from now on`
+      ))
+      return each()
+    })
+  }
+
+  // Requests made in the same tick share one round trip and one command: the plain
+  // command for a lone request, a script for several (one command per request when the
+  // server refuses scripts).
+  const batched = <I, A>(
+    name: string,
+    maxBatch: number,
+    unavailable: Exit.Exit<A>,
+    one: (target: Redis, input: I) => Promise<Exit.Exit<A, RedisReplyError>>,
+    many: (target: Redis, inputs: Array<I>) => Promise<Array<Exit.Exit<A, RedisReplyError>>>
+  ) =>
+    makeBatcher<I, A, RedisReplyError>(maxBatch, (inputs, resumes) => {
+      const target = client
+      if (target === undefined || mode !== "Connected") {
+        for (const resume of resumes) resume(unavailable)
+        return
+      }
+      const outcomes = inputs.length === 1
+        ? one(target, inputs[0]!).then((outcome) => [outcome])
+        : viaScript(() => many(target, inputs), () => Promise.all(inputs.map((input) => one(target, input))))
+      outcomes.then(
+        (settled) => resumeAll(resumes, settled),
+        (error) => {
+          const outcome = commandFailed(target, name, error, unavailable)
+          for (const resume of resumes) resume(outcome)
+        }
+      )
+    })
+
+  const readMany = (withTtl: boolean) => (target: Redis, fullKeys: Array<string>) =>
+    scripts(target).readManyBuffer(fullKeys.length, ...fullKeys, withTtl ? "1" : "0").then((slots) =>
+      fullKeys.map((_, i): Exit.Exit<RedisRead, RedisReplyError> => {
+        const value = slots[2 * i]
+        const pttl = slots[2 * i + 1] as number
+        if (pttl === READ_REFUSED) return Exit.fail(new RedisReplyError("GET", String(value)))
+        return value === null || value === false || value === undefined || pttl === -2
+          ? MISS_EXIT
+          : hitExit(value as Buffer, pttl)
+      })
+    )
+  const readBatch = (withTtl: boolean) =>
+    batched<string, RedisRead>(
+      "GET",
+      MAX_READ_BATCH,
+      UNAVAILABLE_EXIT,
+      (target, fullKey) => readOne(target, fullKey, withTtl),
+      readMany(withTtl)
+    )
+  const readsWithTtl = readBatch(true)
+  const readsWithoutTtl = readBatch(false)
+
+  const writeOne = (target: Redis, request: WriteRequest): Promise<Exit.Exit<"OK" | undefined, RedisReplyError>> =>
+    target.set(request.fullKey, request.bytes, "PX", request.ttlMillis).then(() => STORED_EXIT, refusedBy("SET"))
+
+  const writeMany = (target: Redis, requests: Array<WriteRequest>) => {
+    const args: Array<string | number | Buffer> = requests.map((request) => request.fullKey)
+    for (const request of requests) args.push(request.bytes, request.ttlMillis)
+    return scripts(target).writeMany(requests.length, ...args).then((replies) =>
+      replies.map((reply): Exit.Exit<"OK" | undefined, RedisReplyError> =>
+        reply === 1 ? STORED_EXIT : Exit.fail(new RedisReplyError("SET", String(reply)))
+      )
+    )
+  }
+  // `undefined`: Redis could not be asked.
+  const writes = batched<WriteRequest, "OK" | undefined>("SET", MAX_WRITE_BATCH, NOT_ASKED, writeOne, writeMany)
+
   return RedisTier.of({
     isConnected: () => mode === "Connected",
-    read: (key, withTtl) =>
-      // GET and PTTL leave in the same auto-pipelined write, so they cost one round trip;
-      // without an L1 to refill, the remaining TTL is not needed and PTTL is not sent.
-      command("GET", (target) => {
-        const fullKey = prefixed(key)
-        if (!withTtl) {
-          return target.getBuffer(fullKey).then((bytes) =>
-            bytes === null ? MISS : { _tag: "Hit" as const, bytes, pttlMillis: -1 }
-          )
-        }
-        return Promise.all([target.getBuffer(fullKey), target.pttl(fullKey)]).then(([bytes, pttl]) =>
-          bytes === null || pttl === -2 ? MISS : { _tag: "Hit" as const, bytes, pttlMillis: pttl }
-        )
-      }).pipe(Effect.map((result) => result ?? UNAVAILABLE)),
+    read: (key, withTtl) => (withTtl ? readsWithTtl : readsWithoutTtl).request(prefixed(key)),
     write: (key, bytes, ttlMillis, writtenAt) =>
-      command("SET", (target) => target.set(prefixed(key), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), "PX", ttlMillis)).pipe(
+      writes.request({
+        fullKey: prefixed(key),
+        bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        ttlMillis
+      }).pipe(
         Effect.map((reply) => {
           if (reply !== undefined) {
             pending.delete(key)
