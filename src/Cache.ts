@@ -398,6 +398,8 @@ const exportsSpans = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
   return tracer !== undefined && tracer !== Tracer.nativeTracer && fiber.cache.tracerEnabled
 }
 
+const MISS_EXIT: Exit.Exit<Option.Option<never>> = Exit.succeed(Option.none())
+
 const l2HitAttributes = { "cache.tier": "l2", "cache.hit": true } as const
 const missAttributes = { "cache.tier": "miss", "cache.hit": false } as const
 
@@ -543,15 +545,14 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
 
   const nanos = () => clock.currentTimeNanosUnsafe()
   // Records now: every caller is already running. What is left (a slow-operation log) is returned.
-  const record = (operation: CacheOperation, tier: AnsweringTier, started: bigint, success: boolean, errorTag?: string) =>
-    monitor.recordOperationUnsafe({
-      operation,
-      tier,
-      durationMillis: Number(nanos() - started) / 1e6,
-      success,
-      cacheName,
-      ...(errorTag === undefined ? {} : { errorTag })
-    })
+  const record = (operation: CacheOperation, tier: AnsweringTier, started: bigint, success: boolean, errorTag?: string) => {
+    const durationMillis = Number(nanos() - started) / 1e6
+    return monitor.recordOperationUnsafe(
+      errorTag === undefined
+        ? { operation, tier, durationMillis, success, cacheName }
+        : { operation, tier, durationMillis, success, cacheName, errorTag }
+    )
+  }
   const recordThen = <A, E>(
     result: Effect.Effect<A, E>,
     operation: CacheOperation,
@@ -603,7 +604,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
   const miss = (key: string): Effect.Effect<Option.Option<unknown>> =>
     events.isActive()
       ? Effect.as(events.emit({ _tag: "GetMiss", key }), Option.none())
-      : Exit.succeed(Option.none())
+      : MISS_EXIT
 
   // The L2 read path: one batched read, then one synchronous continuation (decode, L1
   // refill, counters) that answers with an Exit; effects only where there is work to run.

@@ -591,15 +591,13 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
   const recordOperationUnsafe = (sample: OperationSample): Effect.Effect<void> => {
     const now = clock.currentTimeMillisUnsafe()
     const durationMillis = Number.isFinite(sample.durationMillis) ? Math.max(0, sample.durationMillis) : 0
-    operations.push({
-      timestamp: now,
-      operation: sample.operation,
-      tier: sample.tier,
-      durationMillis,
-      success: sample.success,
-      ...(sample.errorTag === undefined ? {} : { errorTag: sample.errorTag }),
-      textLength: sample.textLength ?? 0
-    })
+    const textLength = sample.textLength ?? 0
+    const { errorTag, operation, success, tier } = sample
+    operations.push(
+      errorTag === undefined
+        ? { timestamp: now, operation, tier, durationMillis, success, textLength }
+        : { timestamp: now, operation, tier, durationMillis, success, errorTag, textLength }
+    )
     trim(operations, now)
     totalOperations++
 

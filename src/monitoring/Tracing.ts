@@ -32,9 +32,9 @@ export interface CacheTracingOptions {
   /** How a key becomes `cache.key.hash`; by default the first 16 hex digits of its SHA-256. */
   readonly keyHash: (key: string) => string
   /**
-   * A span for every operation that reaches Redis. On unless set to `false`: a span costs
-   * about a third of an L2 lookup's CPU (docs/benchmarks.md), which programs that do not
-   * trace can save.
+   * A span for every operation that reaches Redis. On unless set to `false`, and made only
+   * when a tracer other than Effect's built-in one (which exports nothing) is provided: a
+   * span costs about as much client CPU as a batched round trip (docs/benchmarks.md).
    */
   readonly spanRedis?: boolean | undefined
 }

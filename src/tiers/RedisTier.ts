@@ -548,7 +548,9 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       : target.getBuffer(fullKey).then((bytes) => bytes === null ? MISS_EXIT : hitExit(bytes, -1))).catch(refusedBy("GET"))
 
   // A server that refuses scripts (an ACL without EVALSHA, scripting renamed away) gets
-  // one command per key from then on: slower, but the same answers.
+  // one command per key from then on: slower, but the same answers. A script refused
+  // because one of its keys is outside the user's ACL key patterns is retried one command
+  // per key for that batch only, so that only that key fails.
   let scriptsRefused = false
   const viaScript = <A>(
     script: () => Promise<Array<A>>,
@@ -556,13 +558,15 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   ): Promise<Array<A>> => {
     if (scriptsRefused) return each()
     return script().catch((error) => {
-      if (isTransportError(error) || !(error instanceof Error) || !/^(NOPERM|ERR unknown command)/.test(error.message)) {
-        throw error
+      if (isTransportError(error) || !(error instanceof Error)) throw error
+      if (/^NOPERM .*access one of the keys/.test(error.message)) return each()
+      if (!/^(NOPERM|ERR unknown command)/.test(error.message)) throw error
+      if (!scriptsRefused) {
+        scriptsRefused = true
+        runFork(Effect.logWarning(
+          `Redis cache '${options.cacheName}' cannot batch with scripts (${error.message}): one command per key from now on`
+        ))
       }
-      scriptsRefused = true
-      runFork(Effect.logWarning(
-        `Redis cache '${options.cacheName}' cannot batch with scripts (${error.message}): one command per key from now on`
-      ))
       return each()
     })
   }

@@ -1,0 +1,352 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Logger, Option } from "effect"
+import { Redis } from "ioredis"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { CacheService } from "../../src/index.js"
+import { type RedisServerHandle, startRedisServer } from "../support/RedisServer.js"
+import { redisCache } from "../support/cache.js"
+
+const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+
+const unbounded = { concurrency: "unbounded" } as const
+
+const keysUpTo = (count: number, name: string) => Array.from({ length: count }, (_, i) => `${name}:${i}`)
+
+const valueOf = (key: string) => ({ key, text: `value of ${key}` })
+
+/** Present and absent keys interleaved, so that every batch holds both. */
+const interleave = (present: ReadonlyArray<string>, absent: ReadonlyArray<string>) =>
+  present.flatMap((key, i) => i < absent.length ? [key, absent[i]!] : [key])
+
+const expectedOf = (key: string) => key.startsWith("present") ? Option.some(valueOf(key)) : Option.none()
+
+/**
+ * `INFO commandstats`. Redis counts there the commands a script runs as well as the
+ * script itself, so it shows that scripts ran (and were refused), not how many commands
+ * the client sent: {@link watchClientCommands} tells that.
+ */
+const commandStats = (server: RedisServerHandle) =>
+  Effect.map(server.cli("INFO", "commandstats"), (text) => {
+    const stats = new Map<string, { readonly calls: number; readonly rejected: number }>()
+    for (const line of text.split(/\r?\n/)) {
+      const match = /^cmdstat_([^:]+):calls=(\d+).*rejected_calls=(\d+)/.exec(line)
+      if (match) stats.set(match[1]!, { calls: Number(match[2]), rejected: Number(match[3]) })
+    }
+    const calls = (command: string) => stats.get(command)?.calls ?? 0
+    const rejected = (command: string) => stats.get(command)?.rejected ?? 0
+    return {
+      rejected,
+      scripts: calls("evalsha") + calls("eval"),
+      rejectedScripts: rejected("evalsha") + rejected("eval")
+    }
+  })
+
+/**
+ * Watches the server with MONITOR and counts, by lower-case name, the commands that
+ * clients send (a script's own commands come from "lua" and are left out). `settle`
+ * waits until every command sent before it has been seen, then hands the counts back
+ * and starts counting afresh.
+ */
+const watchClientCommands = (server: RedisServerHandle) =>
+  Effect.gen(function*() {
+    const sent = new Map<string, number>()
+    const markers = new Set<string>()
+    yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        const base = new Redis({ host: server.host, port: server.port, lazyConnect: true })
+        const watching = await base.monitor()
+        watching.on("monitor", (_time: string, args: Array<string>, source: string) => {
+          const command = args[0]!.toLowerCase()
+          if (command === "echo" && args[1] !== undefined) markers.add(args[1])
+          if (source !== "lua") sent.set(command, (sent.get(command) ?? 0) + 1)
+        })
+        return { base, watching }
+      }),
+      ({ base, watching }) =>
+        Effect.sync(() => {
+          watching.disconnect()
+          base.disconnect()
+        })
+    )
+    let settled = 0
+    const settle = Effect.gen(function*() {
+      const marker = `settled-${++settled}`
+      yield* server.cli("ECHO", marker)
+      // MONITOR reports commands in the order the server ran them: the marker comes after all earlier ones.
+      const deadline = Date.now() + 10_000
+      while (!markers.has(marker)) {
+        if (Date.now() > deadline) return assert.fail("MONITOR never reported the marker")
+        yield* sleep(5)
+      }
+      const counts = new Map(sent)
+      sent.clear()
+      const of = (command: string) => counts.get(command) ?? 0
+      return { of, scripts: of("evalsha") + of("eval") }
+    })
+    return { settle }
+  })
+
+/** Writes every key with its value through `writer`, all at once. */
+const writeAll = (writer: CacheService, keys: ReadonlyArray<string>) =>
+  Effect.forEach(keys, (key) => writer.set(key, valueOf(key), { ttl: "10 minutes" }), { ...unbounded, discard: true })
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) return assert.fail("expected a failure, got a value")
+  assert.isFalse(Cause.hasDies(exit.cause), `a defect instead of a typed failure: ${Cause.pretty(exit.cause)}`)
+  return Cause.squash(exit.cause) as E
+}
+
+/** An ACL file in a temporary directory that goes with the scope. */
+const aclFileWith = (rules: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "effect-redis-cache-acl-"))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  ).pipe(Effect.map((dir) => {
+    const file = path.join(dir, "users.acl")
+    fs.writeFileSync(file, `${rules}\n`)
+    return file
+  }))
+
+const captureLogs = () => {
+  const lines: Array<string> = []
+  const logger = Logger.make<unknown, void>(({ message }) => {
+    lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+  })
+  return { lines, layer: Logger.layer([logger]) }
+}
+
+describe("RedisTier batches concurrent requests (real redis-server)", () => {
+  for (const enableL1 of [true, false]) {
+    it.live(`L1 ${enableL1 ? "on" : "off"}: 300 concurrent gets of present and absent keys answer right, batched`, () =>
+      Effect.gen(function*() {
+        const server = yield* startRedisServer()
+        const present = keysUpTo(200, "present")
+        const keys = interleave(present, keysUpTo(100, "absent"))
+        const writer = yield* redisCache({ redisUrl: server.url })
+        yield* writeAll(writer, present)
+        // A fresh reader: its L1 is empty, so every get goes to Redis.
+        const reader = yield* redisCache({ redisUrl: server.url, enableL1 })
+        const watch = yield* watchClientCommands(server)
+        yield* watch.settle
+        yield* server.cli("CONFIG", "RESETSTAT")
+        const answers = yield* Effect.forEach(keys, (key) => reader.get(key), unbounded)
+        keys.forEach((key, i) => assert.deepStrictEqual(answers[i], expectedOf(key), key))
+        const sent = yield* watch.settle
+        assert.isBelow(sent.of("get") + sent.of("pttl") + sent.scripts, keys.length / 10, "reads were not batched")
+        assert.isAtLeast(sent.scripts, 1)
+        assert.isAtLeast((yield* commandStats(server)).scripts, 1)
+        assert.strictEqual((yield* reader.stats).l2Hits, present.length)
+        assert.strictEqual((yield* reader.status).mode, "Connected")
+      }))
+  }
+
+  it.live("a batched read refills L1 with Redis' remaining TTL, so L1 never outlives the Redis entry", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const others = keysUpTo(20, "other")
+      const writer = yield* redisCache({ redisUrl: server.url })
+      yield* writer.set("brief", valueOf("brief"), { ttl: "600 millis" })
+      yield* writeAll(writer, others)
+      const reader = yield* redisCache({ redisUrl: server.url, defaultTtl: "1 hour" })
+      const watch = yield* watchClientCommands(server)
+      yield* watch.settle
+      const first = yield* Effect.forEach(["brief", ...others], (key) => reader.get(key), unbounded)
+      assert.deepStrictEqual(first[0], Option.some(valueOf("brief")))
+      const sent = yield* watch.settle
+      assert.strictEqual(sent.of("get"), 0, "brief was read alone, not in a batch")
+      assert.strictEqual(sent.scripts, 1)
+      // The batched read did refill L1: the next get is answered from memory.
+      const l1HitsBefore = (yield* reader.stats).l1Hits
+      assert.deepStrictEqual(yield* reader.get("brief"), Option.some(valueOf("brief")))
+      assert.strictEqual((yield* reader.stats).l1Hits, l1HitsBefore + 1)
+      yield* sleep(800)
+      assert.strictEqual(yield* server.cli("EXISTS", "cache:brief"), "0")
+      assert.deepStrictEqual(yield* reader.get("brief"), Option.none())
+      // The long-lived keys of the same batch are still served.
+      assert.deepStrictEqual(yield* reader.get(others[0]!), Option.some(valueOf(others[0]!)))
+    }))
+
+  for (const enableL1 of [true, false]) {
+    it.live(`L1 ${enableL1 ? "on" : "off"}: a key of another Redis type fails alone inside a batch`, () =>
+      Effect.gen(function*() {
+        const server = yield* startRedisServer()
+        const writer = yield* redisCache({ redisUrl: server.url })
+        yield* writeAll(writer, ["present:a", "present:b"])
+        yield* server.cli("LPUSH", "cache:list", "x")
+        const reader = yield* redisCache({ redisUrl: server.url, enableL1 })
+        const watch = yield* watchClientCommands(server)
+        yield* watch.settle
+        const [a, list, b, absent] = yield* Effect.forEach(
+          ["present:a", "list", "present:b", "absent"],
+          (key) => Effect.exit(reader.get(key)),
+          unbounded
+        )
+        const sent = yield* watch.settle
+        assert.strictEqual(sent.of("get"), 0, "the keys were not read in one batch")
+        assert.strictEqual(sent.scripts, 1)
+        const wrongType = failureOf(list!)
+        assert.strictEqual(wrongType._tag, "SerializationError")
+        assert.isTrue(wrongType._tag === "SerializationError" && wrongType.key === "list")
+        assert.deepStrictEqual(a, Exit.succeed(Option.some(valueOf("present:a"))))
+        assert.deepStrictEqual(b, Exit.succeed(Option.some(valueOf("present:b"))))
+        assert.deepStrictEqual(absent, Exit.succeed(Option.none()))
+        assert.strictEqual((yield* reader.stats).serializationErrors, 1)
+        assert.strictEqual((yield* reader.status).mode, "Connected")
+        assert.strictEqual(yield* server.cli("TYPE", "cache:list"), "list")
+      }))
+  }
+
+  it.live("200 concurrent sets with different TTLs are all stored, each with its own TTL, in few commands", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const writer = yield* redisCache({ redisUrl: server.url })
+      const keys = keysUpTo(200, "ttl")
+      const ttlSecondsOf = (i: number) => 30 + i
+      const watch = yield* watchClientCommands(server)
+      yield* watch.settle
+      yield* server.cli("CONFIG", "RESETSTAT")
+      yield* Effect.forEach(keys, (key, i) => writer.set(key, valueOf(key), { ttl: `${ttlSecondsOf(i)} seconds` }), {
+        ...unbounded,
+        discard: true
+      })
+      const sent = yield* watch.settle
+      assert.isBelow(sent.of("set") + sent.scripts, keys.length / 10, "writes were not batched")
+      assert.isAtLeast(sent.scripts, 1)
+      assert.isAtLeast((yield* commandStats(server)).scripts, 1)
+      const reader = yield* redisCache({ redisUrl: server.url })
+      const answers = yield* Effect.forEach(keys, (key) => reader.get(key), unbounded)
+      keys.forEach((key, i) => assert.deepStrictEqual(answers[i], Option.some(valueOf(key)), key))
+      const pttls = (yield* server.cli(
+        "EVAL",
+        "local out = {} for i, key in ipairs(KEYS) do out[i] = redis.call('PTTL', key) end return out",
+        String(keys.length),
+        ...keys.map((key) => `cache:${key}`)
+      )).split("\n").map(Number)
+      assert.strictEqual(pttls.length, keys.length)
+      pttls.forEach((pttl, i) => {
+        const requested = ttlSecondsOf(i) * 1_000
+        assert.isAtMost(pttl, requested, keys[i])
+        assert.isAbove(pttl, requested - 10_000, keys[i])
+      })
+    }))
+
+  it.live("a server whose ACL refuses scripts gets right answers, one command per key, and a warning", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const aclFile = yield* aclFileWith(
+        "user default on nopass ~* &* +@all -eval -evalsha -eval_ro -evalsha_ro -script|load"
+      )
+      const server = yield* startRedisServer({ aclFile })
+      assert.include(yield* server.cli("EVAL", "return 1", "0"), "NOPERM")
+      const writer = yield* redisCache({ redisUrl: server.url, cacheName: "writer" })
+      const readers = [
+        yield* redisCache({ redisUrl: server.url, cacheName: "reader-l1" }),
+        yield* redisCache({ redisUrl: server.url, cacheName: "reader-no-l1", enableL1: false })
+      ]
+      const present = keysUpTo(100, "present")
+      const keys = interleave(present, keysUpTo(50, "absent"))
+      const round = Effect.gen(function*() {
+        const sets = yield* Effect.forEach(present, (key) => Effect.exit(writer.set(key, valueOf(key))), unbounded)
+        for (const exit of sets) assert.deepStrictEqual(exit, Exit.void)
+        for (const reader of readers) {
+          const reads = yield* Effect.forEach(keys, (key) => Effect.exit(reader.get(key)), unbounded)
+          keys.forEach((key, i) => assert.deepStrictEqual(reads[i], Exit.succeed(expectedOf(key)), key))
+        }
+      })
+      yield* round
+      assert.isAtLeast((yield* commandStats(server)).rejectedScripts, 3, "each cache tries a script first")
+      for (const cacheName of ["writer", "reader-l1", "reader-no-l1"]) {
+        assert.strictEqual(
+          logs.lines.filter((line) => line.includes(`'${cacheName}' cannot batch with scripts`)).length,
+          1,
+          `one warning from ${cacheName}: ${logs.lines.join("\n")}`
+        )
+      }
+      // Once refused, scripts are not tried again: the second round goes one command per key at once.
+      const warnings = logs.lines.length
+      const watch = yield* watchClientCommands(server)
+      yield* watch.settle
+      yield* server.cli("CONFIG", "RESETSTAT")
+      yield* round
+      const sent = yield* watch.settle
+      const stats = yield* commandStats(server)
+      assert.strictEqual(stats.rejectedScripts, 0)
+      assert.strictEqual(stats.scripts, 0)
+      assert.strictEqual(sent.of("set"), present.length)
+      // The L1 reader finds the present keys in memory; the other reader asks Redis for every key.
+      assert.strictEqual(sent.of("get"), keys.length - present.length + keys.length)
+      assert.strictEqual(logs.lines.length, warnings)
+      for (const cache of [writer, ...readers]) assert.strictEqual((yield* cache.status).mode, "Connected")
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.live("a key outside the user's ACL key patterns fails alone; the others of its batch answer, scripts stay on", () =>
+    Effect.gen(function*() {
+      const aclFile = yield* aclFileWith("user default on nopass ~cache:ok:* &* +@all")
+      const server = yield* startRedisServer({ aclFile })
+      const cache = yield* redisCache({ redisUrl: server.url })
+      const allowed = keysUpTo(20, "ok")
+      yield* writeAll(cache, allowed)
+      const reader = yield* redisCache({ redisUrl: server.url })
+      const reads = yield* Effect.forEach([...allowed, "secret:1"], (key) => Effect.exit(reader.get(key)), unbounded)
+      allowed.forEach((key, i) => assert.deepStrictEqual(reads[i], Exit.succeed(Option.some(valueOf(key))), key))
+      const refused = reads[allowed.length]!
+      assert.isTrue(Exit.isFailure(refused))
+      const error = Cause.squash((refused as Exit.Failure<unknown, unknown>).cause) as { _tag?: string; message?: string }
+      assert.strictEqual(error._tag, "InfrastructureError")
+      assert.include(error.message ?? "", "NOPERM")
+      // The refusal was about a key, not about scripts: the reader's next batch is one script again.
+      const more = keysUpTo(20, "ok:more")
+      yield* writeAll(cache, more)
+      const watch = yield* watchClientCommands(server)
+      yield* watch.settle
+      const again = yield* Effect.forEach(more, (key) => reader.get(key), unbounded)
+      more.forEach((key, i) => assert.deepStrictEqual(again[i], Option.some(valueOf(key)), key))
+      const sent = yield* watch.settle
+      // EVALSHA, then EVAL when the server has not loaded the script yet (the refused one never ran).
+      assert.isAtLeast(sent.scripts, 1)
+      assert.isAtMost(sent.scripts, 2)
+      assert.strictEqual(sent.of("get"), 0)
+      assert.strictEqual((yield* reader.status).mode, "Connected")
+    }))
+
+  it.live("SETs refused for lack of memory fail each set with an InfrastructureError; the cache stays Connected", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer({ args: ["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"] })
+      const cache = yield* redisCache({ redisUrl: server.url })
+      yield* cache.set("before", valueOf("before"))
+      // One script fills the server past its limit: Redis checks memory as each command starts, not during a script.
+      yield* server.cli(
+        "EVAL",
+        "for i = 1, 3000 do redis.call('SET', 'filler:' .. i, string.rep('x', 1000)) end return 1",
+        "0"
+      )
+      assert.include(yield* server.cli("SET", "probe", "1"), "OOM")
+      const watch = yield* watchClientCommands(server)
+      yield* watch.settle
+      const keys = keysUpTo(10, "refused")
+      const batch = yield* Effect.forEach(keys, (key) => Effect.exit(cache.set(key, valueOf(key))), unbounded)
+      const inBatch = yield* watch.settle
+      assert.strictEqual(inBatch.scripts, 1, "the sets did not go as one batch")
+      assert.strictEqual(inBatch.of("set"), 0)
+      // A lone set is a plain SET, which Redis refuses before running it (so MONITOR does not show it).
+      yield* server.cli("CONFIG", "RESETSTAT")
+      const lone = yield* Effect.exit(cache.set("alone", valueOf("alone")))
+      assert.strictEqual((yield* commandStats(server)).rejected("set"), 1)
+      for (const exit of [...batch, lone]) {
+        const error = failureOf(exit)
+        assert.strictEqual(error._tag, "InfrastructureError")
+        assert.include(error.message, "OOM")
+      }
+      const status = yield* cache.status
+      assert.strictEqual(status.mode, "Connected")
+      assert.strictEqual(status.pendingReplay, 0)
+      // A refused value is not served from L1, and what was stored before is still read from Redis.
+      assert.deepStrictEqual(yield* cache.get(keys[0]!), Option.none())
+      assert.deepStrictEqual(yield* cache.get("alone"), Option.none())
+      const reader = yield* redisCache({ redisUrl: server.url })
+      assert.deepStrictEqual(yield* reader.get("before"), Option.some(valueOf("before")))
+    }))
+})
