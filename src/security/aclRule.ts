@@ -7,7 +7,7 @@
 
 /**
  * The commands the cache needs: reads and writes of its keys, TTLs, SCAN-based
- * invalidation, Lua scripts for conditional writes, Pub/Sub for invalidation messages,
+ * invalidation, Lua scripts and MULTI for batched and conditional writes and reads, Pub/Sub for invalidation messages,
  * and what ioredis sends while connecting (HELLO, AUTH, CLIENT SETNAME, INFO for the
  * ready check). `SELECT` is added when the URL names a database other than 0.
  *
@@ -15,6 +15,9 @@
  */
 export const cacheAclCommands: ReadonlyArray<string> = [
   "get",
+  "mget",
+  "getrange",
+  "type",
   "set",
   "del",
   "unlink",
@@ -27,6 +30,8 @@ export const cacheAclCommands: ReadonlyArray<string> = [
   "auth",
   "client|setname",
   "info",
+  "multi",
+  "exec",
   "eval",
   "evalsha",
   "script|load",

@@ -137,6 +137,13 @@ class RedisFailure extends Data.TaggedError("RedisFailure")<{ readonly cause: un
 
 const isTransportError = (error: unknown): boolean => !(error instanceof Error && error.name === "ReplyError")
 
+// The ACL or configuration refusal behind a failed batch command; inside MULTI it comes
+// back as EXECABORT with the refusals of the queued commands attached.
+const refusalOf = (error: Error): string | undefined =>
+  [error, ...((error as { readonly previousErrors?: ReadonlyArray<Error> }).previousErrors ?? [])]
+    .map((cause) => cause.message)
+    .find((message) => /^(NOPERM|ERR unknown command)/.test(message))
+
 const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
 const REPLAY_BATCH = 256
@@ -150,8 +157,11 @@ const STORED_EXIT = Exit.succeed("OK" as const)
 // a script holds the server while it runs, so a batch stays small enough to be quick.
 const MAX_READ_BATCH = 256
 const MAX_WRITE_BATCH = 64
-// The PTTL slot of a key whose GET was refused (a value of another type): the value slot holds the error.
+// READ_MANY's and READ_META's answer for a key of another type.
 const READ_REFUSED = -100
+// Values copied through Lua cost the server about 3 us per 2.5 KB, several times an MGET:
+// above this mean size, batched reads use MULTI + MGET + READ_META instead of READ_MANY.
+const LUA_READ_MAX_MEAN_BYTES = 1024
 const MAX_PENDING_PATTERNS = 100
 
 function* take<A>(items: Iterator<A>, count: number): Generator<A> {
@@ -191,9 +201,9 @@ for _, key in ipairs(KEYS) do
 end
 return removed`
 
-// GETs many keys in one command, each with its remaining TTL when ARGV[1] is "1".
-// Two slots per key: the value (false when absent) and the PTTL; a refused GET puts its
-// error in the value slot and ${READ_REFUSED} in the other, so one bad key fails alone.
+// GETs small values in one script, each with its remaining TTL when ARGV[1] is "1". Two
+// slots per key: the value (false when absent) and the PTTL; a refused GET puts its error
+// in the value slot and ${READ_REFUSED} in the other, so one bad key fails alone.
 const READ_MANY = `
 local out = {}
 local withTtl = ARGV[1] == '1'
@@ -212,6 +222,27 @@ for i, key in ipairs(KEYS) do
 end
 return out`
 
+// What a batched read of large values needs beside them: per key, its remaining TTL when ARGV[1]
+// is "1" (else -1), -2 when absent, ${READ_REFUSED} when it holds another type (MGET reads
+// those as nil, GET would refuse them). Values are not read here: a value copied into
+// Lua and back costs the server several times a plain MGET.
+const READ_META = `
+local out = {}
+local withTtl = ARGV[1] == '1'
+for i, key in ipairs(KEYS) do
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'string' then
+    out[i] = withTtl and redis.call('PTTL', key) or -1
+  elseif kind == 'none' then
+    out[i] = -2
+  else
+    out[i] = ${READ_REFUSED}
+  end
+end
+return out`
+
+const WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+
 // SET PX for many keys in one command. ARGV holds each key's value and milliseconds in
 // turn; the answer per key is 1, or the error that refused its SET.
 const WRITE_MANY = `
@@ -225,6 +256,23 @@ return out`
 interface ScriptCommands {
   readManyBuffer(numKeys: number, ...args: Array<string>): Promise<Array<Buffer | number | null | false>>
   writeMany(numKeys: number, ...args: Array<string | number | Buffer>): Promise<Array<number | string>>
+}
+
+// The part of ioredis' transaction type a batched read uses (its generated typings name
+// every command twice over and do not narrow well).
+interface ReadTransaction {
+  mgetBuffer(keys: Array<string>): ReadTransaction
+  eval(script: string, numKeys: number, ...args: Array<string>): ReadTransaction
+  exec(): Promise<Array<[Error | null, unknown]> | null>
+}
+
+// EXEC's replies, or the first error among them.
+const transactionReplies = (
+  replies: Array<[Error | null, unknown]> | null
+): [Array<Buffer | null>, Array<number>] => {
+  if (replies === null) throw new Error("the transaction was discarded")
+  for (const [error] of replies) if (error !== null) throw error
+  return [replies[0]![1] as Array<Buffer | null>, replies[1]![1] as Array<number>]
 }
 
 interface WriteRequest {
@@ -547,10 +595,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       )
       : target.getBuffer(fullKey).then((bytes) => bytes === null ? MISS_EXIT : hitExit(bytes, -1))).catch(refusedBy("GET"))
 
-  // A server that refuses scripts (an ACL without EVALSHA, scripting renamed away) gets
-  // one command per key from then on: slower, but the same answers. A script refused
-  // because one of its keys is outside the user's ACL key patterns is retried one command
-  // per key for that batch only, so that only that key fails.
+  // A server that refuses scripts or transactions (an ACL without EVALSHA or MULTI,
+  // commands renamed away) gets one command per key from then on: slower, but the same
+  // answers. A batch refused because one of its keys is outside the user's ACL key
+  // patterns is retried one command per key, that batch only, so that only that key fails.
   let scriptsRefused = false
   const viaScript = <A>(
     script: () => Promise<Array<A>>,
@@ -559,12 +607,13 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     if (scriptsRefused) return each()
     return script().catch((error) => {
       if (isTransportError(error) || !(error instanceof Error)) throw error
-      if (/^NOPERM .*access one of the keys/.test(error.message)) return each()
-      if (!/^(NOPERM|ERR unknown command)/.test(error.message)) throw error
+      const refusal = refusalOf(error)
+      if (refusal === undefined) throw error
+      if (/^NOPERM .*access one of the keys/.test(refusal)) return each()
       if (!scriptsRefused) {
         scriptsRefused = true
         runFork(Effect.logWarning(
-          `Redis cache '${options.cacheName}' cannot batch with scripts (${error.message}): one command per key from now on`
+          `Redis cache '${options.cacheName}' cannot batch with scripts (${refusal}): one command per key from now on`
         ))
       }
       return each()
@@ -599,7 +648,22 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       )
     })
 
-  const readMany = (withTtl: boolean) => (target: Redis, fullKeys: Array<string>) =>
+  // The mean size of the values batched reads found lately, which picks how the next batch reads.
+  let meanValueBytes = 0
+  const measured = (outcomes: Array<Exit.Exit<RedisRead, RedisReplyError>>) => {
+    let bytes = 0
+    let hits = 0
+    for (const outcome of outcomes) {
+      if (Exit.isSuccess(outcome) && outcome.value._tag === "Hit") {
+        bytes += outcome.value.bytes.byteLength
+        hits++
+      }
+    }
+    if (hits > 0) meanValueBytes = (meanValueBytes + bytes / hits) / 2
+    return outcomes
+  }
+
+  const readManyThroughLua = (withTtl: boolean, target: Redis, fullKeys: Array<string>) =>
     scripts(target).readManyBuffer(fullKeys.length, ...fullKeys, withTtl ? "1" : "0").then((slots) =>
       fullKeys.map((_, i): Exit.Exit<RedisRead, RedisReplyError> => {
         const value = slots[2 * i]
@@ -610,6 +674,30 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
           : hitExit(value as Buffer, pttl)
       })
     )
+
+  // MGET and READ_META in one MULTI: the values and their TTLs come from the same instant.
+  // EVAL, not EVALSHA: inside MULTI a NOSCRIPT could not be retried, and the server hashes
+  // a few hundred bytes once per batch.
+  const readManyThroughMget = (withTtl: boolean, target: Redis, fullKeys: Array<string>) =>
+    (target.multi() as unknown as ReadTransaction)
+      .mgetBuffer(fullKeys)
+      .eval(READ_META, fullKeys.length, ...fullKeys, withTtl ? "1" : "0")
+      .exec()
+      .then((replies) => {
+        const [values, metas] = transactionReplies(replies)
+        return fullKeys.map((_, i): Exit.Exit<RedisRead, RedisReplyError> => {
+          const meta = metas[i]!
+          if (meta === READ_REFUSED) return Exit.fail(new RedisReplyError("GET", WRONGTYPE))
+          const value = values[i]
+          return value === null || value === undefined || meta === -2 ? MISS_EXIT : hitExit(value, meta)
+        })
+      })
+
+  const readMany = (withTtl: boolean) => (target: Redis, fullKeys: Array<string>) =>
+    (meanValueBytes > LUA_READ_MAX_MEAN_BYTES
+      ? readManyThroughMget(withTtl, target, fullKeys)
+      : readManyThroughLua(withTtl, target, fullKeys)).then(measured)
+
   const readBatch = (withTtl: boolean) =>
     batched<string, RedisRead>(
       "GET",

@@ -142,6 +142,39 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
       }))
   }
 
+  for (const enableL1 of [true, false]) {
+    it.live(`L1 ${enableL1 ? "on" : "off"}: large values are batched through MULTI + MGET, with TTLs and types checked`, () =>
+      Effect.gen(function*() {
+        const server = yield* startRedisServer()
+        const large = (key: string) => ({ key, text: `${key} `.repeat(600) })
+        const writer = yield* redisCache({ redisUrl: server.url, compressionThreshold: 16 * 1024 * 1024 })
+        const keys = keysUpTo(60, "large")
+        yield* Effect.forEach(keys, (key) => writer.set(key, large(key), { ttl: "10 minutes" }), unbounded)
+        yield* writer.set("brief", large("brief"), { ttl: "700 millis" })
+        yield* server.cli("LPUSH", "cache:list", "x")
+        const reader = yield* redisCache({ redisUrl: server.url, enableL1 })
+        // The first batch finds the values large; the next ones read them without copying them through Lua.
+        yield* Effect.forEach(keys.slice(0, 30), (key) => reader.get(key), unbounded)
+        const watch = yield* watchClientCommands(server)
+        yield* watch.settle
+        const batch = [...keys.slice(30), "brief", "list", "absent"]
+        const reads = yield* Effect.forEach(batch, (key) => Effect.exit(reader.get(key)), unbounded)
+        const sent = yield* watch.settle
+        assert.strictEqual(sent.of("mget"), 1)
+        assert.strictEqual(sent.of("multi"), 1)
+        assert.strictEqual(sent.of("get"), 0)
+        keys.slice(30).forEach((key, i) => assert.deepStrictEqual(reads[i], Exit.succeed(Option.some(large(key))), key))
+        assert.deepStrictEqual(reads[30], Exit.succeed(Option.some(large("brief"))))
+        const wrongType = failureOf(reads[31]!)
+        assert.isTrue(wrongType._tag === "SerializationError" && wrongType.key === "list")
+        assert.deepStrictEqual(reads[32], Exit.succeed(Option.none()))
+        // The L1 copy of "brief" got Redis' remaining TTL, not the reader's default of an hour.
+        yield* sleep(900)
+        assert.deepStrictEqual(yield* reader.get("brief"), Option.none())
+        assert.strictEqual((yield* reader.status).mode, "Connected")
+      }))
+  }
+
   it.live("a batched read refills L1 with Redis' remaining TTL, so L1 never outlives the Redis entry", () =>
     Effect.gen(function*() {
       const server = yield* startRedisServer()
