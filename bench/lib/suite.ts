@@ -2,7 +2,8 @@
  * What every suite gets from the runner, and how it builds caches in its scope.
  */
 import { Context, Effect, Layer, type Scope } from "effect"
-import { Cache, type CacheService, type RedisCacheOptions } from "../../src/index.js"
+import type { CacheService, RedisCacheOptions } from "../../src/index.js"
+import { Cache } from "./library.js"
 import { type CaseResult, type CaseSpec, measure, type Plan, type SizeName } from "./harness.js"
 
 /** The run's settings, shared by the suites. */

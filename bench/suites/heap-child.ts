@@ -8,7 +8,7 @@
  */
 import { Context, Effect, Exit, Layer, References, Scope } from "effect"
 import { LRUCache } from "lru-cache"
-import { Cache } from "../../src/index.js"
+import { Cache } from "../lib/library.js"
 import { collectGarbage, type SizeName } from "../lib/harness.js"
 import { makeValue, sizes } from "../lib/values.js"
 

@@ -5,7 +5,7 @@
  */
 import { Effect, Layer, ManagedRuntime, Option, References, type Scope } from "effect"
 import { LRUCache } from "lru-cache"
-import { Cache } from "../../src/index.js"
+import { Cache } from "../lib/library.js"
 import { type CaseResult, type Round, sink, syncBatches } from "../lib/harness.js"
 import { expect, redisCache, runCase, type SuiteContext } from "../lib/suite.js"
 import { makeValue } from "../lib/values.js"
