@@ -400,8 +400,9 @@ const exportsSpans = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
 
 const MISS_EXIT: Exit.Exit<Option.Option<never>> = Exit.succeed(Option.none())
 
-const l2HitAttributes = { "cache.tier": "l2", "cache.hit": true } as const
-const missAttributes = { "cache.tier": "miss", "cache.hit": false } as const
+const l2HitAttributes = { "cache.tier": "l2", "cache.hit": true }
+const missAttributes = { "cache.tier": "miss", "cache.hit": false }
+const lookupAttributes = (found: Option.Option<unknown>) => Option.isSome(found) ? l2HitAttributes : missAttributes
 
 const invalidKeyIssue = (key: unknown): ValidationIssue | undefined => {
   if (typeof key !== "string") return { field: "key", value: String(key), rule: "must be a string" }
@@ -520,14 +521,33 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     return options
   }
   const spanRedis = tracing.spanRedis !== false
+  // A span around a Redis operation, when a tracer will receive it; `attributesOf` adds
+  // what is only known from the result.
+  const traceRedis = <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    name: string,
+    operation: CacheOperation,
+    dbOperation: string,
+    key: string | undefined,
+    attributesOf?: (result: A) => Record<string, unknown>
+  ): Effect.Effect<A, E, R> =>
+    spanRedis
+      ? Effect.withFiber((fiber) =>
+        exportsSpans(fiber)
+          ? Effect.withSpan(
+            attributesOf === undefined
+              ? self
+              : Effect.tap(self, (result) => Effect.annotateCurrentSpan(attributesOf(result))),
+            name,
+            redisSpan(operation, dbOperation, key)
+          )
+          : self
+      )
+      : self
   const redisTraced =
     (name: string, operation: CacheOperation, dbOperation: string, key: string | undefined) =>
     <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-      spanRedis
-        ? Effect.withFiber((fiber) =>
-          exportsSpans(fiber) ? Effect.withSpan(self, name, redisSpan(operation, dbOperation, key)) : self
-        )
-        : self
+      traceRedis(self, name, operation, dbOperation, key)
   // Samples of work that takes no measurable time: allocated once, not per call.
   const memoryMiss = { operation: "get", tier: "miss", durationMillis: 0, success: true, cacheName } as const
   const memorySet = { operation: "set", tier: "none", durationMillis: 0, success: true, cacheName } as const
@@ -619,7 +639,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
       },
       onSuccess: (read) => afterRead(read, key, schema, started, epoch)
     })
-    return spanRedis ? tracedRead(lookup, key) : lookup
+    return traceRedis(lookup, "Cache.get", "get", "GET", key, lookupAttributes)
   }
 
   const afterRead = (
@@ -646,20 +666,6 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     l2Hits++
     return recordThen(hit(key, value, schema, "l2"), "get", "l2", started, true)
   }
-
-  // A span only when a tracer will receive it: Effect's built-in tracer exports nothing,
-  // and a span per round trip costs about as much as the round trip's client work.
-  const tracedRead = (lookup: Effect.Effect<Option.Option<unknown>, CacheError>, key: string) =>
-    Effect.withFiber((fiber) =>
-      exportsSpans(fiber)
-        ? Effect.withSpan(
-          Effect.tap(lookup, (found) =>
-            Effect.annotateCurrentSpan(Option.isSome(found) ? l2HitAttributes : missAttributes)),
-          "Cache.get",
-          redisSpan("get", "GET", key)
-        )
-        : lookup
-    )
 
   const spanL1Hits = tracing.spanL1Hits
 

@@ -103,9 +103,9 @@ export interface CodecService {
   readonly decode: (key: string, bytes: Uint8Array, fingerprint?: number) => Effect.Effect<unknown, SerializationError>
   /** Like `decode`, also giving the serialized size, so that an L1 refill weighs what a `set` weighs. */
   readonly decodeSized: (key: string, bytes: Uint8Array) => Effect.Effect<Decoded, SerializationError>
-  /** `decodeSized` done now, for a caller already inside a running effect: no effect to build and run. */
-  /** `encode` done now, for a caller already inside a running effect. */
+  /** `encode` done now, for a caller already inside a running effect: no effect to build and run. */
   readonly encodeExit: (key: string, value: unknown, meta?: EncodeMeta) => Exit.Exit<Encoded, SerializationError>
+  /** `decodeSized` done now, for a caller already inside a running effect. */
   readonly decodeSizedExit: (key: string, bytes: Uint8Array) => Exit.Exit<Decoded, SerializationError>
   /** The serializer new values are written with. */
   readonly serializer: Serializer
@@ -315,30 +315,28 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     }
   }
 
+  const encodeExit = (key: string, value: unknown, meta?: EncodeMeta) =>
+    attempt(key, "encode", () => encodeSync(value, meta))
+  const decodeSizedExit = (key: string, bytes: Uint8Array) => attempt(key, "decode", () => decodeSync(bytes, undefined))
+
   return {
     serializer,
-    encode: (key, value, meta) =>
-      Effect.try({ try: () => encodeSync(value, meta), catch: (error) => failure(key, "encode", error) }),
-    measure: (key, value) =>
-      Effect.try({ try: () => measureSync(value), catch: (error) => failure(key, "encode", error) }),
+    encode: (key, value, meta) => Effect.suspend(() => encodeExit(key, value, meta)),
+    measure: (key, value) => Effect.suspend(() => attempt(key, "encode", () => measureSync(value))),
     decode: (key, bytes, fingerprint) =>
-      Effect.try({ try: () => decodeSync(bytes, fingerprint).value, catch: (error) => failure(key, "decode", error) }),
-    decodeSized: (key, bytes) =>
-      Effect.try({ try: () => decodeSync(bytes, undefined), catch: (error) => failure(key, "decode", error) }),
-    encodeExit: (key, value, meta) => {
-      try {
-        return Exit.succeed(encodeSync(value, meta))
-      } catch (error) {
-        return Exit.fail(failure(key, "encode", error))
-      }
-    },
-    decodeSizedExit: (key, bytes) => {
-      try {
-        return Exit.succeed(decodeSync(bytes, undefined))
-      } catch (error) {
-        return Exit.fail(failure(key, "decode", error))
-      }
-    }
+      Effect.suspend(() => attempt(key, "decode", () => decodeSync(bytes, fingerprint).value)),
+    decodeSized: (key, bytes) => Effect.suspend(() => decodeSizedExit(key, bytes)),
+    encodeExit,
+    decodeSizedExit
+  }
+}
+
+// One step of the codec, run now: what it throws becomes the SerializationError for the key.
+const attempt = <A>(key: string, operation: "encode" | "decode", step: () => A): Exit.Exit<A, SerializationError> => {
+  try {
+    return Exit.succeed(step())
+  } catch (error) {
+    return Exit.fail(failure(key, operation, error))
   }
 }
 
