@@ -1,32 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Option, Schedule } from "effect"
-import type { CacheService } from "../src/index.js"
 import { freePort, type RedisServerHandle, startRedisServer } from "./support/RedisServer.js"
-import { redisCache, redisCacheExit } from "./support/cache.js"
+import { awaitMode, awaitReplayed, redisCache, redisCacheExit } from "./support/cache.js"
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
-
-/** Polls until the cache reports `mode`, failing the test after `withinMs` (a hang guard, not a timing claim). */
-const awaitMode = (cache: CacheService, mode: string, withinMs = 20_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + withinMs
-    while (Date.now() < deadline) {
-      if ((yield* cache.status).mode === mode) return
-      yield* sleep(50)
-    }
-    assert.fail(`the cache did not reach ${mode} within ${withinMs} ms: ${JSON.stringify(yield* cache.status)}`)
-  })
-
-/** Polls until nothing waits for replay (the cache is Connected while it replays). */
-const awaitReplayed = (cache: CacheService, withinMs = 20_000) =>
-  Effect.gen(function*() {
-    yield* awaitMode(cache, "Connected", withinMs)
-    const deadline = Date.now() + withinMs
-    while ((yield* cache.status).pendingReplay > 0) {
-      if (Date.now() > deadline) assert.fail(`replay did not finish: ${JSON.stringify(yield* cache.status)}`)
-      yield* sleep(20)
-    }
-  })
 
 /** Drops the connection of the cache named `cacheName` from the server side. */
 const killConnection = (server: RedisServerHandle, cacheName: string) =>

@@ -146,6 +146,15 @@ const refusalOf = (error: Error): string | undefined =>
 
 const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
+// ioredis rejects rather than throws, but an argument it cannot send may throw: either way a promise.
+const attempt = <A>(run: () => Promise<A>): Promise<A> => {
+  try {
+    return run()
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
 const REPLAY_BATCH = 256
 const MISS: RedisRead = { _tag: "Miss" }
 const UNAVAILABLE: RedisRead = { _tag: "Unavailable" }
@@ -495,11 +504,27 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       attributes: { "cache.name": options.cacheName, "db.system.name": "redis" }
     }))
     if (Exit.isFailure(replayed)) {
-      // The server went away again mid-replay: what is left stays queued for the next recovery.
       const failure = Cause.squash(replayed.cause)
-      yield* markLost(fresh.client, failure instanceof RedisFailure ? failure.cause : failure)
+      const cause = failure instanceof RedisFailure ? failure.cause : failure
+      // The server went away again mid-replay: what is left stays queued for the next recovery.
+      if (isTransportError(cause)) return yield* markLost(fresh.client, cause)
+      // The server answered and refused (an ACL without GETRANGE or EVALSHA): retrying would
+      // only loop, so what is left is dropped, with its L1 copies, and said loudly.
+      yield* dropUnreplayable(messageOf(cause))
     }
   })
+
+  const dropUnreplayable = (reason: string) =>
+    Effect.suspend(() => {
+      const dropped = pending.size + pendingPatterns.size
+      for (const key of pending.keys()) memory.delete(key)
+      droppedWhileDegraded += dropped
+      pending.clear()
+      pendingPatterns.clear()
+      return Effect.logError(
+        `Redis cache '${options.cacheName}' dropped ${dropped} queued operations that ${url} refused to replay: ${reason}`
+      )
+    })
 
   // One fiber, for the life of the layer, waits for "lost" and reconnects.
   yield* Queue.take(lost).pipe(
@@ -563,12 +588,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     Effect.callback((resume) => {
       const target = client
       if (target === undefined || mode !== "Connected") return resume(NOT_ASKED)
-      const failed = (error: unknown) => resume(commandFailed(target, name, error, NOT_ASKED))
-      try {
-        run(target).then((reply) => resume(Exit.succeed(reply)), failed)
-      } catch (error) {
-        failed(error)
-      }
+      attempt(() => run(target)).then(
+        (reply) => resume(Exit.succeed(reply)),
+        (error) => resume(commandFailed(target, name, error, NOT_ASKED))
+      )
     })
 
   const prefixed = (key: string) => options.keyPrefix + key
@@ -599,19 +622,19 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // commands renamed away) gets one command per key from then on: slower, but the same
   // answers. A batch refused because one of its keys is outside the user's ACL key
   // patterns is retried one command per key, that batch only, so that only that key fails.
-  let scriptsRefused = false
-  const viaScript = <A>(
-    script: () => Promise<Array<A>>,
+  let batchCommandsRefused = false
+  const batchOrEach = <A>(
+    batch: () => Promise<Array<A>>,
     each: () => Promise<Array<A>>
   ): Promise<Array<A>> => {
-    if (scriptsRefused) return each()
-    return script().catch((error) => {
+    if (batchCommandsRefused) return each()
+    return attempt(batch).catch((error) => {
       if (isTransportError(error) || !(error instanceof Error)) throw error
       const refusal = refusalOf(error)
       if (refusal === undefined) throw error
       if (/^NOPERM .*access one of the keys/.test(refusal)) return each()
-      if (!scriptsRefused) {
-        scriptsRefused = true
+      if (!batchCommandsRefused) {
+        batchCommandsRefused = true
         runFork(Effect.logWarning(
           `Redis cache '${options.cacheName}' cannot batch with scripts (${refusal}): one command per key from now on`
         ))
@@ -621,8 +644,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   }
 
   // Requests made in the same tick share one round trip and one command: the plain
-  // command for a lone request, a script for several (one command per request when the
-  // server refuses scripts).
+  // command for a lone request, a script or a transaction for several (one command per
+  // request when the server refuses those).
   const batched = <I, A>(
     name: string,
     maxBatch: number,
@@ -636,9 +659,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         for (const resume of resumes) resume(unavailable)
         return
       }
-      const outcomes = inputs.length === 1
-        ? one(target, inputs[0]!).then((outcome) => [outcome])
-        : viaScript(() => many(target, inputs), () => Promise.all(inputs.map((input) => one(target, input))))
+      const each = () => Promise.all(inputs.map((input) => attempt(() => one(target, input))))
+      const outcomes = inputs.length === 1 ? each() : batchOrEach(() => many(target, inputs), each)
       outcomes.then(
         (settled) => resumeAll(resumes, settled),
         (error) => {
