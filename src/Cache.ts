@@ -445,28 +445,23 @@ const ttlMillisOf = (key: string, ttl: Duration.Input | undefined, fallback: num
   return Math.ceil(millis)
 }
 
-const decoders = new WeakMap<object, (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
-const encoders = new WeakMap<object, (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+type SchemaStep = (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>
 
-// A schema's canonical JSON codec: what it stores survives every serializer, and
-// the derived codec and its parsers are built once per schema, not per call.
-const schemaDecoder = (schema: Schema.Codec<unknown, unknown>) => {
-  let decode = decoders.get(schema)
-  if (decode === undefined) {
-    decode = Schema.decodeUnknownExit(Schema.toCodecJson(schema))
-    decoders.set(schema, decode)
+// A schema's canonical JSON codec: what it stores survives every serializer, and the
+// derived codec and its parsers are built once per schema, not per call.
+const perSchema = (make: (codec: Schema.Codec<unknown, unknown>) => SchemaStep) => {
+  const built = new WeakMap<object, SchemaStep>()
+  return (schema: Schema.Codec<unknown, unknown>): SchemaStep => {
+    let step = built.get(schema)
+    if (step === undefined) {
+      step = make(Schema.toCodecJson(schema))
+      built.set(schema, step)
+    }
+    return step
   }
-  return decode
 }
-
-const schemaEncoder = (schema: Schema.Codec<unknown, unknown>) => {
-  let encode = encoders.get(schema)
-  if (encode === undefined) {
-    encode = Schema.encodeUnknownExit(Schema.toCodecJson(schema))
-    encoders.set(schema, encode)
-  }
-  return encode
-}
+const schemaDecoder = perSchema((codec) => Schema.decodeUnknownExit(codec))
+const schemaEncoder = perSchema((codec) => Schema.encodeUnknownExit(codec))
 
 const schemaFailure = (key: string, operation: "encode" | "decode", exit: Exit.Failure<unknown, Schema.SchemaError>) => {
   const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")

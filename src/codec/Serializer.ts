@@ -151,20 +151,44 @@ const jsonProblem = (value: unknown): string | undefined => {
   }
 }
 
-const explainJson = (value: unknown, path: string, ancestors: Set<object>): void => {
-  const problem = jsonProblem(value)
-  if (problem !== undefined) throw new UnsupportedValueError(path, problem)
-  if (typeof value !== "object" || value === null) return
-  if (ancestors.has(value)) throw new UnsupportedValueError(path, "a circular reference cannot be cached")
-  ancestors.add(value)
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) explainJson(value[i], `${path}[${i}]`, ancestors)
-  } else {
-    const record = value as Record<string, unknown>
-    for (const key in record) explainJson(record[key], propertyPath(path, key), ancestors)
+// The slow path that names the part of a value a serializer refuses: one walk over
+// arrays, Maps, Sets and plain objects, with each serializer's own rules for values and
+// property names (JSON's rules refuse Maps and Sets before the walk reaches them).
+const explainer = (
+  problemOf: (value: unknown) => string | undefined,
+  propertyProblem: (key: string) => string | undefined
+) => {
+  const explain = (value: unknown, path: string, ancestors: Set<object>): void => {
+    const problem = problemOf(value)
+    if (problem !== undefined) throw new UnsupportedValueError(path, problem)
+    if (typeof value !== "object" || value === null) return
+    if (ancestors.has(value)) throw new UnsupportedValueError(path, "a circular reference cannot be cached")
+    ancestors.add(value)
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) explain(value[i], `${path}[${i}]`, ancestors)
+    } else if (value instanceof Map) {
+      let i = 0
+      for (const [key, item] of value) {
+        explain(key, `${path}.keys()[${i++}]`, ancestors)
+        explain(item, `${path}.get(${describeKey(key)})`, ancestors)
+      }
+    } else if (value instanceof Set) {
+      let i = 0
+      for (const item of value) explain(item, `${path}.values()[${i++}]`, ancestors)
+    } else if (!ArrayBuffer.isView(value) && !(value instanceof Date)) {
+      const record = value as Record<string, unknown>
+      for (const key in record) {
+        const refused = propertyProblem(key)
+        if (refused !== undefined) throw new UnsupportedValueError(propertyPath(path, key), refused)
+        explain(record[key], propertyPath(path, key), ancestors)
+      }
+    }
+    ancestors.delete(value)
   }
-  ancestors.delete(value)
+  return explain
 }
+
+const explainJson = explainer(jsonProblem, () => undefined)
 
 const jsonText = (value: unknown): string => {
   // explainJson throws for every value jsonSafe refuses, except a legitimately deep one
@@ -317,37 +341,10 @@ const structuredProblem = (value: unknown): string | undefined => {
   }
 }
 
-const explainStructured = (value: unknown, path: string, ancestors: Set<object>): void => {
-  const problem = structuredProblem(value)
-  if (problem !== undefined) throw new UnsupportedValueError(path, problem)
-  if (typeof value !== "object" || value === null) return
-  if (ancestors.has(value)) throw new UnsupportedValueError(path, "a circular reference cannot be cached")
-  ancestors.add(value)
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) explainStructured(value[i], `${path}[${i}]`, ancestors)
-  } else if (value instanceof Map) {
-    let i = 0
-    for (const [key, item] of value) {
-      explainStructured(key, `${path}.keys()[${i++}]`, ancestors)
-      explainStructured(item, `${path}.get(${describeKey(key)})`, ancestors)
-    }
-  } else if (value instanceof Set) {
-    let i = 0
-    for (const item of value) explainStructured(item, `${path}.values()[${i++}]`, ancestors)
-  } else if (!ArrayBuffer.isView(value) && !(value instanceof Date)) {
-    const record = value as Record<string, unknown>
-    for (const key in record) {
-      if (key === "__proto__") {
-        throw new UnsupportedValueError(
-          propertyPath(path, key),
-          "an own property named \"__proto__\" cannot be cached by the structured serializer (CBOR decoders rename it)"
-        )
-      }
-      explainStructured(record[key], propertyPath(path, key), ancestors)
-    }
-  }
-  ancestors.delete(value)
-}
+const explainStructured = explainer(structuredProblem, (key) =>
+  key === "__proto__"
+    ? "an own property named \"__proto__\" cannot be cached by the structured serializer (CBOR decoders rename it)"
+    : undefined)
 
 const structured: Serializer = {
   id: 2,
