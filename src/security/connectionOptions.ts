@@ -499,8 +499,6 @@ export interface ConnectRedisOptions {
   readonly connectionName?: string
   /** Milliseconds a command may take before it fails with "Command timed out". */
   readonly commandTimeout?: number
-  /** Batch the commands issued in one tick into one socket write (ioredis `enableAutoPipelining`). */
-  readonly autoPipelining?: boolean
 }
 
 /**
@@ -526,8 +524,7 @@ export const connectRedis = (
         retryStrategy: () => null,
         reconnectOnError: null,
         ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
-        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout }),
-        ...(options.autoPipelining === undefined ? {} : { enableAutoPipelining: options.autoPipelining })
+        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout })
       })
       // ioredis reports the real cause here; connect() only rejects with "Connection is closed.".
       client.on("error", (error: unknown) => {

@@ -162,15 +162,17 @@ const MISS_EXIT = Exit.succeed(MISS)
 const UNAVAILABLE_EXIT = Exit.succeed(UNAVAILABLE)
 const NOT_ASKED = Exit.succeed(undefined)
 const STORED_EXIT = Exit.succeed("OK" as const)
-// Reads and writes made in the same tick leave in one command, up to this many keys:
-// a script holds the server while it runs, so a batch stays small enough to be quick.
-const MAX_READ_BATCH = 256
-const MAX_WRITE_BATCH = 64
+// Reads made in the same tick leave in one command, and so do writes, up to this many
+// keys. A batch that reaches it leaves at once: the server works on it while the client
+// resumes the fibers still to come, instead of the two taking turns (measured with 100
+// in flight: 25 to 50 keys beat 256 by a quarter to a third; see docs/benchmarks.md).
+const MAX_BATCH = 32
 // READ_MANY's and READ_META's answer for a key of another type.
 const READ_REFUSED = -100
 // Values copied through Lua cost the server about 3 us per 2.5 KB, several times an MGET:
 // above this mean size, batched reads use MULTI + MGET + READ_META instead of READ_MANY.
-const LUA_READ_MAX_MEAN_BYTES = 1024
+// Below it the copy costs less than MULTI's extra replies (measured up to 4-9 KB).
+const LUA_READ_MAX_MEAN_BYTES = 4096
 const MAX_PENDING_PATTERNS = 100
 
 function* take<A>(items: Iterator<A>, count: number): Generator<A> {
@@ -365,9 +367,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     })
 
   // No retries, no offline queue, no reconnection of its own: ours is driven by the schedule.
+  // No auto-pipelining either: the tier batches by itself, and a full batch must reach the
+  // socket when it is sent, not at the next tick together with everything after it.
   const connectOnce: Effect.Effect<{ readonly client: Redis; readonly scope: Scope.Closeable }, ConnectionError> =
     Effect.flatMap(Scope.make(), (scope) =>
-      connectRedis(options.redisUrl, connectionSettings, { connectionName, commandTimeout, autoPipelining: true }).pipe(
+      connectRedis(options.redisUrl, connectionSettings, { connectionName, commandTimeout }).pipe(
         Scope.provide(scope),
         Effect.map((connected) => ({ client: connected, scope })),
         Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
@@ -419,8 +423,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     return commands.setIfNotNewer(fullKey, bytes, operation.expiresAt - now, operation.writtenAt, magic)
   }
 
-  // Replays what was queued while degraded, in batches that ioredis pipelines on the
-  // socket. The cache is already Connected: writes made meanwhile go straight to Redis,
+  // Replays what was queued while degraded, in batches whose commands are all sent
+  // before the first reply is awaited. The cache is already Connected: writes made meanwhile go straight to Redis,
   // carry a later write time, and so win over any queued operation they race with.
   // An operation leaves the queue only once Redis has answered for it.
   const replay = (target: Redis) =>
@@ -611,6 +615,9 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   const hitExit = (bytes: Buffer, pttlMillis: number) => Exit.succeed<RedisRead>({ _tag: "Hit", bytes, pttlMillis })
 
+  // GET and PTTL back to back, not in a script: a script makes a lone read about a fifth
+  // slower. A write by another client landing between them pairs the value with the newer
+  // TTL, which L1 can then keep it for; L1 already keeps values other instances replaced.
   const readOne = (target: Redis, fullKey: string, withTtl: boolean): Promise<Exit.Exit<RedisRead, RedisReplyError>> =>
     (withTtl
       ? Promise.all([target.getBuffer(fullKey), target.pttl(fullKey)]).then(([bytes, pttl]) =>
@@ -723,7 +730,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const readBatch = (withTtl: boolean) =>
     batched<string, RedisRead>(
       "GET",
-      MAX_READ_BATCH,
+      MAX_BATCH,
       UNAVAILABLE_EXIT,
       (target, fullKey) => readOne(target, fullKey, withTtl),
       readMany(withTtl)
@@ -744,7 +751,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     )
   }
   // `undefined`: Redis could not be asked.
-  const writes = batched<WriteRequest, "OK" | undefined>("SET", MAX_WRITE_BATCH, NOT_ASKED, writeOne, writeMany)
+  const writes = batched<WriteRequest, "OK" | undefined>("SET", MAX_BATCH, NOT_ASKED, writeOne, writeMany)
 
   return RedisTier.of({
     isConnected: () => mode === "Connected",

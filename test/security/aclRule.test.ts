@@ -36,7 +36,8 @@ const killConnection = (server: RedisServerHandle, cacheName: string) =>
     assert.isDefined(id, `no connection named ${cacheName}`)
     yield* server.cli(...ADMIN, "CLIENT", "KILL", "ID", id!)
   })
-const large = (key: string) => ({ key, text: `${key} `.repeat(600) })
+// Large enough (about 13 KB) that one batch of them turns the next batches to MULTI + MGET.
+const large = (key: string) => ({ key, text: `${key} `.repeat(1500) })
 
 describe("cacheAclRule allows every command the cache sends (real redis-server)", () => {
   it.live("batched reads and writes of small and large values, and a replay after an outage", () => {
