@@ -630,6 +630,10 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
   const recordOperation = (sample: OperationSample): Effect.Effect<void> =>
     Effect.suspend(() => recordOperationUnsafe(sample))
 
+  // Resolved at the first compression, so a cache that never compresses exports no empty series.
+  let compressionSeries:
+    | { readonly uncompressed: Series<number>; readonly compressed: Series<number>; readonly duration: Series<number> }
+    | undefined
   const recordCompression = (sample: CompressionSample): Effect.Effect<void> =>
     Effect.sync(() => {
       const now = clock.currentTimeMillisUnsafe()
@@ -643,9 +647,14 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
         operation: sample.operation ?? ""
       })
       trim(compressions, now)
-      update(CacheMetrics.compressionUncompressedSize, {}, sample.originalSize)
-      update(CacheMetrics.compressionCompressedSize, {}, sample.compressedSize)
-      update(CacheMetrics.compressionDuration, {}, durationMillis / 1000)
+      compressionSeries ??= {
+        uncompressed: series(CacheMetrics.compressionUncompressedSize, {}),
+        compressed: series(CacheMetrics.compressionCompressedSize, {}),
+        duration: series(CacheMetrics.compressionDuration, {})
+      }
+      compressionSeries.uncompressed.updateUnsafe(sample.originalSize)
+      compressionSeries.compressed.updateUnsafe(sample.compressedSize)
+      compressionSeries.duration.updateUnsafe(durationMillis / 1000)
     })
 
   const recordSerializationError = (operation: "encode" | "decode"): Effect.Effect<void> =>
