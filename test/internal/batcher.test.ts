@@ -44,6 +44,23 @@ describe("makeBatcher", () => {
       assert.deepStrictEqual(batches.flat(), inputs)
     }))
 
+  it.effect("a batch that reaches maxBatch is sent at once, before the requests after it are made", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const batcher = makeBatcher<number, number, never>(2, (inputs, resumes) => {
+        events.push(`send ${inputs.join(",")}`)
+        inputs.forEach((input, i) => resumes[i]!(tenTimes(input)))
+      })
+      const request = (input: number) =>
+        Effect.suspend(() => {
+          events.push(`request ${input}`)
+          return batcher.request(input)
+        })
+      yield* Effect.all(inputsUpTo(3).map(request), { concurrency: "unbounded" })
+      // The server can start on the first batch while the client is still making requests.
+      assert.deepStrictEqual(events, ["request 1", "request 2", "send 1,2", "request 3", "send 3"])
+    }))
+
   it.effect("requests made one after another each go alone", () =>
     Effect.gen(function*() {
       const { batches, send } = answeringSend(tenTimes)
