@@ -348,6 +348,50 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
       assert.strictEqual((yield* reader.status).mode, "Connected")
     }))
 
+  it.live("concurrent sets of large values go as plain SETs in one pipeline, not through a script; a refused one fails alone", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer({ args: ["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"] })
+      // About 11 KB each, uncompressed: a script would copy every one of them into Lua.
+      const large = (key: string) => ({ key, text: `${key} `.repeat(1200) })
+      const writer = yield* redisCache({ redisUrl: server.url, compressionThreshold: 16 * 1024 * 1024 })
+      const keys = keysUpTo(20, "large")
+      const watch = yield* watchClientCommands(server)
+      yield* watch.settle
+      yield* Effect.forEach(keys, (key, i) => writer.set(key, large(key), { ttl: `${60 + i} seconds` }), {
+        ...unbounded,
+        discard: true
+      })
+      const sent = yield* watch.settle
+      assert.strictEqual(sent.scripts, 0)
+      assert.strictEqual(sent.of("set"), keys.length)
+      const reader = yield* redisCache({ redisUrl: server.url })
+      const answers = yield* Effect.forEach(keys, (key) => reader.get(key), unbounded)
+      keys.forEach((key, i) => assert.deepStrictEqual(answers[i], Option.some(large(key)), key))
+      for (const [i, key] of keys.entries()) {
+        const pttl = Number(yield* server.cli("PTTL", `cache:${key}`))
+        assert.isTrue(pttl > (60 + i - 5) * 1000 && pttl <= (60 + i) * 1000, `${key}: ${pttl}`)
+      }
+
+      // Past maxmemory every SET of the next batch is refused: each set fails alone, the connection stays.
+      yield* server.cli(
+        "EVAL",
+        "for i = 1, 6000 do redis.call('SET', 'filler:' .. i, string.rep('x', 1000)) end return 1",
+        "0"
+      )
+      assert.include(yield* server.cli("SET", "probe", "1"), "OOM")
+      yield* server.cli("CONFIG", "RESETSTAT")
+      const refusedKeys = keysUpTo(5, "refused")
+      const refused = yield* Effect.forEach(refusedKeys, (key) => Effect.exit(writer.set(key, large(key))), unbounded)
+      assert.strictEqual((yield* commandStats(server)).rejected("set"), refusedKeys.length)
+      for (const exit of refused) {
+        const error = failureOf(exit)
+        assert.strictEqual(error._tag, "InfrastructureError")
+        assert.include(error.message, "OOM")
+      }
+      assert.strictEqual((yield* writer.status).mode, "Connected")
+      assert.deepStrictEqual(yield* writer.get(refusedKeys[0]!), Option.none())
+    }))
+
   it.live("SETs refused for lack of memory fail each set with an InfrastructureError; the cache stays Connected", () =>
     Effect.gen(function*() {
       const server = yield* startRedisServer({ args: ["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"] })
