@@ -348,7 +348,7 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
       assert.strictEqual((yield* reader.status).mode, "Connected")
     }))
 
-  it.live("concurrent sets of large values go as plain SETs in one pipeline, not through a script; a refused one fails alone", () =>
+  it.live("concurrent sets of large values go as plain SETs sent together, not through a script; a refused one fails alone", () =>
     Effect.gen(function*() {
       const server = yield* startRedisServer({ args: ["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"] })
       // About 11 KB each, uncompressed: a script would copy every one of them into Lua.
