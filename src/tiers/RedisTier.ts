@@ -424,9 +424,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     return commands.setIfNotNewer(fullKey, bytes, operation.expiresAt - now, operation.writtenAt, magic)
   }
 
-  // Replays what was queued while degraded, in batches whose commands are all sent
-  // before the first reply is awaited. The cache is already Connected: writes made meanwhile go straight to Redis,
-  // carry a later write time, and so win over any queued operation they race with.
+  // Replays what was queued while degraded, in batches whose commands are all sent before
+  // the first reply is awaited. The cache is already Connected: writes made meanwhile go
+  // straight to Redis, carry a later write time, and so win over any queued operation they
+  // race with.
   // An operation leaves the queue only once Redis has answered for it.
   const replay = (target: Redis) =>
     Effect.gen(function*() {
@@ -651,6 +652,13 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     })
   }
 
+  // One command per request, all sent before the first reply.
+  const oneByOne = <I, A>(
+    target: Redis,
+    inputs: Array<I>,
+    one: (target: Redis, input: I) => Promise<Exit.Exit<A, RedisReplyError>>
+  ) => Promise.all(inputs.map((input) => attempt(() => one(target, input))))
+
   // Requests made in the same tick share one round trip and one command: the plain
   // command for a lone request, a script or a transaction for several (one command per
   // request when the server refuses those).
@@ -667,7 +675,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         for (const resume of resumes) resume(unavailable)
         return
       }
-      const each = () => Promise.all(inputs.map((input) => attempt(() => one(target, input))))
+      const each = () => oneByOne(target, inputs, one)
       const outcomes = inputs.length === 1 ? each() : batchOrEach(() => many(target, inputs), each)
       outcomes.then(
         (settled) => resumeAll(resumes, settled),
@@ -758,14 +766,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // as one SET per key, all sent before the first reply: not an ioredis pipeline, which
   // copies a batch of Buffer arguments into one more buffer (1.6 MB for 32 values of 50 KB);
   // at 50 KB, one command per key ran 1.15x (Node 24) to 1.5x (Node 20) faster than the pipeline.
-  const writeEach = (target: Redis, requests: Array<WriteRequest>) =>
-    Promise.all(requests.map((request) => writeOne(target, request)))
-
   const writeMany = (target: Redis, requests: Array<WriteRequest>) => {
     let bytes = 0
     for (const request of requests) bytes += request.bytes.byteLength
     return bytes / requests.length > LUA_MAX_MEAN_BYTES
-      ? writeEach(target, requests)
+      ? oneByOne(target, requests, writeOne)
       : writeManyThroughLua(target, requests)
   }
   // `undefined`: Redis could not be asked.
