@@ -759,7 +759,7 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
         return recordThen(afterSet(key, value, ttlMillis), "set", "none", started, true)
       }
     })
-    const traced = redisTraced("Cache.set", "set", "SET", key)(write)
+    const traced = traceRedis(write, "Cache.set", "set", "SET", key)
     return compressed
       ? Effect.andThen(
         monitor.recordCompression({

@@ -630,10 +630,12 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
   const recordOperation = (sample: OperationSample): Effect.Effect<void> =>
     Effect.suspend(() => recordOperationUnsafe(sample))
 
-  // Resolved at the first compression, so a cache that never compresses exports no empty series.
-  let compressionSeries:
-    | { readonly uncompressed: Series<number>; readonly compressed: Series<number>; readonly duration: Series<number> }
-    | undefined
+  // Resolving a series registers nothing: a cache that never compresses still exports no such series.
+  const compressionSeries = {
+    uncompressed: series(CacheMetrics.compressionUncompressedSize, {}),
+    compressed: series(CacheMetrics.compressionCompressedSize, {}),
+    duration: series(CacheMetrics.compressionDuration, {})
+  }
   const recordCompression = (sample: CompressionSample): Effect.Effect<void> =>
     Effect.sync(() => {
       const now = clock.currentTimeMillisUnsafe()
@@ -647,11 +649,6 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
         operation: sample.operation ?? ""
       })
       trim(compressions, now)
-      compressionSeries ??= {
-        uncompressed: series(CacheMetrics.compressionUncompressedSize, {}),
-        compressed: series(CacheMetrics.compressionCompressedSize, {}),
-        duration: series(CacheMetrics.compressionDuration, {})
-      }
       compressionSeries.uncompressed.updateUnsafe(sample.originalSize)
       compressionSeries.compressed.updateUnsafe(sample.compressedSize)
       compressionSeries.duration.updateUnsafe(durationMillis / 1000)

@@ -8,8 +8,9 @@
 /**
  * The commands the cache needs: reads and writes of its keys, TTLs, SCAN-based
  * invalidation, Lua scripts and MULTI for batched reads and writes and for replays,
- * Pub/Sub for invalidation messages, and what ioredis sends while connecting (HELLO, AUTH, CLIENT SETNAME, INFO for the
- * ready check). `SELECT` is added when the URL names a database other than 0.
+ * Pub/Sub for invalidation messages, and what ioredis sends while connecting (HELLO,
+ * AUTH, CLIENT SETNAME, INFO for the ready check). `SELECT` is added when the URL names
+ * a database other than 0.
  *
  * @since 0.1.0
  */

@@ -664,12 +664,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // request when the server refuses those).
   const batched = <I, A>(
     name: string,
-    maxBatch: number,
     unavailable: Exit.Exit<A>,
     one: (target: Redis, input: I) => Promise<Exit.Exit<A, RedisReplyError>>,
     many: (target: Redis, inputs: Array<I>) => Promise<Array<Exit.Exit<A, RedisReplyError>>>
   ) =>
-    makeBatcher<I, A, RedisReplyError>(maxBatch, (inputs, resumes) => {
+    makeBatcher<I, A, RedisReplyError>(MAX_BATCH, (inputs, resumes) => {
       const target = client
       if (target === undefined || mode !== "Connected") {
         for (const resume of resumes) resume(unavailable)
@@ -739,7 +738,6 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const readBatch = (withTtl: boolean) =>
     batched<string, RedisRead>(
       "GET",
-      MAX_BATCH,
       UNAVAILABLE_EXIT,
       (target, fullKey) => readOne(target, fullKey, withTtl),
       readMany(withTtl)
@@ -774,7 +772,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       : writeManyThroughLua(target, requests)
   }
   // `undefined`: Redis could not be asked.
-  const writes = batched<WriteRequest, "OK" | undefined>("SET", MAX_BATCH, NOT_ASKED, writeOne, writeMany)
+  const writes = batched<WriteRequest, "OK" | undefined>("SET", NOT_ASKED, writeOne, writeMany)
 
   return RedisTier.of({
     isConnected: () => mode === "Connected",
