@@ -747,8 +747,8 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
         recordThen(Exit.failCause(encoded.cause), "set", "none", started, false, "SerializationError")
       )
     }
-    const { bytes, compressed, compressionNanos, size, storedSize } = encoded.value
-    const write = Effect.matchEffect(tier.write(key, bytes, ttlMillis, writtenAt), {
+    const { compressed, compressionNanos, size, storedSize } = encoded.value
+    const write = Effect.matchEffect(tier.write(key, encoded.value, ttlMillis, writtenAt), {
       onFailure: (error) => {
         const failure = replyError(error, key)
         return recordThen(Exit.fail(failure), "set", "none", started, false, failure._tag)

@@ -17,25 +17,75 @@
 import { Context, Effect, Exit, Layer } from "effect"
 import { constants as bufferConstants } from "node:buffer"
 import { SerializationError } from "../errors.js"
-import { EnvelopeError, type Header, MAX_WRITTEN_AT, unwrap, wrap, wrapText } from "../internal/envelope.js"
+import {
+  encodeHeader,
+  EnvelopeError,
+  type Header,
+  headerSize,
+  joinEnvelope,
+  MAX_WRITTEN_AT,
+  unwrap
+} from "../internal/envelope.js"
 import { Compression } from "./Compression.js"
 import { Serializer, UnsupportedValueError } from "./Serializer.js"
+
+/**
+ * An envelope as its two parts, not yet joined into one buffer. A writer that sends
+ * them one after the other (the Redis tier does for large values) stores a value
+ * without copying it into a fresh buffer: under Node 24 every such buffer of a
+ * large value counts toward V8's external memory, whose growth starts full
+ * garbage collections of the whole heap (docs/benchmarks.md).
+ *
+ * @since 0.1.0
+ */
+export interface EnvelopeParts {
+  /** The envelope's header (a few bytes). */
+  readonly header: Uint8Array
+  /**
+   * What follows the header: the serializer's bytes, compressed or not, or, for a
+   * serializer that writes text and a value left uncompressed, the text itself,
+   * stored as UTF-8.
+   */
+  readonly payload: Uint8Array | string
+  /** The whole envelope's length in bytes: what Redis stores. */
+  readonly storedSize: number
+}
 
 /**
  * The result of encoding one value.
  *
  * @since 0.1.0
  */
-export interface Encoded {
-  /** The envelope: what is stored in Redis. */
+export interface Encoded extends EnvelopeParts {
+  /** The envelope in one buffer (`header` then `payload`), joined when first read. */
   readonly bytes: Uint8Array
   /** Serialized size before compression: the entry's weight in L1. */
   readonly size: number
-  /** `bytes.length`: what Redis stores. */
-  readonly storedSize: number
   readonly compressed: boolean
   /** Time spent compressing (0 when the value was below the threshold). */
   readonly compressionNanos: number
+}
+
+/** An {@link Encoded} whose one-buffer form is made only if someone reads `bytes`. */
+class EncodedEnvelope implements Encoded {
+  readonly header: Buffer
+  readonly storedSize: number
+  #bytes: Buffer | undefined = undefined
+  constructor(
+    header: Header,
+    readonly payload: Uint8Array | string,
+    payloadSize: number,
+    readonly size: number,
+    readonly compressed: boolean,
+    readonly compressionNanos: number
+  ) {
+    this.header = encodeHeader(header)
+    this.storedSize = headerSize(header) + payloadSize
+  }
+  get bytes(): Buffer {
+    if (this.#bytes === undefined) this.#bytes = joinEnvelope(this.header, this.payload, this.storedSize)
+    return this.#bytes
+  }
 }
 
 /**
@@ -114,6 +164,8 @@ export interface CodecService {
 const DEFAULT_THRESHOLD = 1000
 const DEFAULT_LEVEL = 6
 const DEFAULT_MAX_DECODED_BYTES = 64 * 1024 * 1024
+// Text up to this size is encoded for compression into one buffer the codec reuses.
+const MAX_SCRATCH_BYTES = 1024 * 1024
 const FIRST_USER_ID = 128
 const MAX_ID = 255
 
@@ -204,30 +256,43 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     }
   }
 
+  // Text is encoded for compression into one reused buffer rather than a fresh one per
+  // value: under Node 24 each fresh buffer of a large value adds to V8's external memory,
+  // whose growth starts full collections of the whole heap (docs/benchmarks.md). The
+  // compression runs synchronously, and an output that points into this buffer is copied.
+  let scratch = Buffer.allocUnsafeSlow(0)
+  const utf8Input = (text: string, size: number): Buffer => {
+    if (size > MAX_SCRATCH_BYTES) return Buffer.from(text, "utf8")
+    if (scratch.byteLength < size) scratch = Buffer.allocUnsafeSlow(Math.min(MAX_SCRATCH_BYTES, Math.max(size, 2 * scratch.byteLength)))
+    scratch.write(text, 0, size, "utf8")
+    return scratch.subarray(0, size)
+  }
+
+  // `payload` is what is stored when compression does not make the value smaller.
   const compress = (
-    payload: Uint8Array,
+    input: Uint8Array,
+    payload: Uint8Array | string,
     size: number,
     meta: EncodeMeta | undefined
   ): Encoded => {
     const started = performance.now()
     let packed: Uint8Array
     try {
-      packed = compression.compress(payload, level)
+      packed = compression.compress(input, level)
     } catch (error) {
       throw new StepError(`compression with ${compression.name} failed: ${describe(error)}`, { cause: error })
     }
+    if (packed.buffer === scratch.buffer) packed = Buffer.from(packed)
     const compressionNanos = Math.round((performance.now() - started) * 1e6)
     // incompressible data (already compressed, random) is stored as it is
-    const compressed = packed.byteLength < payload.byteLength
-    const bytes = compressed
-      ? wrap({
+    return packed.byteLength < size
+      ? new EncodedEnvelope({
         serializerId: serializer.id,
         compressionId: compression.id,
         fingerprint: meta?.fingerprint,
         writtenAt: meta?.writtenAt
-      }, packed)
-      : wrap(uncompressedHeader(meta), payload)
-    return { bytes, size, storedSize: bytes.byteLength, compressed, compressionNanos }
+      }, packed, packed.byteLength, size, true, compressionNanos)
+      : new EncodedEnvelope(uncompressedHeader(meta), payload, size, size, false, compressionNanos)
   }
 
   const encodeSync = (value: unknown, meta: EncodeMeta | undefined): Encoded => {
@@ -249,19 +314,13 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
         throw serializerFailure(error)
       }
       const size = Buffer.byteLength(text, "utf8")
-      if (!compresses || size <= threshold) {
-        const bytes = wrapText(uncompressedHeader(meta), text, size)
-        return { bytes, size, storedSize: bytes.byteLength, compressed: false, compressionNanos: 0 }
-      }
-      return compress(Buffer.from(text, "utf8"), size, meta)
+      if (!compresses || size <= threshold) return new EncodedEnvelope(uncompressedHeader(meta), text, size, size, false, 0)
+      return compress(utf8Input(text, size), text, size, meta)
     }
     const payload = serialize(value)
     const size = payload.byteLength
-    if (!compresses || size <= threshold) {
-      const bytes = wrap(uncompressedHeader(meta), payload)
-      return { bytes, size, storedSize: bytes.byteLength, compressed: false, compressionNanos: 0 }
-    }
-    return compress(payload, size, meta)
+    if (!compresses || size <= threshold) return new EncodedEnvelope(uncompressedHeader(meta), payload, size, size, false, 0)
+    return compress(payload, payload, size, meta)
   }
 
   const measureSync = (value: unknown): number => {

@@ -23,7 +23,10 @@ import { deflateSync, inflateSync } from "node:zlib"
 export interface Compression {
   readonly id: number
   readonly name: string
-  /** `level` is 1 (fastest) .. 9 (smallest). */
+  /**
+   * `level` is 1 (fastest) .. 9 (smallest). `bytes` may be a view of a buffer the codec
+   * reuses for the next value: read it during the call, do not keep it.
+   */
   readonly compress: (bytes: Uint8Array, level: number) => Uint8Array
   readonly decompress: (bytes: Uint8Array, maxOutputBytes: number) => Uint8Array
 }
@@ -42,12 +45,20 @@ const MIN_CHUNK_BYTES = 64
 const MAX_GUESSED_CHUNK_BYTES = 1024 * 1024
 // Cached JSON shrinks 4-12x under deflate.
 const INFLATE_RATIO_GUESS = 8
+// Above this input size a deflate chunk is no longer carved from Node's shared pool but is a
+// buffer of its own, kept alive by the output that points into it, and under Node 24 such
+// buffers start full collections as they add up (docs/benchmarks.md). Large inputs get a
+// chunk of an eighth of their size: 50 KB of cached JSON deflates to 4 KB, and with a 25 KB
+// chunk the compressed 50 KB miss-then-set ran at 0.8x of its speed with a 6 KB one.
+const LARGE_DEFLATE_INPUT_BYTES = 8192
+const deflateChunkBytes = (inputBytes: number): number =>
+  Math.max(MIN_CHUNK_BYTES, Math.ceil(inputBytes / (inputBytes > LARGE_DEFLATE_INPUT_BYTES ? 8 : 2)))
 
 const zlib: Compression = {
   id: 1,
   name: "zlib",
   compress: (bytes, level) =>
-    deflateSync(bytes, { level, chunkSize: Math.max(MIN_CHUNK_BYTES, Math.ceil(bytes.byteLength / 2)) }),
+    deflateSync(bytes, { level, chunkSize: deflateChunkBytes(bytes.byteLength) }),
   // maxOutputLength makes zlib stop and throw as soon as the output would pass the limit
   decompress: (bytes, maxOutputBytes) =>
     inflateSync(bytes, {

@@ -91,24 +91,22 @@ const writeHeader = (target: Buffer, header: Header): void => {
   if (header.fingerprint !== undefined) target.writeUInt32BE(header.fingerprint, offset)
 }
 
-/** The envelope around binary `payload`: one allocation, one copy of the payload. */
-export const wrap = (header: Header, payload: Uint8Array): Buffer => {
-  const offset = headerSize(header)
-  const target = Buffer.allocUnsafe(offset + payload.byteLength)
+/** The header alone: a few bytes, which Node takes from its shared pool. */
+export const encodeHeader = (header: Header): Buffer => {
+  const target = Buffer.allocUnsafe(headerSize(header))
   writeHeader(target, header)
-  target.set(payload, offset)
   return target
 }
 
 /**
- * The envelope around `text` encoded as UTF-8, written straight into the one
- * allocation (`byteLength` is `Buffer.byteLength(text)`, which the caller already has).
+ * The envelope in one buffer: `header`, then `payload` (text is written as UTF-8;
+ * `byteLength` is the whole envelope's length, which the caller already has).
  */
-export const wrapText = (header: Header, text: string, byteLength: number): Buffer => {
-  const offset = headerSize(header)
-  const target = Buffer.allocUnsafe(offset + byteLength)
-  writeHeader(target, header)
-  target.write(text, offset, byteLength, "utf8")
+export const joinEnvelope = (header: Uint8Array, payload: Uint8Array | string, byteLength: number): Buffer => {
+  const target = Buffer.allocUnsafe(byteLength)
+  target.set(header, 0)
+  if (typeof payload === "string") target.write(payload, header.byteLength, byteLength - header.byteLength, "utf8")
+  else target.set(payload, header.byteLength)
   return target
 }
 

@@ -6,7 +6,7 @@ import { Codec, type CodecOptions, type Encoded } from "../../src/codec/Codec.js
 import { Compression } from "../../src/codec/Compression.js"
 import { Serializer } from "../../src/codec/Serializer.js"
 import type { SerializationError } from "../../src/errors.js"
-import { wrap } from "../../src/internal/envelope.js"
+import { wrap } from "../support/envelope.js"
 import { structuredTopLevel, withoutNegativeZero } from "./fixtures/values.js"
 
 const HUGE = Number.MAX_SAFE_INTEGER
@@ -95,6 +95,45 @@ describe("Codec", () => {
       const encoded = encodeSync(codec, value)
       assert.strictEqual(encoded.size, Buffer.byteLength(JSON.stringify(value)))
       assert.strictEqual(Buffer.from(encoded.bytes).subarray(6).toString(), JSON.stringify(value))
+    })
+
+    it("keeps the envelope as header and payload; bytes joins them once", () => {
+      const value = { text: "日本語 ✓ 🎉 ".repeat(100) }
+      const plain = encodeSync(Codec.make({ compressionThreshold: HUGE }), value)
+      assert.strictEqual(plain.payload, JSON.stringify(value))
+      assert.deepStrictEqual(Buffer.from(plain.header), Buffer.from([0xc4, 0xe7, 1, 0, 1, 0]))
+      assert.strictEqual(plain.storedSize, 6 + plain.size)
+      assert.deepStrictEqual(Buffer.from(plain.bytes), Buffer.concat([plain.header, Buffer.from(JSON.stringify(value))]))
+      assert.strictEqual(plain.bytes, plain.bytes)
+
+      const packed = encodeSync(Codec.make({ compressionThreshold: 0 }), value)
+      assert.isTrue(packed.compressed)
+      assert.instanceOf(packed.payload, Uint8Array)
+      assert.strictEqual(packed.storedSize, packed.header.byteLength + (packed.payload as Uint8Array).byteLength)
+      assert.deepStrictEqual(Buffer.from(packed.bytes), Buffer.concat([packed.header, packed.payload as Uint8Array]))
+
+      const binary = encodeSync(Codec.make({ serializer: Serializer.structured, compressionThreshold: HUGE }), value)
+      assert.instanceOf(binary.payload, Uint8Array)
+      assert.deepStrictEqual(decodeSync(Codec.make(), binary.bytes), value)
+    })
+
+    it("an encoded value stays intact when the next one is compressed, even if a compression returns a view of its input", () => {
+      // Drops the leading "{" of a JSON object and puts it back: its output points into its input.
+      const dropBrace: Compression = {
+        id: 131,
+        name: "drop-brace",
+        compress: (bytes) => bytes.subarray(1),
+        decompress: (bytes) => Buffer.concat([Buffer.from("{"), bytes])
+      }
+      for (const compression of [Compression.zlib, dropBrace]) {
+        const codec = Codec.make({ compression, compressionThreshold: 10 })
+        const values = Array.from({ length: 5 }, (_, i) => ({ i, text: `${i}`.repeat(200 + i * 300) }))
+        const encoded = values.map((value) => encodeSync(codec, value))
+        encoded.forEach((e, i) => {
+          assert.isTrue(e.compressed, compression.name)
+          assert.deepStrictEqual(decodeSync(codec, e.bytes), values[i], compression.name)
+        })
+      }
     })
 
     it("stores incompressible data uncompressed even above the threshold", () => {

@@ -1,11 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import {
-  BASE_HEADER_SIZE,
-  EnvelopeError,
-  unwrap,
-  wrap,
-  wrapText
-} from "../../src/internal/envelope.js"
+import { BASE_HEADER_SIZE, encodeHeader, EnvelopeError, joinEnvelope, unwrap } from "../../src/internal/envelope.js"
+import { wrap } from "../support/envelope.js"
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
 
@@ -60,7 +55,8 @@ describe("envelope", () => {
 
   it("writes text as UTF-8 straight after the header in one buffer", () => {
     const text = "{\"é\":\"✓\"}"
-    const bytes = wrapText({ serializerId: 1, compressionId: 0, fingerprint: undefined }, text, Buffer.byteLength(text))
+    const header = encodeHeader({ serializerId: 1, compressionId: 0, fingerprint: undefined })
+    const bytes = joinEnvelope(header, text, header.byteLength + Buffer.byteLength(text))
     assert.strictEqual(bytes.byteLength, BASE_HEADER_SIZE + Buffer.byteLength(text))
     assert.strictEqual(Buffer.from(unwrap(bytes).payload).toString("utf8"), text)
   })
