@@ -4,6 +4,7 @@
  */
 import { Effect, Option, type Scope } from "effect"
 import { Redis } from "ioredis"
+import { deflateSync, inflateSync } from "node:zlib"
 import type { CacheService } from "../../src/index.js"
 import { type CaseResult, effectRound, promiseRound, type SizeName } from "../lib/harness.js"
 import { redisCache, runCase, type SuiteContext } from "../lib/suite.js"
@@ -57,6 +58,17 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
         yield* Effect.promise(() =>
           Promise.all(rawKeys.map((key, i) => raw.pipelined.set(key, JSON.stringify(values[i]), "PX", TTL_MILLIS)))
         )
+        // What compression costs by itself: raw ioredis with zlib by hand, for values the
+        // cache's default threshold (1000 bytes) compresses.
+        const compressible = size !== "100B"
+        const rawZlibKeys = values.map((_, i) => `bench:raw:z:${size}:${i}`)
+        if (compressible) {
+          yield* Effect.promise(() =>
+            Promise.all(rawZlibKeys.map((key, i) =>
+              raw.pipelined.set(key, deflateSync(JSON.stringify(values[i])), "PX", TTL_MILLIS)
+            ))
+          )
+        }
         const libKeys: Record<string, ReadonlyArray<string>> = {}
         for (const c of compression) {
           const keys = values.map((_, i) => `l2:${size}:${c.tag}:${i}`)
@@ -102,6 +114,24 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
                     if (text === null) throw new Error("raw GET missed")
                     return JSON.parse(text) as unknown
                   }))
+            }))
+          }
+          if (inFlight === IN_FLIGHT && compressible) {
+            results.push(yield* runCase(context, {
+              id: `baseline.redis.get.${tag(inFlight)}.zlib`,
+              label: `raw ioredis GET + inflate + JSON.parse, ${where(inFlight)}, auto-pipelining`,
+              size,
+              latency: "per-op",
+              initialOps: 200,
+              baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
+              round: (ops) =>
+                Effect.promise(() =>
+                  promiseRound(ops, inFlight, async (i) => {
+                    const bytes = await raw.pipelined.getBuffer(rawZlibKeys[i % KEYS]!)
+                    if (bytes === null) throw new Error("raw GET missed")
+                    JSON.parse(inflateSync(bytes).toString("utf8"))
+                  })
+                )
             }))
           }
           for (const c of compression) {
@@ -165,6 +195,27 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
                       ? Effect.tryPromise(() => raw.pipelined.set(key, JSON.stringify(values[i % KEYS]), "PX", TTL_MILLIS))
                       : Effect.die(new Error("raw GET hit a new key")))
                 })
+              }
+            }))
+          }
+          if (inFlight === IN_FLIGHT && compressible) {
+            results.push(yield* runCase(context, {
+              id: `baseline.redis.mts.${tag(inFlight)}.zlib`,
+              label: `raw ioredis GET (miss) + SET PX with JSON + deflate, ${where(inFlight)}, auto-pipelining`,
+              size,
+              latency: "per-op",
+              initialOps: 200,
+              baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
+              round: (ops) => {
+                const first = serial
+                serial += ops
+                return Effect.promise(() =>
+                  promiseRound(ops, inFlight, async (i) => {
+                    const key = `bench:raw:mts:${first + i}`
+                    if ((await raw.pipelined.get(key)) !== null) throw new Error("raw GET hit a new key")
+                    await raw.pipelined.set(key, deflateSync(JSON.stringify(values[i % KEYS])), "PX", TTL_MILLIS)
+                  })
+                )
               }
             }))
           }
