@@ -17,15 +17,7 @@
 import { Context, Effect, Exit, Layer } from "effect"
 import { constants as bufferConstants } from "node:buffer"
 import { SerializationError } from "../errors.js"
-import {
-  encodeHeader,
-  EnvelopeError,
-  type Header,
-  headerSize,
-  joinEnvelope,
-  MAX_WRITTEN_AT,
-  unwrap
-} from "../internal/envelope.js"
+import { EncodedEnvelope, EnvelopeError, type Header, MAX_WRITTEN_AT, unwrap } from "../internal/envelope.js"
 import { Compression } from "./Compression.js"
 import { Serializer, UnsupportedValueError } from "./Serializer.js"
 
@@ -64,28 +56,6 @@ export interface Encoded extends EnvelopeParts {
   readonly compressed: boolean
   /** Time spent compressing (0 when the value was below the threshold). */
   readonly compressionNanos: number
-}
-
-/** An {@link Encoded} whose one-buffer form is made only if someone reads `bytes`. */
-class EncodedEnvelope implements Encoded {
-  readonly header: Buffer
-  readonly storedSize: number
-  #bytes: Buffer | undefined = undefined
-  constructor(
-    header: Header,
-    readonly payload: Uint8Array | string,
-    payloadSize: number,
-    readonly size: number,
-    readonly compressed: boolean,
-    readonly compressionNanos: number
-  ) {
-    this.header = encodeHeader(header)
-    this.storedSize = headerSize(header) + payloadSize
-  }
-  get bytes(): Buffer {
-    if (this.#bytes === undefined) this.#bytes = joinEnvelope(this.header, this.payload, this.storedSize)
-    return this.#bytes
-  }
 }
 
 /**

@@ -20,6 +20,7 @@
  *
  * @internal
  */
+import type { Encoded } from "../codec/Codec.js"
 
 /** First magic byte. */
 export const MAGIC_0 = 0xc4
@@ -98,16 +99,27 @@ export const encodeHeader = (header: Header): Buffer => {
   return target
 }
 
+const writePayload = (target: Buffer, offset: number, payload: Uint8Array | string): Buffer => {
+  if (typeof payload === "string") target.write(payload, offset, target.byteLength - offset, "utf8")
+  else target.set(payload, offset)
+  return target
+}
+
 /**
- * The envelope in one buffer: `header`, then `payload` (text is written as UTF-8;
- * `byteLength` is the whole envelope's length, which the caller already has).
+ * The envelope in one buffer, one allocation: the header, then `payload` (text is
+ * written as UTF-8; `byteLength` is the whole envelope's length, which the caller has).
  */
+export const wrap = (header: Header, payload: Uint8Array | string, byteLength: number): Buffer => {
+  const target = Buffer.allocUnsafe(byteLength)
+  writeHeader(target, header)
+  return writePayload(target, headerSize(header), payload)
+}
+
+/** The same from a header already encoded. */
 export const joinEnvelope = (header: Uint8Array, payload: Uint8Array | string, byteLength: number): Buffer => {
   const target = Buffer.allocUnsafe(byteLength)
   target.set(header, 0)
-  if (typeof payload === "string") target.write(payload, header.byteLength, byteLength - header.byteLength, "utf8")
-  else target.set(payload, header.byteLength)
-  return target
+  return writePayload(target, header.byteLength, payload)
 }
 
 const hex = (byte: number | undefined): string => `0x${(byte ?? 0).toString(16).padStart(2, "0")}`
@@ -179,5 +191,36 @@ export const unwrap = (bytes: Uint8Array): Envelope => {
     fingerprint,
     writtenAt,
     payload: bytes.subarray(offset)
+  }
+}
+
+/**
+ * An {@link Encoded} that makes each form when it is first read: a small value is
+ * written to Redis as `bytes` (one allocation, as if there were no parts), a large one
+ * as `header` and `payload`.
+ */
+export class EncodedEnvelope implements Encoded {
+  readonly storedSize: number
+  readonly #fields: Header
+  #header: Buffer | undefined = undefined
+  #bytes: Buffer | undefined = undefined
+  constructor(
+    fields: Header,
+    readonly payload: Uint8Array | string,
+    payloadSize: number,
+    readonly size: number,
+    readonly compressed: boolean,
+    readonly compressionNanos: number
+  ) {
+    this.#fields = fields
+    this.storedSize = headerSize(fields) + payloadSize
+  }
+  get header(): Buffer {
+    if (this.#header === undefined) this.#header = encodeHeader(this.#fields)
+    return this.#header
+  }
+  get bytes(): Buffer {
+    if (this.#bytes === undefined) this.#bytes = wrap(this.#fields, this.payload, this.storedSize)
+    return this.#bytes
   }
 }

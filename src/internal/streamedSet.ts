@@ -5,9 +5,9 @@
  * Given a `Buffer` argument, ioredis copies the whole command into one new buffer.
  * Under Node 24 each such buffer of a 50 KB value (and the codec's own, when it
  * joined header and payload) counts toward V8's external memory, and that growth
- * starts full collections of the whole heap: 28 of them in ten seconds of raw
- * ioredis SETs of 50 KB `Buffer`s against 2 with the same values as strings, at half
- * the throughput. Written as parts, the JSON text goes to the socket as a string
+ * starts full collections of the whole heap: 26-37 of them in a 12-second run of
+ * raw ioredis SETs of 50 KB `Buffer`s against 2-5 with the same values as strings, at
+ * about half the throughput. Written as parts, the JSON text goes to the socket as a string
  * (Node encodes it outside the JS heap's accounting) and a binary payload is written
  * as it is, without a copy. ioredis' own `Script` command overrides `toWritable` the
  * same way; the socket is the connection's, and the parts are written in order

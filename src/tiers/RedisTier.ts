@@ -17,7 +17,15 @@ import type { CacheModeName } from "../events/CacheEvents.js"
 import { CacheEvents } from "../events/CacheEvents.js"
 import type { ConfigurationError, ConnectionError } from "../errors.js"
 import type { EnvelopeParts } from "../codec/Codec.js"
-import { FLAG_WRITTEN_AT, joinEnvelope, MAGIC_0, MAGIC_1, VERSION, WRITTEN_AT_OFFSET } from "../internal/envelope.js"
+import {
+  EncodedEnvelope,
+  FLAG_WRITTEN_AT,
+  joinEnvelope,
+  MAGIC_0,
+  MAGIC_1,
+  VERSION,
+  WRITTEN_AT_OFFSET
+} from "../internal/envelope.js"
 import { StreamedSet } from "../internal/streamedSet.js"
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
 import { classifyConnectionError, connectRedis, redisConnectionOptions } from "../security/connectionOptions.js"
@@ -300,10 +308,12 @@ interface WriteRequest {
   readonly ttlMillis: number
 }
 
-/** The envelope as one buffer (Lua scripts and the replay queue need it whole). */
+/** The envelope as one buffer (Lua scripts and the replay queue need it whole; the codec's joins once). */
 const joined = (envelope: Uint8Array | EnvelopeParts): Buffer =>
   envelope instanceof Uint8Array
     ? Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength)
+    : envelope instanceof EncodedEnvelope
+    ? envelope.bytes
     : joinEnvelope(envelope.header, envelope.payload, envelope.storedSize)
 
 interface ReplayCommands {
