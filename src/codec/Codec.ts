@@ -233,7 +233,9 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
   let scratch = Buffer.allocUnsafeSlow(0)
   const utf8Input = (text: string, size: number): Buffer => {
     if (size > MAX_SCRATCH_BYTES) return Buffer.from(text, "utf8")
-    if (scratch.byteLength < size) scratch = Buffer.allocUnsafeSlow(Math.min(MAX_SCRATCH_BYTES, Math.max(size, 2 * scratch.byteLength)))
+    if (scratch.byteLength < size) {
+      scratch = Buffer.allocUnsafeSlow(Math.min(MAX_SCRATCH_BYTES, Math.max(size, 2 * scratch.byteLength)))
+    }
     scratch.write(text, 0, size, "utf8")
     return scratch.subarray(0, size)
   }
@@ -284,12 +286,16 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
         throw serializerFailure(error)
       }
       const size = Buffer.byteLength(text, "utf8")
-      if (!compresses || size <= threshold) return new EncodedEnvelope(uncompressedHeader(meta), text, size, size, false, 0)
+      if (!compresses || size <= threshold) {
+        return new EncodedEnvelope(uncompressedHeader(meta), text, size, size, false, 0)
+      }
       return compress(utf8Input(text, size), text, size, meta)
     }
     const payload = serialize(value)
     const size = payload.byteLength
-    if (!compresses || size <= threshold) return new EncodedEnvelope(uncompressedHeader(meta), payload, size, size, false, 0)
+    if (!compresses || size <= threshold) {
+      return new EncodedEnvelope(uncompressedHeader(meta), payload, size, size, false, 0)
+    }
     return compress(payload, payload, size, meta)
   }
 
