@@ -136,6 +136,36 @@ describe("graceful degradation and recovery", () => {
       assert.notStrictEqual(yield* server.cli("GET", "cache:during"), "")
     }))
 
+  it.live("Redis paused during a large write (sent as parts): it times out, is queued, and is replayed whole", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const options = {
+        redisUrl: server.url,
+        commandTimeout: "200 millis",
+        connectTimeout: "200 millis",
+        reconnectSchedule: Schedule.spaced("100 millis"),
+        compressionThreshold: 16 * 1024 * 1024
+      } as const
+      const cache = yield* redisCache(options)
+      const large = (n: number) => ({ n, text: `é✓ ${n} `.repeat(4000) })
+      yield* cache.set("large:before", large(0))
+      yield* server.pause
+      const written = yield* Effect.forEach([1, 2, 3], (n) => cache.set(`large:${n}`, large(n)), {
+        concurrency: "unbounded"
+      }).pipe(Effect.timeoutOrElse({
+        duration: "2 seconds",
+        orElse: () => Effect.die(new Error("a large write waited on a paused server"))
+      }))
+      assert.strictEqual(written.length, 3)
+      assert.strictEqual((yield* cache.status).mode, "MemoryOnly")
+      yield* server.resume
+      yield* awaitReplayed(cache)
+      const reader = yield* redisCache({ ...options, enableL1: false, cacheName: "reader" })
+      for (const n of [0, 1, 2, 3]) {
+        assert.deepStrictEqual(yield* reader.get(n === 0 ? "large:before" : `large:${n}`), Option.some(large(n)))
+      }
+    }))
+
   it.live("replay never overwrites a value another instance wrote later, and drops the stale L1 copy", () =>
     Effect.gen(function*() {
       const server = yield* startRedisServer()
