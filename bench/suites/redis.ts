@@ -49,7 +49,13 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
       mtsCaches[c.tag] = yield* redisCache(context, { cacheName: `bench-mts-${c.tag}`, compressionThreshold: c.threshold })
     }
     const results: Array<CaseResult> = []
+    // Miss-then-set rows use keys never used before: each round takes the next `ops` numbers.
     let serial = 0
+    const takeKeyNumbers = (ops: number) => {
+      const first = serial
+      serial += ops
+      return first
+    }
 
     const sizeCases = (size: SizeName) =>
       Effect.gen(function*() {
@@ -153,7 +159,18 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
           }
         }
 
-        // Miss, then set (every key is new)
+        // Miss, then set (every key is new): raw ioredis storing what `encode` makes of the value.
+        const rawMissThenSet =
+          (client: Redis, inFlight: number, encode: (value: object) => string | Buffer) => (ops: number) => {
+            const first = takeKeyNumbers(ops)
+            return Effect.promise(() =>
+              promiseRound(ops, inFlight, async (i) => {
+                const key = `bench:raw:mts:${first + i}`
+                if ((await client.get(key)) !== null) throw new Error("raw GET hit a new key")
+                await client.set(key, encode(values[i % KEYS]!), "PX", TTL_MILLIS)
+              })
+            )
+          }
         for (const inFlight of concurrencies) {
           for (const pipelining of [false, true]) {
             const client = pipelining ? raw.pipelined : raw.plain
@@ -164,17 +181,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               latency: "per-op",
               initialOps: 200,
               ...(pipelining ? {} : { baseline: `baseline.redis.mts.${tag(inFlight)}.ap` }),
-              round: (ops) => {
-                const first = serial
-                serial += ops
-                return Effect.promise(() =>
-                  promiseRound(ops, inFlight, async (i) => {
-                    const key = `bench:raw:mts:${first + i}`
-                    if ((await client.get(key)) !== null) throw new Error("raw GET hit a new key")
-                    await client.set(key, JSON.stringify(values[i % KEYS]), "PX", TTL_MILLIS)
-                  })
-                )
-              }
+              round: rawMissThenSet(client, inFlight, (value) => JSON.stringify(value))
             }))
           }
           if (inFlight === IN_FLIGHT) {
@@ -186,8 +193,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               initialOps: 200,
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
               round: (ops) => {
-                const first = serial
-                serial += ops
+                const first = takeKeyNumbers(ops)
                 return effectRound(ops, inFlight, (i) => {
                   const key = `bench:raw:mts:${first + i}`
                   return Effect.flatMap(Effect.tryPromise(() => raw.pipelined.get(key)), (found) =>
@@ -206,17 +212,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               latency: "per-op",
               initialOps: 200,
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
-              round: (ops) => {
-                const first = serial
-                serial += ops
-                return Effect.promise(() =>
-                  promiseRound(ops, inFlight, async (i) => {
-                    const key = `bench:raw:mts:${first + i}`
-                    if ((await raw.pipelined.get(key)) !== null) throw new Error("raw GET hit a new key")
-                    await raw.pipelined.set(key, deflateSync(JSON.stringify(values[i % KEYS])), "PX", TTL_MILLIS)
-                  })
-                )
-              }
+              round: rawMissThenSet(raw.pipelined, inFlight, (value) => deflateSync(JSON.stringify(value)))
             }))
           }
           for (const c of compression) {
@@ -230,8 +226,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
               ...(inFlight === IN_FLIGHT ? { target: 0.85 } : {}),
               round: (ops) => {
-                const first = serial
-                serial += ops
+                const first = takeKeyNumbers(ops)
                 return effectRound(ops, inFlight, (i) => {
                   const key = `mts:${first + i}`
                   return Effect.flatMap(cache.get(key), (found) =>

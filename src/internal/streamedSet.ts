@@ -22,8 +22,6 @@ interface WritableSocket {
   write(chunk: string | Uint8Array): boolean
 }
 
-const utf8Length = (text: string): number => Buffer.byteLength(text, "utf8")
-
 /** One `SET fullKey envelope PX ttlMillis`, its reply `"OK"`. */
 export class StreamedSet extends Command {
   readonly #fullKey: string
@@ -42,7 +40,7 @@ export class StreamedSet extends Command {
     const stream = socket as WritableSocket
     const key = this.#fullKey
     const { header, payload, storedSize } = this.#envelope
-    stream.write(`*5\r\n$3\r\nSET\r\n$${utf8Length(key)}\r\n${key}\r\n$${storedSize}\r\n`)
+    stream.write(`*5\r\n$3\r\nSET\r\n$${Buffer.byteLength(key, "utf8")}\r\n${key}\r\n$${storedSize}\r\n`)
     stream.write(header)
     const tail = `\r\n$2\r\nPX\r\n$${this.#ttl.length}\r\n${this.#ttl}\r\n`
     if (typeof payload === "string") return payload + tail

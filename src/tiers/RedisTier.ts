@@ -188,6 +188,9 @@ const READ_REFUSED = -100
 // READ_MANY, and batched writes one SET per key instead of WRITE_MANY. Below it the copy
 // costs less than MULTI's extra replies or a command per key (measured up to 4-9 KB).
 const LUA_MAX_MEAN_BYTES = 4096
+// Node carves buffers below 4 KB from a shared pool; an envelope this size or larger would be
+// a buffer of its own (and ioredis copies it into another), so it is written as its parts.
+const STREAMED_MIN_BYTES = 4096
 const MAX_PENDING_PATTERNS = 100
 
 function* take<A>(items: Iterator<A>, count: number): Generator<A> {
@@ -771,7 +774,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // one is joined: one buffer from Node's pool costs less than three socket writes.
   const writeOne = (target: Redis, request: WriteRequest): Promise<Exit.Exit<"OK" | undefined, RedisReplyError>> => {
     const { envelope, fullKey, ttlMillis } = request
-    if (envelope instanceof Uint8Array || request.storedSize <= LUA_MAX_MEAN_BYTES) {
+    if (envelope instanceof Uint8Array || request.storedSize < STREAMED_MIN_BYTES) {
       return target.set(fullKey, joined(envelope), "PX", ttlMillis).then(() => STORED_EXIT, refusedBy("SET"))
     }
     const command = new StreamedSet(fullKey, envelope, ttlMillis)
