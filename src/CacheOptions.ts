@@ -143,7 +143,13 @@ export const CommonOptionFields = {
   /** A label for metrics and logs. Default "default". */
   cacheName: Schema.optionalKey(CacheName),
   /** How often L1 sweeps expired entries. Default 30 seconds. */
-  sweepInterval: Schema.optionalKey(PositiveDuration(24 * 60 * 60 * 1000, "24 hours"))
+  sweepInterval: Schema.optionalKey(PositiveDuration(24 * 60 * 60 * 1000, "24 hours")),
+  /**
+   * What `get(key, schema)` gives for a stored value that no longer fits the schema (a
+   * deploy changed it): "miss" (default: counted, announced, and `getOrSet` overwrites
+   * it) or "fail" (a `SerializationError`).
+   */
+  onSchemaMismatch: Schema.optionalKey(Schema.Literals(["miss", "fail"]))
 }
 
 /**

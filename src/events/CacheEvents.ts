@@ -16,6 +16,8 @@ export type CacheEvent =
   | { readonly _tag: "GetMiss"; readonly key: string }
   | { readonly _tag: "SetSuccess"; readonly key: string; readonly value: unknown; readonly ttlMillis: number }
   | { readonly _tag: "DeleteSuccess"; readonly key: string }
+  /** A stored value did not fit the reader's schema and was read as a miss (`onSchemaMismatch: "miss"`). */
+  | { readonly _tag: "SchemaMismatch"; readonly key: string; readonly reason: string }
   | {
     readonly _tag: "ModeChanged"
     readonly from: CacheModeName
@@ -57,7 +59,11 @@ const callbackEventOf = {
   SetSuccess: "set_success",
   DeleteSuccess: "delete_success",
   ModeChanged: "mode_change"
-} as const satisfies Record<CacheEvent["_tag"], CallbackEvent>
+} as const satisfies Partial<Record<CacheEvent["_tag"], CallbackEvent>>
+
+// The events that have a callback of the original; the others reach the stream only.
+const callbackNameOf = (tag: CacheEvent["_tag"]): CallbackEvent | undefined =>
+  (callbackEventOf as Partial<Record<CacheEvent["_tag"], CallbackEvent>>)[tag]
 
 /**
  * The events service. `emit` costs nothing but a flag test while nobody listens,
@@ -94,7 +100,8 @@ export class CacheEvents extends Context.Service<CacheEvents, {
     let subscriberCount = 0
 
     const runCallbacks = (event: CacheEvent): Array<{ readonly name: string; readonly error: unknown }> => {
-      const name = callbackEventOf[event._tag]
+      const name = callbackNameOf(event._tag)
+      if (name === undefined) return []
       const list = callbacks[name] as ReadonlyArray<(...args: ReadonlyArray<unknown>) => void>
       const failures: Array<{ readonly name: string; readonly error: unknown }> = []
       for (const callback of list) {
@@ -112,6 +119,8 @@ export class CacheEvents extends Context.Service<CacheEvents, {
               break
             case "ModeChanged":
               callback(event.from, event.to, event.reason)
+              break
+            case "SchemaMismatch":
               break
           }
         } catch (error) {

@@ -131,6 +131,18 @@ export const serializationErrors = Metric.counter("cache.serialization.errors", 
 })
 
 /**
+ * Stored values that did not fit the reader's schema and were read as misses
+ * (`onSchemaMismatch: "miss"`, the default): a deploy changed a schema.
+ *
+ * @since 0.1.0
+ */
+export const schemaMismatches = Metric.counter("cache.schema.mismatches", {
+  description: "Stored values that did not fit the reader's schema and were read as misses",
+  incremental: true,
+  attributes: { unit: "{value}" }
+})
+
+/**
  * L1 entries evicted to stay within the entry or byte bound.
  *
  * @since 0.1.0
@@ -315,6 +327,7 @@ export const all = [
   misses,
   errors,
   serializationErrors,
+  schemaMismatches,
   l1Evictions,
   l1Expirations,
   l1Entries,

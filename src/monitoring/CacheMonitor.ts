@@ -202,6 +202,8 @@ export interface CacheMonitorService {
   readonly recordCompression: (sample: CompressionSample) => Effect.Effect<void>
   /** Records a value that could not be encoded or decoded. */
   readonly recordSerializationError: (operation: "encode" | "decode") => Effect.Effect<void>
+  /** Records a stored value that did not fit the reader's schema and was read as a miss. */
+  readonly recordSchemaMismatch: () => Effect.Effect<void>
   /** Records a mode switch. `from === to` reports the starting mode without counting a switch. */
   readonly recordModeChange: (from: CacheMode, to: CacheMode, reason: string) => Effect.Effect<void>
   /** Records an attempt to reconnect to Redis. */
@@ -661,6 +663,9 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
       update(CacheMetrics.serializationErrors, { [CacheMetrics.AttributeKeys.serializationOperation]: operation }, 1)
     })
 
+  const recordSchemaMismatch = (): Effect.Effect<void> =>
+    Effect.sync(() => update(CacheMetrics.schemaMismatches, {}, 1))
+
   const recordModeChange = (from: CacheMode, to: CacheMode, reason: string): Effect.Effect<void> =>
     Effect.sync(() => {
       currentMode = to
@@ -858,6 +863,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     recordOperationUnsafe,
     recordCompression,
     recordSerializationError,
+    recordSchemaMismatch,
     recordModeChange,
     recordReconnectAttempt,
     recordReplay,

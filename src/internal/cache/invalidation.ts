@@ -1,0 +1,67 @@
+/**
+ * Invalidation by pattern and `clear`: both tiers, counted as invalidations as in the
+ * original's monitor.
+ */
+import { Effect } from "effect"
+import type { CacheError } from "../../errors.js"
+import { matcher, toRedisMatch } from "../pattern.js"
+import type { CacheCore } from "./core.js"
+import { patternError, patternIssue } from "./inputs.js"
+
+/** `invalidatePattern` and `clear` of a cache. */
+export const makeInvalidation = (core: CacheCore) => {
+  const { clock, epoch, memory, monitor, redis, settings } = core
+  const { keyPrefix } = settings
+
+  // Removes the matching keys from L1, then from Redis; the count is the larger of the two
+  // (a key may be in one tier only), and the monitor records the invalidation.
+  const removeMatching = (
+    pattern: string,
+    glob: boolean,
+    operation: "invalidate" | "clear"
+  ): Effect.Effect<number, CacheError> => {
+    epoch.writes++
+    const started = core.nanos()
+    const matches = matcher(pattern, { glob })
+    let removedInMemory = 0
+    if (operation === "clear") {
+      removedInMemory = memory.stats().entries
+      memory.clear()
+    } else {
+      removedInMemory = memory.removeWhere(matches)
+    }
+    const finish = (removedInRedis: number) => {
+      const keysInvalidated = Math.max(removedInMemory, removedInRedis)
+      return core.recordThen(Effect.as(
+        monitor.recordInvalidation({
+          pattern: operation === "clear" ? "*" : pattern,
+          keysInvalidated,
+          durationMillis: Number(core.nanos() - started) / 1e6,
+          invalidationType: operation === "clear" ? "clear" : glob ? "glob" : "literal"
+        }),
+        keysInvalidated
+      ), operation, "none", started, true)
+    }
+    if (redis === undefined) return finish(0)
+    const [name, dbOperation] = operation === "clear"
+      ? ["Cache.clear", "SCAN"] as const
+      : ["Cache.invalidatePattern", "SCAN"] as const
+    return redis.removeMatching(toRedisMatch(pattern, { glob, keyPrefix }), clock.currentTimeMillisUnsafe()).pipe(
+      Effect.mapError((error) => core.replyError(error, operation === "clear" ? "*" : pattern)),
+      Effect.tapError((error) => core.record(operation, "none", started, false, error._tag)),
+      Effect.flatMap((removed) => finish(removed ?? 0)),
+      (self) => core.traceRedis(self, name, operation, dbOperation, undefined)
+    )
+  }
+
+  const invalidatePattern = (pattern: string, options?: { readonly glob?: boolean }) =>
+    Effect.suspend((): Effect.Effect<number, CacheError> => {
+      const issue = patternIssue(pattern)
+      if (issue !== undefined) return patternError(issue)
+      return removeMatching(pattern, options?.glob === true, "invalidate")
+    })
+
+  const clear: Effect.Effect<void, CacheError> = Effect.suspend(() => Effect.asVoid(removeMatching("", false, "clear")))
+
+  return { invalidatePattern, clear }
+}

@@ -1,0 +1,153 @@
+/**
+ * The read path: `get` (L1, then one batched Redis read whose continuation decodes,
+ * refills L1 and counts synchronously), `exists` and `ttl`.
+ */
+import { Duration, Effect, Exit, Option, type Schema } from "effect"
+import type { CacheError } from "../../errors.js"
+import type { RedisRead, RedisTier } from "../../tiers/RedisTier.js"
+import { spanAttributes } from "../../monitoring/Tracing.js"
+import { type CacheCore, MISS_EXIT } from "./core.js"
+import { keyError, keyIssue, keyShapeIssue } from "./inputs.js"
+import { makeSchemaFit } from "./schemas.js"
+
+type AnySchema = Schema.Codec<unknown, unknown> | undefined
+
+const l2HitAttributes = { "cache.tier": "l2", "cache.hit": true }
+const missAttributes = { "cache.tier": "miss", "cache.hit": false }
+const lookupAttributes = (found: Option.Option<unknown>) => Option.isSome(found) ? l2HitAttributes : missAttributes
+
+/** The read operations of a cache. */
+export const makeReadPath = (core: CacheCore) => {
+  const { codec, counters, epoch, events, memory, monitor, redis, settings, tracing } = core
+  const { cacheName, enableL1 } = settings
+  const fitSchema = makeSchemaFit(core)
+  // Samples of work that takes no measurable time: allocated once, not per call.
+  const memoryMiss = { operation: "get", tier: "miss", durationMillis: 0, success: true, cacheName } as const
+
+  const hit = (key: string, value: unknown, schema: AnySchema, tier: "l1" | "l2") => {
+    const result = fitSchema(key, value, schema)
+    if (!events.isActive()) return result
+    return Effect.tap(result, (found) =>
+      Option.isSome(found) ? events.emit({ _tag: "GetSuccess", key, value, tier }) : Effect.void)
+  }
+
+  const miss = (key: string): Effect.Effect<Option.Option<unknown>> =>
+    events.isActive() ? Effect.as(events.emit({ _tag: "GetMiss", key }), Option.none()) : MISS_EXIT
+
+  const afterRead = (
+    read: RedisRead,
+    key: string,
+    schema: AnySchema,
+    started: bigint,
+    readEpoch: number
+  ): Effect.Effect<Option.Option<unknown>, CacheError> => {
+    if (read._tag !== "Hit") {
+      counters.misses++
+      return core.recordThen(miss(key), "get", "miss", started, true)
+    }
+    const decoded = codec.decodeSizedExit(key, read.bytes)
+    if (Exit.isFailure(decoded)) {
+      return Effect.andThen(
+        core.countSerializationError("decode"),
+        core.recordThen(Exit.failCause(decoded.cause), "get", "none", started, false, "SerializationError")
+      )
+    }
+    const { size, value } = decoded.value
+    // L1 never outlives the Redis entry: it gets the entry's remaining TTL.
+    if (enableL1 && read.pttlMillis > 0 && readEpoch === epoch.writes) memory.set(key, value, size, read.pttlMillis)
+    counters.l2Hits++
+    return core.recordThen(hit(key, value, schema, "l2"), "get", "l2", started, true)
+  }
+
+  const getFromRedis = (tier: RedisTier["Service"], key: string, schema: AnySchema) => {
+    const started = core.nanos()
+    const readEpoch = epoch.writes
+    const lookup = Effect.matchEffect(tier.read(key, enableL1), {
+      onFailure: (error) => {
+        const failure = core.replyError(error, key)
+        const failed = core.recordThen(Exit.fail(failure), "get", "none", started, false, failure._tag)
+        return failure._tag === "SerializationError"
+          ? Effect.andThen(core.countSerializationError("decode"), failed)
+          : failed
+      },
+      onSuccess: (read) => afterRead(read, key, schema, started, readEpoch)
+    })
+    return core.traceRedis(lookup, "Cache.get", "get", "GET", key, lookupAttributes)
+  }
+
+  // Only keys that kept every rule reach L1 (set and the Redis path check them), so the
+  // rules that cost a scan of the key are checked here, after an L1 miss.
+  const getAfterL1Miss = (key: string, schema: AnySchema) => {
+    const issue = keyIssue(key)
+    if (issue !== undefined) return keyError(key, issue)
+    if (redis === undefined) return Effect.andThen(monitor.recordOperation(memoryMiss), miss(key))
+    if (!redis.isConnected()) {
+      counters.misses++
+      return Effect.andThen(monitor.recordOperation(memoryMiss), miss(key))
+    }
+    return getFromRedis(redis, key, schema)
+  }
+
+  const { l1Always } = core
+  const spanL1Hits = tracing.spanL1Hits
+
+  // The L1 hit path: one Effect.suspend around a synchronous tier lookup, nothing else
+  // unless a schema, a listener or per-hit spans ask for it. The key's shape is checked
+  // when the effect is made: the check depends on the argument alone, so doing it early
+  // is indistinguishable from doing it when the effect runs, and keeps it off the hot loop.
+  const get = (key: string, schema?: AnySchema): Effect.Effect<Option.Option<unknown>, CacheError> => {
+    if (keyShapeIssue(key) !== undefined) return keyError(key)
+    return Effect.suspend((): Effect.Effect<Option.Option<unknown>, CacheError> => {
+      if (l1Always || redis?.isConnected() === false) {
+        const value = memory.get(key)
+        if (value !== undefined) {
+          if (schema === undefined && !spanL1Hits && !events.isActive()) return Exit.succeed(Option.some(value))
+          return spanL1Hits
+            ? Effect.withSpan(hit(key, value, schema, "l1"), "Cache.get", {
+              attributes: spanAttributes(tracing, { operation: "get", tier: "l1", hit: true, key, cacheName })
+            })
+            : hit(key, value, schema, "l1")
+        }
+      }
+      return getAfterL1Miss(key, schema)
+    })
+  }
+
+  const exists = (key: string): Effect.Effect<boolean, CacheError> =>
+    Effect.suspend((): Effect.Effect<boolean, CacheError> => {
+      if (keyIssue(key) !== undefined) return keyError(key)
+      const started = core.nanos()
+      if ((l1Always || redis?.isConnected() === false) && memory.has(key)) {
+        return core.recordThen(Exit.succeed(true), "exists", "l1", started, true)
+      }
+      if (redis === undefined) return core.recordThen(Exit.succeed(false), "exists", "miss", started, true)
+      return redis.exists(key).pipe(
+        Effect.mapError((error) => core.replyError(error, key)),
+        Effect.tapError((error) => core.record("exists", "none", started, false, error._tag)),
+        Effect.map((found) => found === true || (found === undefined && memory.has(key))),
+        Effect.tap((found) => core.record("exists", found ? "l2" : "miss", started, true)),
+        (self) => core.traceRedis(self, "Cache.exists", "exists", "EXISTS", key)
+      )
+    })
+
+  const ttl = (key: string): Effect.Effect<Option.Option<Duration.Duration>, CacheError> =>
+    Effect.suspend((): Effect.Effect<Option.Option<Duration.Duration>, CacheError> => {
+      if (keyIssue(key) !== undefined) return keyError(key)
+      const started = core.nanos()
+      const fromMemory = () => Option.map(Option.fromNullishOr(memory.remainingTtl(key)), Duration.millis)
+      const tierOf = (found: Option.Option<unknown>, answered: "l1" | "l2") => Option.isSome(found) ? answered : "miss"
+      if (redis === undefined) {
+        const found = fromMemory()
+        return core.recordThen(Exit.succeed(found), "ttl", tierOf(found, "l1"), started, true)
+      }
+      return redis.pttl(key).pipe(
+        Effect.mapError((error) => core.replyError(error, key)),
+        Effect.tapError((error) => core.record("ttl", "none", started, false, error._tag)),
+        Effect.map((remaining) => remaining === undefined ? fromMemory() : Option.map(remaining, Duration.millis)),
+        Effect.tap((found) => core.record("ttl", tierOf(found, "l2"), started, true)),
+        (self) => core.traceRedis(self, "Cache.ttl", "ttl", "PTTL", key)
+      )
+    })
+
+  return { get, exists, ttl }
+}

@@ -1,0 +1,106 @@
+/**
+ * `getOrSet` with one lookup per key per process. The first caller that misses L1
+ * becomes the key's leader at once, before it asks Redis: every caller that comes
+ * while the leader reads Redis, looks up or stores waits for the leader's outcome, so
+ * a slow Redis miss cannot start a second lookup, and a failing lookup runs once for
+ * all the callers that were waiting on it.
+ */
+import { Cause, Deferred, Effect, Exit, Option, type Schema } from "effect"
+import type { CacheError } from "../../errors.js"
+import type { GetOrSetOptions, SetOptions } from "../../Cache.js"
+import type { CacheCore } from "./core.js"
+
+type AnySchema = Schema.Codec<unknown, unknown> | undefined
+
+/** The read and write a single flight is made of. */
+export interface SingleFlightParts {
+  readonly get: (key: string, schema?: AnySchema) => Effect.Effect<Option.Option<unknown>, CacheError>
+  readonly set: (key: string, value: unknown, options?: SetOptions) => Effect.Effect<void, CacheError>
+}
+
+/** `getOrSet` of a cache. */
+export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
+  const { memory, redis, settings } = core
+  const { cacheName } = settings
+  // L1 answers without a round trip exactly when the read path would take it.
+  const l1Serves = () => core.l1Always || redis?.isConnected() === false
+  // One leader per key: later callers wait for its outcome.
+  const leaders = new Map<string, Deferred.Deferred<unknown, unknown>>()
+
+  const lead = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options: GetOrSetOptions<A> | undefined,
+    deferred: Deferred.Deferred<unknown, unknown>,
+    readFirst: boolean
+  ): Effect.Effect<A, E | CacheError, R> => {
+    const schema = options?.schema as AnySchema
+    const setOptions: SetOptions = {
+      ...(options?.ttl === undefined ? {} : { ttl: options.ttl }),
+      ...(schema === undefined ? {} : { schema })
+    }
+    const lookUpAndStore = lookup.pipe(
+      Effect.tap((value) => parts.set(key, value, setOptions)),
+      // always a span: the user's lookup runs in it and may read it (logs, currentSpan)
+      (self) =>
+        Effect.withSpan(self, "Cache.getOrSet.lookup", {
+          attributes: { "cache.name": cacheName, "cache.operation": "getOrSet" },
+          captureStackTrace: false
+        })
+    )
+    const found = readFirst
+      ? Effect.flatMap(parts.get(key, schema), (found) => Option.isSome(found) ? Effect.succeed(found.value as A) : lookUpAndStore)
+      : lookUpAndStore
+    return found.pipe(
+      Effect.onExit((exit) => {
+        if (leaders.get(key) === deferred) leaders.delete(key)
+        return Deferred.done(deferred, exit)
+      })
+    )
+  }
+
+  const follow = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options: GetOrSetOptions<A> | undefined,
+    leader: Deferred.Deferred<unknown, unknown>
+  ): Effect.Effect<A, E | CacheError, R> =>
+    (Deferred.await(leader) as Effect.Effect<A, E | CacheError>).pipe(
+      // The leader was interrupted: its attempt proved nothing, so try again.
+      Effect.catchCause((cause) =>
+        Cause.hasInterruptsOnly(cause) ? getOrSet(key, lookup, options) : Effect.failCause(cause)
+      )
+    )
+
+  const getOrSet = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options?: GetOrSetOptions<A>
+  ): Effect.Effect<A, E | CacheError, R> =>
+    Effect.suspend((): Effect.Effect<A, E | CacheError, R> => {
+      const leader = leaders.get(key)
+      if (leader !== undefined) return follow(key, lookup, options, leader)
+      // An L1 hit needs no leader: get answers it without a round trip.
+      if (l1Serves() && memory.has(key)) {
+        return Effect.flatMap(parts.get(key, options?.schema as AnySchema), (found) =>
+          // L1 holds a value that does not fit the schema: look up without reading again.
+          Option.isSome(found) ? Exit.succeed(found.value as A) : becomeLeader(key, lookup, options, false))
+      }
+      return becomeLeader(key, lookup, options, true)
+    })
+
+  const becomeLeader = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options: GetOrSetOptions<A> | undefined,
+    readFirst: boolean
+  ): Effect.Effect<A, E | CacheError, R> => {
+    const leader = leaders.get(key)
+    if (leader !== undefined) return follow(key, lookup, options, leader)
+    const deferred = Deferred.makeUnsafe<unknown, unknown>()
+    leaders.set(key, deferred)
+    return lead(key, lookup, options, deferred, readFirst)
+  }
+
+  return { getOrSet }
+}

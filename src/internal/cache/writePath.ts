@@ -1,0 +1,103 @@
+/**
+ * The write path: `set` (Redis first, then L1) and `delete`.
+ */
+import { Effect, Exit } from "effect"
+import type { CacheError } from "../../errors.js"
+import type { RedisTier } from "../../tiers/RedisTier.js"
+import type { SetOptions } from "../../Cache.js"
+import type { CacheCore } from "./core.js"
+import { keyError, keyIssue, ttlMillisOf, undefinedValueError } from "./inputs.js"
+import { schemaEncoder, schemaFailure } from "./schemas.js"
+
+/** The write operations of a cache. */
+export const makeWritePath = (core: CacheCore) => {
+  const { codec, counters, epoch, events, memory, monitor, redis, settings } = core
+  const { cacheName, defaultTtlMillis, enableL1 } = settings
+  const memorySet = { operation: "set", tier: "none", durationMillis: 0, success: true, cacheName } as const
+
+  const afterSet = (key: string, value: unknown, ttlMillis: number) => {
+    counters.sets++
+    return events.isActive() ? events.emit({ _tag: "SetSuccess", key, value, ttlMillis }) : Effect.void
+  }
+
+  const setInMemory = (key: string, value: unknown, ttlMillis: number) =>
+    codec.measure(key, value).pipe(
+      Effect.tapError(() => core.countSerializationError("encode")),
+      Effect.flatMap((weight) => {
+        memory.set(key, value, weight, ttlMillis)
+        return Effect.andThen(monitor.recordOperation(memorySet), afterSet(key, value, ttlMillis))
+      })
+    )
+
+  // Encodes now, then one write whose continuation answers with an Exit unless a listener
+  // or a slow-operation log has work to run. The span covers the round trip.
+  const setInRedis = (tier: RedisTier["Service"], key: string, value: unknown, ttlMillis: number) => {
+    const started = core.nanos()
+    const writtenAt = core.clock.currentTimeMillisUnsafe()
+    const encoded = codec.encodeExit(key, value, { writtenAt })
+    if (Exit.isFailure(encoded)) {
+      return Effect.andThen(
+        core.countSerializationError("encode"),
+        core.recordThen(Exit.failCause(encoded.cause), "set", "none", started, false, "SerializationError")
+      )
+    }
+    const { compressed, compressionNanos, size, storedSize } = encoded.value
+    const write = Effect.matchEffect(tier.write(key, encoded.value, ttlMillis, writtenAt), {
+      onFailure: (error) => {
+        const failure = core.replyError(error, key)
+        return core.recordThen(Exit.fail(failure), "set", "none", started, false, failure._tag)
+      },
+      onSuccess: (outcome) => {
+        if (enableL1 || outcome === "queued") memory.set(key, value, size, ttlMillis)
+        else memory.delete(key)
+        return core.recordThen(afterSet(key, value, ttlMillis), "set", "none", started, true)
+      }
+    })
+    const traced = core.traceRedis(write, "Cache.set", "set", "SET", key)
+    if (!compressed) return traced
+    const compression = { originalSize: size, compressedSize: storedSize, durationMillis: compressionNanos / 1e6 }
+    return Effect.andThen(monitor.recordCompression({ ...compression, operation: "set" }), traced)
+  }
+
+  const set = (key: string, input: unknown, options?: SetOptions): Effect.Effect<void, CacheError> =>
+    Effect.suspend((): Effect.Effect<void, CacheError> => {
+      if (keyIssue(key) !== undefined) return keyError(key)
+      const ttlMillis = ttlMillisOf(key, options?.ttl, defaultTtlMillis)
+      if (typeof ttlMillis !== "number") return Exit.fail(ttlMillis)
+      if (input === undefined) return undefinedValueError(key)
+      epoch.writes++
+      let value: unknown = input
+      if (options?.schema !== undefined) {
+        const encoded = schemaEncoder(options.schema)(input)
+        if (Exit.isFailure(encoded)) {
+          return Effect.andThen(core.countSerializationError("encode"), Exit.fail(schemaFailure(key, "encode", encoded)))
+        }
+        value = encoded.value
+      }
+      return redis === undefined ? setInMemory(key, value, ttlMillis) : setInRedis(redis, key, value, ttlMillis)
+    })
+
+  const remove = (key: string): Effect.Effect<boolean, CacheError> =>
+    Effect.suspend((): Effect.Effect<boolean, CacheError> => {
+      if (keyIssue(key) !== undefined) return keyError(key)
+      epoch.writes++
+      const started = core.nanos()
+      const inMemory = memory.delete(key)
+      const done = (existed: boolean) => {
+        counters.deletes++
+        return existed && events.isActive()
+          ? Effect.as(events.emit({ _tag: "DeleteSuccess", key }), existed)
+          : Exit.succeed(existed)
+      }
+      if (redis === undefined) return core.recordThen(done(inMemory), "delete", "none", started, true)
+      return redis.remove(key, core.clock.currentTimeMillisUnsafe()).pipe(
+        Effect.mapError((error) => core.replyError(error, key)),
+        Effect.tapError((error) => core.record("delete", "none", started, false, error._tag)),
+        Effect.tap(() => core.record("delete", "none", started, true)),
+        Effect.flatMap((inRedis) => done(inMemory || inRedis === true)),
+        (self) => core.traceRedis(self, "Cache.delete", "delete", "UNLINK", key)
+      )
+    })
+
+  return { set, delete: remove }
+}
