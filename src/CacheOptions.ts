@@ -27,7 +27,9 @@ export const CacheLimits = {
   /** Largest compression threshold accepted, in bytes. */
   maxCompressionThreshold: 16 * 1024 * 1024,
   /** Most L1 entries accepted. */
-  maxL1Entries: 10_000_000
+  maxL1Entries: 10_000_000,
+  /** Largest `maxValueBytes` accepted: 4 GiB, the largest Buffer under Node 20. */
+  maxValueBytes: 2 ** 32
 } as const
 
 const durationInput = Schema.declare(
@@ -143,7 +145,12 @@ export const CommonOptionFields = {
   /** A label for metrics and logs. Default "default". */
   cacheName: Schema.optionalKey(CacheName),
   /** How often L1 sweeps expired entries. Default 30 seconds. */
-  sweepInterval: Schema.optionalKey(PositiveDuration(24 * 60 * 60 * 1000, "24 hours"))
+  sweepInterval: Schema.optionalKey(PositiveDuration(24 * 60 * 60 * 1000, "24 hours")),
+  /**
+   * The largest value, in serialized bytes (before compression), that `set` accepts
+   * and `get` reads back. Default 64 MiB (docs/configuration.md, "maxValueBytes").
+   */
+  maxValueBytes: Schema.optionalKey(intBetween(1024, CacheLimits.maxValueBytes))
 }
 
 /**
