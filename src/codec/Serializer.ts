@@ -8,7 +8,8 @@
  *   `undefined` in an object, `NaN`, a class instance, a cycle...).
  * - `Serializer.structured` (id 2): CBOR (RFC 8949) through `cbor-x`. It also
  *   round-trips `Date`, `Map`, `Set`, `BigInt`, typed arrays, `Buffer`, nested
- *   `undefined` and `NaN`/`Infinity`.
+ *   `undefined` and `NaN`/`Infinity`. It refuses, with its path, a string holding a
+ *   lone surrogate, which CBOR's UTF-8 text would turn into U+FFFD.
  *
  * Any object implementing {@link Serializer} with an id in 128..255 can be
  * plugged in as well.
