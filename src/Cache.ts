@@ -227,7 +227,7 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
             maxBytes: settings.maxBytes,
             sweepInterval: settings.sweepInterval
           }),
-          Codec.layer({ serializer: settings.serializer }),
+          Codec.layer({ serializer: settings.serializer, maxValueBytes: settings.maxValueBytes }),
           CacheEvents.layer(),
           monitorLayer(settings.cacheName),
           CacheSecurity.layerNotConfigured
@@ -280,7 +280,8 @@ const memorySettings = (valid: MemoryCacheOptions) => ({
   maxEntries: valid.maxEntries ?? 1000,
   maxBytes: valid.maxBytes ?? DEFAULT_MAX_BYTES,
   sweepInterval: valid.sweepInterval ?? Duration.seconds(30),
-  serializer: builtInSerializer(valid.serializer)
+  serializer: builtInSerializer(valid.serializer),
+  maxValueBytes: valid.maxValueBytes
 })
 
 /**
@@ -310,6 +311,7 @@ const redisSettings = (valid: RedisCacheOptions) => ({
   maxBytes: valid.l1MaxBytes ?? DEFAULT_MAX_BYTES,
   sweepInterval: valid.sweepInterval ?? Duration.seconds(30),
   serializer: builtInSerializer(valid.serializer),
+  maxValueBytes: valid.maxValueBytes,
   compressionThreshold: valid.compressionThreshold ?? 1000,
   compressionLevel: valid.compressionLevel ?? 6,
   redisUrl: valid.redisUrl ?? "redis://127.0.0.1:6379",
@@ -335,7 +337,8 @@ const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
     Codec.layer({
       serializer: settings.serializer,
       compressionThreshold: settings.compressionThreshold,
-      compressionLevel: settings.compressionLevel
+      compressionLevel: settings.compressionLevel,
+      maxValueBytes: settings.maxValueBytes
     }),
     CacheEvents.layer(),
     monitorLayer(settings.cacheName)

@@ -27,7 +27,9 @@ export const CacheLimits = {
   /** Largest compression threshold accepted, in bytes. */
   maxCompressionThreshold: 16 * 1024 * 1024,
   /** Most L1 entries accepted. */
-  maxL1Entries: 10_000_000
+  maxL1Entries: 10_000_000,
+  /** Largest `maxValueBytes` accepted: 4 GiB, the largest Buffer under Node 20. */
+  maxValueBytes: 2 ** 32
 } as const
 
 const durationInput = Schema.declare(
@@ -149,7 +151,12 @@ export const CommonOptionFields = {
    * deploy changed it): "miss" (default: counted, announced, and `getOrSet` overwrites
    * it) or "fail" (a `SerializationError`).
    */
-  onSchemaMismatch: Schema.optionalKey(Schema.Literals(["miss", "fail"]))
+  onSchemaMismatch: Schema.optionalKey(Schema.Literals(["miss", "fail"])),
+  /**
+   * The largest value, in serialized bytes (before compression), that `set` accepts
+   * and `get` reads back. Default 64 MiB (docs/configuration.md, "maxValueBytes").
+   */
+  maxValueBytes: Schema.optionalKey(intBetween(1024, CacheLimits.maxValueBytes))
 }
 
 /**

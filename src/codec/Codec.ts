@@ -75,10 +75,13 @@ export interface CodecOptions {
   /** More serializers this codec can read (the built-in ones always are). */
   readonly decoders?: ReadonlyArray<Serializer>
   /**
-   * Largest serialized payload decode accepts, after decompression. Bigger values
-   * (and zlib streams that would inflate past it) are refused. Default 64 MiB.
+   * The largest value, in serialized bytes (before compression; the stored payload is
+   * never larger), that this codec writes or reads. `encode` and `measure` refuse a
+   * bigger value, so that nothing is stored that a reader would refuse; `decode`
+   * refuses a bigger payload, and a zlib stream that would inflate past it. Integer
+   * >= 1, default 64 MiB.
    */
-  readonly maxDecodedBytes?: number
+  readonly maxValueBytes?: number | undefined
 }
 
 /**
@@ -133,7 +136,7 @@ export interface CodecService {
 
 const DEFAULT_THRESHOLD = 1000
 const DEFAULT_LEVEL = 6
-const DEFAULT_MAX_DECODED_BYTES = 64 * 1024 * 1024
+const DEFAULT_MAX_VALUE_BYTES = 64 * 1024 * 1024
 // Text up to this size is encoded for compression into one buffer the codec reuses.
 const MAX_SCRATCH_BYTES = 1024 * 1024
 const FIRST_USER_ID = 128
@@ -184,12 +187,20 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     Number.MAX_SAFE_INTEGER
   )
   const level = checkInteger("compressionLevel", options.compressionLevel ?? DEFAULT_LEVEL, 1, 9)
-  const maxDecodedBytes = checkInteger(
-    "maxDecodedBytes",
-    options.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES,
+  const maxValueBytes = checkInteger(
+    "maxValueBytes",
+    options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
     1,
     bufferConstants.MAX_LENGTH
   )
+  // A writer refuses what a reader would refuse: the same limit, on the same size.
+  const checkWritable = (size: number): void => {
+    if (size > maxValueBytes) {
+      throw new StepError(
+        `the value is ${size} bytes serialized, more than maxValueBytes (${maxValueBytes})`
+      )
+    }
+  }
 
   const builtInSerializers = [Serializer.json, Serializer.structured]
   const serializers: Array<Serializer | undefined> = []
@@ -286,6 +297,7 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
         throw serializerFailure(error)
       }
       const size = Buffer.byteLength(text, "utf8")
+      checkWritable(size)
       if (!compresses || size <= threshold) {
         return new EncodedEnvelope(uncompressedHeader(meta), text, size, size, false, 0)
       }
@@ -293,6 +305,7 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     }
     const payload = serialize(value)
     const size = payload.byteLength
+    checkWritable(size)
     if (!compresses || size <= threshold) {
       return new EncodedEnvelope(uncompressedHeader(meta), payload, size, size, false, 0)
     }
@@ -302,12 +315,17 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
   const measureSync = (value: unknown): number => {
     refuseUndefined(value)
     const serializeText = serializer.serializeText
-    if (serializeText === undefined) return serialize(value).byteLength
-    try {
-      return Buffer.byteLength(serializeText(value), "utf8")
-    } catch (error) {
-      throw serializerFailure(error)
+    let size: number
+    if (serializeText === undefined) size = serialize(value).byteLength
+    else {
+      try {
+        size = Buffer.byteLength(serializeText(value), "utf8")
+      } catch (error) {
+        throw serializerFailure(error)
+      }
     }
+    checkWritable(size)
+    return size
   }
 
   const decodeSync = (bytes: Uint8Array, fingerprint: number | undefined): Decoded => {
@@ -322,6 +340,12 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
       throw new StepError(`unknown serializer id ${envelope.serializerId} (this codec reads ${listIds(serializers)})`)
     }
     let payload = envelope.payload
+    // a writer with this limit never stores a payload above it, compressed or not
+    if (payload.byteLength > maxValueBytes) {
+      throw new StepError(
+        `the stored payload is ${payload.byteLength} bytes, more than maxValueBytes (${maxValueBytes})`
+      )
+    }
     if (envelope.compressed) {
       const decompressor = compressions[envelope.compressionId]
       if (decompressor === undefined) {
@@ -330,16 +354,16 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
         )
       }
       try {
-        payload = decompressor.decompress(payload, maxDecodedBytes)
+        payload = decompressor.decompress(payload, maxValueBytes)
       } catch (error) {
         throw (error as { code?: unknown } | null)?.code === "ERR_BUFFER_TOO_LARGE"
-          ? new StepError(`the value decompresses to more than maxDecodedBytes (${maxDecodedBytes})`, { cause: error })
+          ? new StepError(`the value decompresses to more than maxValueBytes (${maxValueBytes})`, { cause: error })
           : new StepError(`decompression with ${decompressor.name} failed: ${describe(error)}`, { cause: error })
       }
     }
     // a user decompressor may not enforce the limit itself
-    if (payload.byteLength > maxDecodedBytes) {
-      throw new StepError(`the payload is ${payload.byteLength} bytes, more than maxDecodedBytes (${maxDecodedBytes})`)
+    if (payload.byteLength > maxValueBytes) {
+      throw new StepError(`the payload is ${payload.byteLength} bytes, more than maxValueBytes (${maxValueBytes})`)
     }
     try {
       return { value: reader.deserialize(payload), size: payload.byteLength }

@@ -8,7 +8,8 @@
  *   `undefined` in an object, `NaN`, a class instance, a cycle...).
  * - `Serializer.structured` (id 2): CBOR (RFC 8949) through `cbor-x`. It also
  *   round-trips `Date`, `Map`, `Set`, `BigInt`, typed arrays, `Buffer`, nested
- *   `undefined` and `NaN`/`Infinity`.
+ *   `undefined` and `NaN`/`Infinity`. It refuses, with its path, a string holding a
+ *   lone surrogate, which CBOR's UTF-8 text would turn into U+FFFD.
  *
  * Any object implementing {@link Serializer} with an id in 128..255 can be
  * plugged in as well.
@@ -71,6 +72,26 @@ const className = (value: object): string => {
 const article = (name: string): string => (/^[AEIO]/.test(name) ? `an ${name}` : `a ${name}`)
 
 const isPlainObject = (proto: unknown): boolean => proto === Object.prototype || proto === null
+
+// `String.prototype.isWellFormed` is ES2024 (Node >= 20); the project's lib is ES2023. V8 answers
+// at once for a one-byte string and scans a two-byte one, without allocating.
+interface WellFormedCheck {
+  readonly isWellFormed: () => boolean
+}
+const isWellFormed = (text: string): boolean => (text as unknown as WellFormedCheck).isWellFormed()
+
+/** The first UTF-16 code unit of `text` that is half of a surrogate pair without its other half. */
+const loneSurrogateAt = (text: string): number => {
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) i++
+      else return i
+    } else if (unit >= 0xdc00 && unit <= 0xdfff) return i
+  }
+  return -1
+}
 
 // Objects nested deeper than this leave the fast check for the exact one, which
 // tracks ancestors: a cycle shows up as unbounded depth, so the fast walk needs no
@@ -266,6 +287,7 @@ const TYPED_ARRAY_PROTOTYPES: ReadonlySet<unknown> = new Set([
 const structuredSafe = (value: unknown, depth: number): boolean => {
   switch (typeof value) {
     case "string":
+      return isWellFormed(value)
     case "boolean":
     case "number":
     case "bigint":
@@ -285,7 +307,7 @@ const structuredSafe = (value: unknown, depth: number): boolean => {
       if (isPlainObject(proto)) {
         const record = value as Record<string, unknown>
         for (const key in record) {
-          if (key === "__proto__" || !structuredSafe(record[key], depth + 1)) return false
+          if (key === "__proto__" || !isWellFormed(key) || !structuredSafe(record[key], depth + 1)) return false
         }
         return true
       }
@@ -315,8 +337,25 @@ const dateSurvives = (date: Date): boolean => {
   return Number.isNaN(time) || Math.round((time / 1000) * 1000) === time
 }
 
+/*
+ * A string with a lone surrogate (half of a UTF-16 pair, e.g. "\uD800") has no UTF-8 form,
+ * and CBOR text strings are UTF-8: cbor-x writes such a string in a form every decoder,
+ * cbor-x included, reads back with U+FFFD in its place. Encoding it losslessly would need a
+ * tag of our own that other CBOR readers do not know, so the value is refused instead, with
+ * its path (JSON escapes a lone surrogate as \udXXX and keeps it: the json serializer
+ * stores such strings unchanged).
+ */
+const loneSurrogate = (what: string, text: string): string => {
+  const at = loneSurrogateAt(text)
+  const unit = text.charCodeAt(at).toString(16)
+  return `${what} has a lone surrogate (\\u${unit} at index ${at}), which CBOR (UTF-8 text) would read back ` +
+    "as U+FFFD; use the json serializer, which keeps it, or a well-formed string"
+}
+
 const structuredProblem = (value: unknown): string | undefined => {
   switch (typeof value) {
+    case "string":
+      return isWellFormed(value) ? undefined : loneSurrogate("the string", value)
     case "function":
       return "a function cannot be cached"
     case "symbol":
@@ -344,7 +383,9 @@ const structuredProblem = (value: unknown): string | undefined => {
 const explainStructured = explainer(structuredProblem, (key) =>
   key === "__proto__"
     ? "an own property named \"__proto__\" cannot be cached by the structured serializer (CBOR decoders rename it)"
-    : undefined)
+    : isWellFormed(key)
+    ? undefined
+    : loneSurrogate("the property name", key))
 
 const structured: Serializer = {
   id: 2,

@@ -1,7 +1,7 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Option } from "effect"
 import * as fc from "fast-check"
-import { brotliCompressSync, brotliDecompressSync, deflateSync } from "node:zlib"
+import { brotliCompressSync, brotliDecompressSync, deflateSync, inflateSync } from "node:zlib"
 import { Codec, type CodecOptions, type Encoded } from "../../src/codec/Codec.js"
 import { Compression } from "../../src/codec/Compression.js"
 import { Serializer } from "../../src/codec/Serializer.js"
@@ -270,18 +270,25 @@ describe("Codec", () => {
     })
 
     it("refuses a decompression bomb and an oversized payload", () => {
-      const codec = Codec.make({ maxDecodedBytes: 1024 * 1024 })
+      const codec = Codec.make({ maxValueBytes: 1024 * 1024 })
       const bomb = wrap(
         { serializerId: 1, compressionId: 1, fingerprint: undefined },
         deflateSync(Buffer.from(`"${"a".repeat(50 * 1024 * 1024)}"`), { level: 9 })
       )
       assert.isBelow(bomb.byteLength, 100 * 1024)
-      assert.strictEqual(decodeFailure(codec, bomb).reason, "the value decompresses to more than maxDecodedBytes (1048576)")
+      assert.strictEqual(decodeFailure(codec, bomb).reason, "the value decompresses to more than maxValueBytes (1048576)")
       const big = encodeSync(Codec.make({ compressionThreshold: HUGE }), "b".repeat(1024 * 1024))
       assert.strictEqual(
         decodeFailure(codec, big.bytes).reason,
-        "the payload is 1048578 bytes, more than maxDecodedBytes (1048576)"
+        "the stored payload is 1048578 bytes, more than maxValueBytes (1048576)"
       )
+    })
+
+    it("checks the decompressed size itself, for a compression that does not enforce the limit", () => {
+      const lax: Compression = { ...Compression.zlib, id: 140, name: "lax", decompress: (bytes) => inflateSync(bytes) }
+      const codec = Codec.make({ compression: lax, maxValueBytes: 1024 })
+      const packed = wrap({ serializerId: 1, compressionId: 140, fingerprint: undefined }, deflateSync(`"${"c".repeat(2000)}"`))
+      assert.strictEqual(decodeFailure(codec, packed).reason, "the payload is 2002 bytes, more than maxValueBytes (1024)")
     })
 
     it("checks the schema fingerprint when asked to", () => {
@@ -351,7 +358,8 @@ describe("Codec", () => {
         [{ compressionThreshold: 1.5 }, /compressionThreshold/],
         [{ compressionLevel: 0 }, /compressionLevel must be an integer in 1\.\.9, got 0/],
         [{ compressionLevel: 10 }, /compressionLevel/],
-        [{ maxDecodedBytes: 0 }, /maxDecodedBytes/]
+        [{ maxValueBytes: 0 }, /maxValueBytes must be an integer/],
+        [{ maxValueBytes: 1.5 }, /maxValueBytes/]
       ]
       for (const [options, message] of bad) assert.throws(() => Codec.make(options), RangeError, message)
     })

@@ -1,5 +1,6 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
+import { isUtf8 } from "node:buffer"
 import { Serializer, UnsupportedValueError } from "../../src/codec/Serializer.js"
 import { structuredValue, withoutNegativeZero } from "./fixtures/values.js"
 
@@ -22,6 +23,15 @@ const cyclic = (): unknown => {
   node.children.push({ parent: node })
   return node
 }
+
+/** One UTF-16 code unit or code point: often a lone surrogate, sometimes two that happen to pair up. */
+const codeUnitOrPoint = fc.oneof(
+  fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
+  fc.integer({ min: 0xd800, max: 0xdfff }).map((unit) => String.fromCharCode(unit))
+)
+/** Any JavaScript string, lone surrogates included. */
+const anyString = fc.string({ unit: codeUnitOrPoint, maxLength: 12 })
+const wellFormed = (text: string): boolean => (text as unknown as { isWellFormed: () => boolean }).isWellFormed()
 
 describe("Serializer.json", () => {
   const json = Serializer.json
@@ -98,6 +108,25 @@ describe("Serializer.json", () => {
         { numRuns: 200 }
       )
     })
+  })
+
+  it("keeps lone surrogates: JSON.stringify escapes them, so the UTF-8 bytes are ASCII and read back exactly", () => {
+    const value = { "\uD800": "a\uDC00b", list: ["\uDBFF", "\uD83D\uDE00"] }
+    const bytes = Buffer.from(json.serialize(value))
+    assert.isTrue(isUtf8(bytes))
+    assert.strictEqual(bytes.toString("utf8"), "{\"\\ud800\":\"a\\udc00b\",\"list\":[\"\\udbff\",\"😀\"]}")
+    expect(json.deserialize(bytes)).toStrictEqual(value)
+    assert.strictEqual(Buffer.byteLength(json.serializeText!(value), "utf8"), bytes.byteLength)
+  })
+
+  it("round-trips any string, lone surrogates included, as a value and as a property name", () => {
+    fc.assert(
+      fc.property(anyString, anyString, (key, text) => {
+        const value = { [key]: [text, { text }] }
+        expect(json.deserialize(json.serialize(value))).toStrictEqual(value)
+      }),
+      { numRuns: 500 }
+    )
   })
 
   it("refuses a payload that is not valid UTF-8", () => {
@@ -193,13 +222,46 @@ describe("Serializer.structured", () => {
         m.set("self", { m })
         return m
       })(), "$.get(\"self\").m: a circular reference cannot be cached"],
-      ["a Date too far from 1970", { d: new Date(-4498768057247645) }, "is too far from 1970 to keep its milliseconds"]
+      ["a Date too far from 1970", { d: new Date(-4498768057247645) }, "is too far from 1970 to keep its milliseconds"],
+      ["a lone high surrogate in a string", { a: ["ok", "x\uD800"] }, "$.a[1]: the string has a lone surrogate (\\ud800 at index 1), which CBOR (UTF-8 text) would read back as U+FFFD"],
+      ["a lone low surrogate at the top", "\uDC00", "$: the string has a lone surrogate (\\udc00 at index 0)"],
+      ["a reversed pair", "\uDE00\uD83D", "$: the string has a lone surrogate (\\ude00 at index 0)"],
+      ["a lone surrogate after a pair", "\uD83D\uDE00\uD83D", "$: the string has a lone surrogate (\\ud83d at index 2)"],
+      ["a lone surrogate in a property name", { user: { "n\uD800": 1 } }, "$.user[\"n\\ud800\"]: the property name has a lone surrogate (\\ud800 at index 1)"],
+      ["a lone surrogate in a Map key", new Map([["\uDBFF", 1]]), "$.keys()[0]: the string has a lone surrogate (\\udbff at index 0)"],
+      ["a lone surrogate in a Map value", new Map([["k", { s: "\uD800" }]]), "$.get(\"k\").s: the string has a lone surrogate"],
+      ["a lone surrogate in a Set", { tags: new Set(["a", "\uDFFF"]) }, "$.tags.values()[1]: the string has a lone surrogate"]
     ]
     for (const [kind, value, message] of cases) {
       it(kind, () => {
         assert.include(rejection(structured, value), message)
       })
     }
+  })
+
+  it("gives back any string exactly, or refuses one with a lone surrogate, wherever it is", () => {
+    // each value, with the strings it holds
+    const places = (key: string, text: string): ReadonlyArray<readonly [unknown, ReadonlyArray<string>]> => [
+      [text, [text]],
+      [{ [key]: 1 }, [key]],
+      [{ nested: [text] }, [text]],
+      [new Map([[key, text]]), [key, text]],
+      [new Set([text]), [text]]
+    ]
+    fc.assert(
+      fc.property(anyString, anyString, (key, text) => {
+        for (const [value, strings] of places(key, text)) {
+          if (strings.every(wellFormed)) expect(roundTrip(value)).toStrictEqual(value)
+          else assert.include(rejection(structured, value), "has a lone surrogate")
+        }
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("keeps well-formed text, astral characters included", () => {
+    const value = { "😀": "a😀b", map: new Map([["\u{10FFFF}", "\uFFFF"]]) }
+    expect(roundTrip(value)).toStrictEqual(value)
   })
 
   it("never runs code found in the bytes: a generic-object tag naming eval builds an Error", () => {
