@@ -426,13 +426,24 @@ const infoField = (info: string, field: string): number => {
   return match === null ? 0 : Number(match[1])
 }
 
+// The key count from INFO keyspace rather than DBSIZE: the cache's least-privilege
+// ACL rule (cacheAclRule) allows INFO, which ioredis' ready check needs anyway.
+const keyspaceKeys = (keyspace: string, db: number): number => {
+  const match = new RegExp(`^db${db}:keys=(\\d+)`, "m").exec(keyspace)
+  return match === null ? 0 : Number(match[1])
+}
+
 const readRedisInfo = (client: Redis) =>
   Effect.tryPromise({
     try: async () => {
-      const [keys, memory, clients] = await Promise.all([client.dbsize(), client.info("memory"), client.info("clients")])
+      const [keyspace, memory, clients] = await Promise.all([
+        client.info("keyspace"),
+        client.info("memory"),
+        client.info("clients")
+      ])
       const memoryUsedBytes = infoField(memory, "used_memory")
       return {
-        keys,
+        keys: keyspaceKeys(keyspace, client.options.db ?? 0),
         memoryUsed: humanBytes(memoryUsedBytes),
         memoryUsedBytes,
         connectedClients: infoField(clients, "connected_clients")

@@ -6,6 +6,7 @@ import { Cache } from "../../src/Cache.js"
 import type { ValidationError } from "../../src/errors.js"
 import { CacheFactory } from "../../src/factory/CacheFactory.js"
 import { CacheMonitor } from "../../src/monitoring/CacheMonitor.js"
+import { cacheAclRule } from "../../src/security/aclRule.js"
 import { startRedisServer } from "../support/RedisServer.js"
 
 const inMemory = (options: Parameters<typeof AIResponseCache.layer>[0] = {}) =>
@@ -259,5 +260,26 @@ describe("AIResponseCache against Redis", () => {
           assert.isAbove(stats.redis.memoryUsedBytes, 0)
         }
       }).pipe(Effect.provide(CacheFactory.forAIApp({ redisUrl: redis.url })))
+    }))
+  it.live("getCacheStats works for a user limited to cacheAclRule (key count from INFO, not DBSIZE)", () =>
+    Effect.gen(function*() {
+      const redis = yield* startRedisServer()
+      const password = "ai-cache-Password-0123456789"
+      const rule = cacheAclRule({ prefix: "cache:", select: true }).split(" ")
+      assert.strictEqual(yield* redis.cli("ACL", "SETUSER", "cache", "on", `>${password}`, ...rule), "OK")
+      yield* redis.cli("-n", "3", "SET", "elsewhere", "x")
+      yield* Effect.gen(function*() {
+        const ai = yield* AIResponseCache
+        yield* ai.cacheResponse("Hello world", "summarize", {}, "s")
+        yield* ai.cacheResponse("Goodbye", "summarize", {}, "g")
+        const stats = yield* ai.getCacheStats
+        assert.strictEqual(stats.redis.status, "connected", JSON.stringify(stats.redis))
+        if (stats.redis.status === "connected") {
+          assert.strictEqual(stats.redis.keys, 2, "the keys of the cache's database")
+          assert.isAbove(stats.redis.memoryUsedBytes, 0)
+          assert.isAtLeast(stats.redis.connectedClients, 1)
+        }
+        assert.strictEqual(yield* redis.cli("ACL", "LOG"), "", "the server refused something")
+      }).pipe(Effect.provide(CacheFactory.forAIApp({ redisUrl: `redis://cache:${password}@127.0.0.1:${redis.port}/2` })))
     }))
 })
