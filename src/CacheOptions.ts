@@ -20,8 +20,14 @@ import { redactUrl } from "./internal/url.js"
  * @since 0.1.0
  */
 export const CacheLimits = {
-  /** Longest key accepted, in UTF-16 code units. */
-  maxKeyLength: 1024,
+  /**
+   * Longest key accepted, in UTF-16 code units (the `keyPrefix` not counted). Redis
+   * takes keys up to 512 MB and the original had no limit; this one only stops a
+   * runaway key. It is 4096 so that an AI cache key keeps the original's format at
+   * the original's `textHashThreshold` (1000 characters, up to 2000 code units,
+   * plus the key's parts; see `CacheKeyGenerator`).
+   */
+  maxKeyLength: 4096,
   /** Longest TTL accepted: 365 days, as the original factory. */
   maxTtlMillis: 365 * 24 * 60 * 60 * 1000,
   /** Largest compression threshold accepted, in bytes. */

@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Layer, Option, Result, Schema } from "effect"
 import type { Redis } from "ioredis"
 import { Cache, type CacheStatus, type SetOptions } from "../Cache.js"
 import { intBetween, Ttl, validateOptions } from "../CacheOptions.js"
@@ -72,17 +72,33 @@ export type TextSizeTiers = typeof TextSizeTiers.Type
  */
 export type TextTier = "small" | "medium" | "large" | "xlarge"
 
-// Names are checked on the record, not as its key schema: a key that fails a key
-// schema is reported as an unknown property, which would hide the real rule.
-const OperationTtls = Schema.Record(Schema.String, Ttl).check(
+const operationNameIssue = (name: string): string | undefined =>
+  name.trim() === ""
+    ? "operation names must not be empty"
+    : name.includes("|")
+    ? "operation names must not contain '|' (it separates the key's parts)"
+    : undefined
+
+const decodeTtl = Schema.decodeUnknownResult(Ttl)
+
+// One filter checks every name and every value, so an empty name and a bad TTL are
+// reported together: a Record schema checks its values before any filter runs (and
+// stops there), and a key that fails a key schema is reported as an unknown option,
+// which would hide the real rule.
+const OperationTtls = Schema.declare(
+  (u: unknown): u is Readonly<Record<string, Duration.Input>> =>
+    typeof u === "object" && u !== null && !Array.isArray(u),
+  { expected: "a record of operation names to TTLs" }
+).check(
   Schema.makeFilter((ttls) =>
-    Object.keys(ttls).flatMap((name): Array<Schema.FilterIssue> =>
-      name.trim() === ""
-        ? [{ path: [name], issue: "operation names must not be empty" }]
-        : name.includes("|")
-        ? [{ path: [name], issue: "operation names must not contain '|' (it separates the key's parts)" }]
-        : []
-    )
+    Object.entries(ttls).flatMap(([name, ttl]): Array<Schema.FilterIssue> => {
+      const issues: Array<Schema.FilterIssue> = []
+      const nameIssue = operationNameIssue(name)
+      if (nameIssue !== undefined) issues.push({ path: [name], issue: nameIssue })
+      const decoded = decodeTtl(ttl)
+      if (Result.isFailure(decoded)) issues.push({ path: [name], issue: decoded.failure.issue })
+      return issues
+    })
   )
 )
 
@@ -410,13 +426,24 @@ const infoField = (info: string, field: string): number => {
   return match === null ? 0 : Number(match[1])
 }
 
+// The key count from INFO keyspace rather than DBSIZE: the cache's least-privilege
+// ACL rule (cacheAclRule) allows INFO, which ioredis' ready check needs anyway.
+const keyspaceKeys = (keyspace: string, db: number): number => {
+  const match = new RegExp(`^db${db}:keys=(\\d+)`, "m").exec(keyspace)
+  return match === null ? 0 : Number(match[1])
+}
+
 const readRedisInfo = (client: Redis) =>
   Effect.tryPromise({
     try: async () => {
-      const [keys, memory, clients] = await Promise.all([client.dbsize(), client.info("memory"), client.info("clients")])
+      const [keyspace, memory, clients] = await Promise.all([
+        client.info("keyspace"),
+        client.info("memory"),
+        client.info("clients")
+      ])
       const memoryUsedBytes = infoField(memory, "used_memory")
       return {
-        keys,
+        keys: keyspaceKeys(keyspace, client.options.db ?? 0),
         memoryUsed: humanBytes(memoryUsedBytes),
         memoryUsedBytes,
         connectedClients: infoField(clients, "connected_clients")

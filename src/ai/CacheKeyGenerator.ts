@@ -28,9 +28,14 @@
  * function, a Date, a Map, a class instance) has no Python counterpart and is a
  * `ValidationError`, rather than a key that silently depends on `toString`.
  *
- * One addition: a text short enough to be kept, whose key would still exceed the
- * cache's key limit (`CacheLimits.maxKeyLength`), is hashed instead; the original
- * had no key limit and such keys are the only ones that differ.
+ * The key limit: a key is at most `CacheLimits.maxKeyLength` (4096) UTF-16 code
+ * units. A key that keeps its text is at most `42 + operation + 2 × threshold`
+ * units (a character outside the BMP, such as an emoji, takes 2), so at any
+ * `textHashThreshold` up to 1000, the original's default, every key keeps the
+ * original's format while the operation name is at most 2054 characters. Only
+ * above that, a text short enough to be kept whose key would still exceed the
+ * limit is hashed instead (the original had no limit); such keys are the only
+ * ones that differ.
  *
  * @since 0.1.0
  */

@@ -116,14 +116,15 @@ const memoryCache = (options: RedisCacheOptions, defaults: { defaultTtl: Duratio
 
 type Kind = "memory" | "web_app" | "ai_app"
 
-// One builder for every entry point that yields the AI service too.
-const withAi = (kind: Kind, options: AIAppOptions): AICacheLayer => {
+// One builder for every entry point that yields the AI service too. A web app
+// cache starts from `webDefaults`: `forWebApp`'s, or a config record's.
+const withAi = (kind: Kind, options: AIAppOptions, webDefaults: RedisCacheOptions = FactoryDefaults.webApp): AICacheLayer => {
   const { ai, redis } = split(options)
   const cache = kind === "memory"
     ? memoryCache(redis, FactoryDefaults.memory)
     : kind === "ai_app"
     ? redisCache("ai_app", { ...split(FactoryDefaults.aiApp).redis, ...redis })
-    : redisCache("web_app", { ...FactoryDefaults.webApp, ...redis })
+    : redisCache("web_app", { ...webDefaults, ...redis })
   const aiDefaults = kind === "ai_app" ? { textHashThreshold: FactoryDefaults.aiApp.textHashThreshold } : {}
   return AIResponseCache.layer({ ...aiDefaults, ...ai }).pipe(Layer.provideMerge(cache))
 }
@@ -205,14 +206,19 @@ const resolveConfigRecord = Effect.fnUntraced(function*(config: unknown) {
  * `create_cache_from_config`: `redisUrl` is required (an empty one gives a memory
  * cache); a `preset` supplies defaults that the record's fields override
  * (`disabled` gives a memory cache); any AI field (or an AI preset) makes it an AI
- * app cache, else a web app cache. The `AIResponseCache` is always provided (with
- * the AI settings given, else its defaults), so the same program runs under every
- * configuration.
+ * app cache, else a web app cache with the record defaults of the original
+ * (`FactoryDefaults.configRecord`: 1 hour TTL, 100 L1 entries, compression above
+ * 1000 bytes at level 6), not `forWebApp`'s. The `AIResponseCache` is always
+ * provided (with the AI settings given, else its defaults), so the same program
+ * runs under every configuration.
  *
  * @since 0.1.0
  */
 export const fromConfig = (config: unknown): AICacheLayer =>
-  Layer.unwrap(Effect.map(resolveConfigRecord(config), ({ kind, options }) => withAi(kind, options)))
+  Layer.unwrap(Effect.map(
+    resolveConfigRecord(config),
+    ({ kind, options }) => withAi(kind, options, FactoryDefaults.configRecord)
+  ))
 
 /**
  * The layer for a configuration resolved by `configFromEnv`.

@@ -186,6 +186,20 @@ export const FactoryDefaults = {
     failOnConnectionError: false,
     useMemoryCache: false
   },
+  /**
+   * `fromConfig` for a record without AI fields: the original's
+   * `create_cache_from_config` defaults, which it passed on to `for_web_app`.
+   */
+  configRecord: {
+    redisUrl: "redis://127.0.0.1:6379",
+    defaultTtl: Duration.hours(1),
+    enableL1: true,
+    l1MaxEntries: 100,
+    compressionThreshold: 1000,
+    compressionLevel: 6,
+    cacheName: "web_app",
+    failOnConnectionError: false
+  },
   /** `fromConfig` with preset `disabled` or an empty `redisUrl`: the memory cache. */
   memory: {
     defaultTtl: Duration.minutes(5),

@@ -6,6 +6,7 @@ import { Cache } from "../../src/Cache.js"
 import type { ValidationError } from "../../src/errors.js"
 import { CacheFactory } from "../../src/factory/CacheFactory.js"
 import { CacheMonitor } from "../../src/monitoring/CacheMonitor.js"
+import { cacheAclRule } from "../../src/security/aclRule.js"
 import { startRedisServer } from "../support/RedisServer.js"
 
 const inMemory = (options: Parameters<typeof AIResponseCache.layer>[0] = {}) =>
@@ -141,6 +142,59 @@ describe("AIResponseCache on a memory cache", () => {
         "operationTtls.summarize"
       ])
     }))
+
+  it.effect("an empty operation name and a bad operation TTL are reported together", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Layer.build(inMemory({ operationTtls: { "": "1 hour", summarize: 0, "a|b": -1 } })))
+      assert.strictEqual(error._tag, "ValidationError")
+      const issues = (error as ValidationError).issues.map((i) => `${i.field}: ${i.rule}`)
+      assert.includeMembers(issues, [
+        "operationTtls.: operation names must not be empty",
+        "operationTtls.summarize: must be positive (zero or negative durations are rejected, not read as \"forever\")",
+        "operationTtls.a|b: operation names must not contain '|' (it separates the key's parts)"
+      ])
+      assert.strictEqual(issues.filter((issue) => issue.startsWith("operationTtls.a|b: ")).length, 2)
+    }))
+})
+
+describe("AIResponseCache at its default threshold (1000), as the original's boundary test", () => {
+  // What the original keeps in the key for a text of `length` characters.
+  const keptKey = (text: string) => `ai_cache:op:summarize|txt:${text}`
+
+  it.effect("memory layer: 999 and 1000 characters stay in the key, 1001 are hashed; each is stored and read", () =>
+    Effect.gen(function*() {
+      const ai = yield* AIResponseCache
+      assert.strictEqual(ai.settings.textHashThreshold, 1000)
+      for (const text of ["a".repeat(999), "a".repeat(1000), "😀".repeat(1000)]) {
+        const key = yield* ai.buildKey(text, "summarize", {})
+        assert.strictEqual(key, keptKey(text))
+        yield* ai.cacheResponse(text, "summarize", {}, `summary of ${text.length}`)
+        assert.deepStrictEqual(yield* Cache.get(key), Option.some(`summary of ${text.length}`))
+      }
+      const long = yield* ai.buildKey("a".repeat(1001), "summarize", {})
+      assert.match(long, /^ai_cache:op:summarize\|txt:hash:[0-9a-f]{16}$/)
+      const withParts = yield* ai.buildKey("a".repeat(1000), "qa", { question: "Why?", model: "m" })
+      assert.notInclude(withParts, "hash:")
+    }).pipe(Effect.provide(inMemory())))
+
+  it.live("over Redis: the key Redis holds is the original's, kept up to 1000 characters, hashed at 1001", () =>
+    Effect.gen(function*() {
+      const redis = yield* startRedisServer()
+      yield* Effect.gen(function*() {
+        const ai = yield* AIResponseCache
+        for (const length of [999, 1000]) {
+          const text = "b".repeat(length)
+          yield* ai.cacheResponse(text, "summarize", {}, length)
+          assert.strictEqual(yield* redis.cli("EXISTS", `cache:${keptKey(text)}`), "1", `${length} characters`)
+          assert.deepStrictEqual(yield* ai.getCachedResponse(text, "summarize", {}), Option.some(length))
+        }
+        yield* ai.cacheResponse("b".repeat(1001), "summarize", {}, 1001)
+        const hashed = (yield* redis.cli("KEYS", "cache:ai_cache:op:summarize|txt:hash:*")).split("\n")
+        assert.strictEqual(hashed.length, 1)
+        assert.match(hashed[0]!, /^cache:ai_cache:op:summarize\|txt:hash:[0-9a-f]{16}$/)
+        assert.strictEqual(yield* redis.cli("DBSIZE"), "3")
+      }).pipe(Effect.provide(AIResponseCache.layer().pipe(Layer.provideMerge(Cache.layerRedis({ redisUrl: redis.url })))))
+    }))
 })
 
 describe("AIResponseCache against Redis", () => {
@@ -206,5 +260,26 @@ describe("AIResponseCache against Redis", () => {
           assert.isAbove(stats.redis.memoryUsedBytes, 0)
         }
       }).pipe(Effect.provide(CacheFactory.forAIApp({ redisUrl: redis.url })))
+    }))
+  it.live("getCacheStats works for a user limited to cacheAclRule (key count from INFO, not DBSIZE)", () =>
+    Effect.gen(function*() {
+      const redis = yield* startRedisServer()
+      const password = "ai-cache-Password-0123456789"
+      const rule = cacheAclRule({ prefix: "cache:", select: true }).split(" ")
+      assert.strictEqual(yield* redis.cli("ACL", "SETUSER", "cache", "on", `>${password}`, ...rule), "OK")
+      yield* redis.cli("-n", "3", "SET", "elsewhere", "x")
+      yield* Effect.gen(function*() {
+        const ai = yield* AIResponseCache
+        yield* ai.cacheResponse("Hello world", "summarize", {}, "s")
+        yield* ai.cacheResponse("Goodbye", "summarize", {}, "g")
+        const stats = yield* ai.getCacheStats
+        assert.strictEqual(stats.redis.status, "connected", JSON.stringify(stats.redis))
+        if (stats.redis.status === "connected") {
+          assert.strictEqual(stats.redis.keys, 2, "the keys of the cache's database")
+          assert.isAbove(stats.redis.memoryUsedBytes, 0)
+          assert.isAtLeast(stats.redis.connectedClients, 1)
+        }
+        assert.strictEqual(yield* redis.cli("ACL", "LOG"), "", "the server refused something")
+      }).pipe(Effect.provide(CacheFactory.forAIApp({ redisUrl: `redis://cache:${password}@127.0.0.1:${redis.port}/2` })))
     }))
 })

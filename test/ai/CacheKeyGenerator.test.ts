@@ -6,6 +6,7 @@ import {
   pythonStr,
   pythonWordCount
 } from "../../src/ai/CacheKeyGenerator.js"
+import { CacheLimits } from "../../src/CacheOptions.js"
 
 // Expected keys were produced by the original's algorithm in CPython 3.
 const key = (text: string, operation: string, options?: Record<string, unknown>, threshold = 1000) =>
@@ -81,10 +82,38 @@ describe("CacheKeyGenerator", () => {
     assert.include(key("t", "qa", { question: "Why?" }), "|q:")
   })
 
-  it("a text that would make the key too long for the cache is hashed", () => {
-    const text = "x".repeat(1000)
-    assert.isFalse(generateKey(text, "qa", {}, 1000).hashed)
-    assert.isTrue(generateKey(text, "qa", { question: "Why?", model: "m" }, 1000).hashed)
+  it("at the original's default threshold (1000) the boundary is the original's: 1000 kept, 1001 hashed", () => {
+    // ORIGIN.md: the text is kept while len(text) <= threshold. Under the old
+    // 1024-unit key limit, texts of 999 and 1000 characters were hashed.
+    for (const length of [998, 999, 1000]) {
+      const text = "x".repeat(length)
+      const kept = generateKey(text, "summarize", {}, 1000)
+      assert.isFalse(kept.hashed, `${length} characters`)
+      assert.strictEqual(kept.key, `ai_cache:op:summarize|txt:${text}`)
+      const withParts = generateKey(text, "qa", { question: "Why?", model: "m" }, 1000)
+      assert.isFalse(withParts.hashed, `${length} characters with options and a question`)
+      assert.match(withParts.key, /^ai_cache:op:qa\|txt:x+\|opts:[0-9a-f]{8}\|q:[0-9a-f]{8}$/)
+    }
+    assert.isTrue(generateKey("x".repeat(1001), "summarize", {}, 1000).hashed)
+    assert.isTrue(generateKey("x".repeat(1001), "qa", { question: "Why?" }, 1000).hashed)
+  })
+
+  it("the key limit never changes a key at thresholds up to 1000; beyond, a too long key hashes its text", () => {
+    // The worst case the docs promise: 1000 astral characters (2000 code units), options,
+    // a question and an operation of 2054 characters make a key of exactly the limit.
+    const emoji = "\u{1F600}".repeat(1000)
+    const options = { question: "Why?", model: "m" }
+    const longest = generateKey(emoji, "o".repeat(2054), options, 1000)
+    assert.isFalse(longest.hashed)
+    assert.strictEqual(longest.key.length, CacheLimits.maxKeyLength)
+    assert.isTrue(generateKey(emoji, "o".repeat(2055), options, 1000).hashed)
+    // A threshold above the default lets a text reach the limit: that text is hashed.
+    const text = "x".repeat(CacheLimits.maxKeyLength)
+    const hashed = generateKey(text, "summarize", {}, 10_000)
+    assert.isTrue(hashed.hashed)
+    assert.isAtMost(hashed.key.length, CacheLimits.maxKeyLength)
+    assert.isFalse(generateKey("x".repeat(CacheLimits.maxKeyLength - 26), "summarize", {}, 10_000).hashed)
+    assert.isTrue(generateKey("x".repeat(CacheLimits.maxKeyLength - 25), "summarize", {}, 10_000).hashed)
   })
 
   it("reports bad input as validation issues instead of throwing", () => {

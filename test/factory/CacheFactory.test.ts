@@ -202,6 +202,27 @@ describe("CacheFactory validation", () => {
       }
     }))
 
+  it.effect("forAIApp: an empty operation name, a bad operation TTL and a bad cache TTL, all in one error", () =>
+    Effect.gen(function*() {
+      const error = yield* buildError(CacheFactory.forAIApp({
+        redisUrl: "redis://127.0.0.1:1",
+        defaultTtl: 0,
+        operationTtls: { "": "1 hour", summarize: -5 }
+      }))
+      assert.strictEqual(error._tag, "ValidationError")
+      const validation = error as ValidationError
+      assert.isTrue(validation.message.startsWith("Factory input validation failed: "), validation.message)
+      assert.sameMembers(fields(validation), ["defaultTtl", "operationTtls.", "operationTtls.summarize"])
+      assert.include(validation.message, "operation names must not be empty")
+      assert.include(validation.message, "operationTtls.summarize=-5: must be positive")
+      // The same name and value problems through fromConfig.
+      const fromConfig = yield* buildError(CacheFactory.fromConfig({ redisUrl: "redis://127.0.0.1:1", operationTtls: { "": 0 } }))
+      assert.deepStrictEqual((fromConfig as ValidationError).issues.map((i) => i.rule), [
+        "operation names must not be empty",
+        "must be positive (zero or negative durations are rejected, not read as \"forever\")"
+      ])
+    }))
+
   it.effect("a password in a bad URL never reaches the error", () =>
     Effect.gen(function*() {
       const error = yield* buildError(CacheFactory.forWebApp({ redisUrl: "redis://:hunter2@/x", defaultTtl: 0 }))
@@ -331,8 +352,8 @@ describe("CacheFactory.fromConfig", () => {
           return { pttl, l1: (yield* Cache.status()).l1.maxEntries, threshold: ai.settings.textHashThreshold }
         }).pipe(Effect.provide(CacheFactory.fromConfig({ redisUrl: redis.url, ...config })))
       const web = yield* ttlOf({}, "web")
-      assert.isTrue(web.pttl > 29 * 60_000 && web.pttl <= 30 * 60_000)
-      assert.strictEqual(web.l1, 200)
+      assert.isTrue(web.pttl > 59 * 60_000 && web.pttl <= 60 * 60_000)
+      assert.strictEqual(web.l1, 100)
       const ai = yield* ttlOf({ textHashThreshold: 100 }, "ai")
       assert.isTrue(ai.pttl > 59 * 60_000 && ai.pttl <= 60 * 60_000)
       assert.strictEqual(ai.threshold, 100)
@@ -343,5 +364,30 @@ describe("CacheFactory.fromConfig", () => {
       const production = yield* ttlOf({ preset: "production", l1MaxEntries: 300 }, "prod")
       assert.isTrue(production.pttl > 119 * 60_000 && production.pttl <= 120 * 60_000)
       assert.strictEqual(production.l1, 300)
+    }))
+
+  it.live("a record without AI fields gets the original's record defaults: 1 hour, L1 of 100, compression above 1000 bytes at level 6", () =>
+    Effect.gen(function*() {
+      const redis = yield* startRedisServer()
+      // redis-cli --no-raw prints bytes escaped: a zlib stream at level 6 starts "x\x9c".
+      const stored = (key: string) => redis.cli("--no-raw", "GET", `cache:${key}`)
+      yield* Effect.gen(function*() {
+        assert.strictEqual((yield* Cache.status()).l1.maxEntries, 100)
+        yield* Cache.set("page", "p".repeat(1200))
+        yield* Cache.set("small", "s".repeat(900))
+        const pttl = Number(yield* redis.cli("PTTL", "cache:page"))
+        assert.isTrue(pttl > 59 * 60_000 && pttl <= 60 * 60_000, `PTTL ${pttl}`)
+        assert.include(yield* stored("page"), "x\\x9c", "a 1200-byte value is compressed at level 6")
+        assert.include(yield* stored("small"), "s".repeat(900), "a 900-byte value is stored as is")
+        assert.deepStrictEqual(yield* Cache.get("page"), Option.some("p".repeat(1200)))
+        assert.include(yield* redis.cli("CLIENT", "LIST"), "name=effect-redis-cache:web_app")
+        assert.strictEqual((yield* AIResponseCache).settings.textHashThreshold, 1000)
+      }).pipe(Effect.provide(CacheFactory.fromConfig({ redisUrl: redis.url })))
+      // The record's own fields still win over those defaults.
+      yield* Effect.gen(function*() {
+        assert.strictEqual((yield* Cache.status()).l1.maxEntries, 7)
+        yield* Cache.set("own", "o".repeat(1200))
+        assert.include(yield* stored("own"), "o".repeat(1200), "below the record's own threshold of 2000")
+      }).pipe(Effect.provide(CacheFactory.fromConfig({ redisUrl: redis.url, l1MaxEntries: 7, compressionThreshold: 2000 })))
     }))
 })

@@ -3,7 +3,7 @@ import { Effect, Logger, Option, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { cacheAclRule } from "../../src/security/aclRule.js"
+import { cacheAclCommands, cacheAclRule } from "../../src/security/aclRule.js"
 import { type RedisServerHandle, startRedisServer } from "../support/RedisServer.js"
 import { awaitMode, awaitReplayed, redisCache } from "../support/cache.js"
 
@@ -40,7 +40,7 @@ const killConnection = (server: RedisServerHandle, cacheName: string) =>
 const large = (key: string) => ({ key, text: `${key} `.repeat(1500) })
 
 describe("cacheAclRule allows every command the cache sends (real redis-server)", () => {
-  it.live("batched reads and writes of small and large values, and a replay after an outage", () => {
+  it.live("every operation, batched reads and writes of small and large values, and a replay after an outage", () => {
     const warnings: Array<string> = []
     const logger = Logger.make<unknown, void>(({ logLevel, message }) => {
       if (logLevel === "Warn") warnings.push(String(message))
@@ -66,15 +66,46 @@ describe("cacheAclRule allows every command the cache sends (real redis-server)"
           keys.forEach((key, i) => assert.deepStrictEqual(found[i], Option.some(valueOf(key)), key))
         }
       }
+      // One key at a time: exists, ttl, delete, getOrSet.
+      yield* writer.set("single", small("single"))
+      assert.isTrue(yield* reader.exists("single"))
+      assert.isTrue(Option.isSome(yield* reader.ttl("single")))
+      assert.isTrue(yield* writer.delete("single"))
+      assert.isFalse(yield* reader.exists("single"))
+      assert.strictEqual(yield* reader.getOrSet("computed", Effect.succeed(42)), 42)
+      assert.deepStrictEqual(yield* writer.get("computed"), Option.some(42))
+      // Invalidation by literal text and by glob.
+      yield* Effect.forEach(["group:a", "group:b", "other"], (key) => writer.set(key, key))
+      assert.strictEqual(yield* writer.invalidatePattern("group:"), 2)
+      assert.strictEqual(yield* writer.invalidatePattern("small:1*", { glob: true }), 11)
+      assert.isTrue(yield* reader.exists("other"))
+
+      // An outage: a small and a large write, a delete and a pattern delete are queued and replayed.
       // The replay scripts read the envelope header with GETRANGE.
+      yield* writer.set("doomed", small("doomed"))
       yield* killConnection(server, "writer")
       yield* awaitMode(writer, "MemoryOnly")
       yield* writer.set("during-outage", small("during-outage"))
+      yield* writer.set("large-during-outage", large("large-during-outage"))
+      yield* writer.delete("doomed")
+      yield* writer.invalidatePattern("large:")
       yield* awaitReplayed(writer)
       assert.deepStrictEqual(yield* reader.get("during-outage"), Option.some(small("during-outage")))
+      assert.deepStrictEqual(yield* reader.get("large-during-outage"), Option.some(large("large-during-outage")))
+      assert.isTrue(Option.isNone(yield* reader.get("doomed")), "the delete made during the outage was replayed")
+      assert.isFalse(yield* reader.exists("large:0"), "the pattern delete made during the outage was replayed")
+      assert.strictEqual((yield* writer.status).droppedWhileDegraded, 0)
+
+      yield* writer.clear
+      assert.strictEqual(yield* server.cli(...ADMIN, "DBSIZE"), "0")
+
+      assert.strictEqual(yield* server.cli(...ADMIN, "ACL", "LOG"), "", "the server refused something")
       const stats = yield* server.cli(...ADMIN, "INFO", "commandstats")
       assert.notMatch(stats, /rejected_calls=[1-9]/, stats)
-      for (const command of ["mget", "multi", "exec", "getrange"]) assert.include(stats, `cmdstat_${command}:`, stats)
+      // And nothing more than it needs: the cache sent every command the rule allows, but PING
+      // (the security check's, tested in CacheSecurity.test.ts). The admin here sends none of them.
+      const called = new Set(Array.from(stats.matchAll(/^cmdstat_(\S+?):calls=[1-9]/gm), (m) => m[1]!))
+      assert.deepStrictEqual(cacheAclCommands.filter((command) => command !== "ping" && !called.has(command)), [], stats)
       assert.deepStrictEqual(warnings.filter((line) => !line.includes("memory-only")), [])
     }).pipe(Effect.provide(Logger.layer([logger])))
   })
@@ -100,5 +131,98 @@ describe("cacheAclRule allows every command the cache sends (real redis-server)"
       assert.deepStrictEqual(yield* cache.get("during-outage"), Option.none())
       assert.isTrue(errors.some((line) => line.includes("dropped 1 queued operations")), errors.join("\n"))
     }).pipe(Effect.provide(Logger.layer([logger])))
+  })
+})
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..")
+const docFiles = ["README.md", ...fs.readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)]
+
+interface ShownRule {
+  readonly where: string
+  readonly form: "ACL SETUSER" | "ACL file"
+  readonly rule: string
+}
+
+// Shell-like words: quotes group and are removed ('>pw', "~cache:*").
+const words = (text: string): Array<string> =>
+  Array.from(text.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g), (m) => m[1] ?? m[2] ?? m[3]!)
+
+// The rule of a user line: its words after the user name, without on/off and passwords.
+const ruleOf = (afterName: ReadonlyArray<string>): string =>
+  afterName.filter((w) => !/^(on|off|nopass|resetpass)$/i.test(w) && !/^[><#!]/.test(w)).join(" ")
+
+/** Every ACL rule a Markdown file shows: `ACL SETUSER` anywhere (a redis-cli line, inline code), `user` lines in code blocks. */
+const shownRules = (file: string): Array<ShownRule> => {
+  const rules: Array<ShownRule> = []
+  // A trailing backslash continues a command on the next line.
+  const lines = fs.readFileSync(path.join(root, file), "utf8").replace(/\\\n\s*/g, " ").split("\n")
+  let inCode = false
+  lines.forEach((line, i) => {
+    if (/^\s*(```|~~~)/.test(line)) {
+      inCode = !inCode
+      return
+    }
+    const where = `${file}:${i + 1}`
+    for (const match of line.matchAll(/ACL\s+SETUSER\s+([^`]*)/gi)) {
+      const [, ...rest] = words(match[1]!)
+      rules.push({ where, form: "ACL SETUSER", rule: ruleOf(rest) })
+    }
+    const fileLine = inCode ? /^\s*user\s+(.*)$/.exec(line) : null
+    if (fileLine !== null) {
+      const [, ...rest] = words(fileLine[1]!)
+      rules.push({ where, form: "ACL file", rule: ruleOf(rest) })
+    }
+  })
+  // `user default off` and the like grant nothing: no rule to compare.
+  return rules.filter((shown) => shown.rule !== "")
+}
+
+describe("the ACL rules the docs show are cacheAclRule's", () => {
+  it("every rule in README.md and docs/*.md equals cacheAclRule with its prefix and select", () => {
+    const shown = docFiles.flatMap(shownRules)
+    for (const { where, rule } of shown) {
+      const prefix = /(?:^| )~(\S*)\*(?: |$)/.exec(rule)?.[1]
+      assert.isDefined(prefix, `${where}: no ~<prefix>* key pattern in ${rule}`)
+      const expected = cacheAclRule({ prefix: prefix!, select: rule.split(" ").includes("+select") })
+      assert.strictEqual(rule, expected, `${where} shows a rule that is not cacheAclRule's`)
+    }
+    // Not vacuous: docs/security.md shows the command, the shell line and the ACL file line.
+    const security = shown.filter((rule) => rule.where.startsWith("docs/security.md:"))
+    assert.sameMembers(Array.from(new Set(security.map((rule) => rule.form))), ["ACL SETUSER", "ACL file"])
+    assert.isAtLeast(security.length, 3)
+  })
+
+  it("the extractor sees the forms a doc may use", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-redis-cache-acl-doc-"))
+    try {
+      const file = path.join(dir, "doc.md")
+      fs.writeFileSync(file, [
+        "Run `ACL SETUSER app on >pw ~app:* -@all +get` once.",
+        "```sh",
+        "redis-cli --user admin --askpass ACL SETUSER app on '>pw' '~app:*' resetchannels \\",
+        "  -@all '+client|setname'",
+        "```",
+        "```",
+        "user default off",
+        "user app on #0123abcd ~app:* -@all +set",
+        "```",
+        "user in prose is not a rule"
+      ].join("\n"))
+      assert.deepStrictEqual(shownRules(path.relative(root, file)).map(({ form, rule }) => `${form}: ${rule}`), [
+        "ACL SETUSER: ~app:* -@all +get",
+        "ACL SETUSER: ~app:* resetchannels -@all +client|setname",
+        "ACL file: ~app:* -@all +set"
+      ])
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("docs/security.md explains exactly the commands cacheAclRule allows", () => {
+    const text = fs.readFileSync(path.join(root, "docs/security.md"), "utf8")
+    const table = text.slice(text.indexOf("| commands | why |"))
+    const rows = table.slice(0, table.indexOf("\n\n")).split("\n").slice(2)
+    const explained = rows.flatMap((row) => Array.from(row.split(" | ")[0]!.matchAll(/`([^`]+)`/g), (m) => m[1]!.replace("\\|", "|")))
+    assert.sameMembers(explained, [...cacheAclCommands, "select"])
   })
 })
