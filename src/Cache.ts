@@ -385,7 +385,11 @@ const monitorLayer = (cacheName: string): Layer.Layer<CacheMonitor> =>
     CacheMonitor,
     Effect.flatMap(
       Effect.serviceOption(CacheMonitor),
-      Option.match({ onNone: () => Effect.orDie(CacheMonitor.make({ cacheName })), onSome: Effect.succeed })
+      // A provided monitor may serve several caches: this one records under its own name.
+      Option.match({
+        onNone: () => Effect.orDie(CacheMonitor.make({ cacheName })),
+        onSome: (monitor) => Effect.succeed(monitor.forCache(cacheName))
+      })
     )
   )
 
@@ -488,7 +492,8 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
   const clock = yield* Clock.Clock
   const { cacheName, defaultTtlMillis, enableL1, keyPrefix } = settings
 
-  yield* monitor.attachL1({ stats: memory.stats })
+  // The monitor reads L1's monotonic totals: Cache.resetStats restarts memory.stats only.
+  yield* monitor.attachL1({ stats: memory.totals })
   if (redis === undefined) yield* monitor.recordModeChange("Memory", "Memory", "start")
 
   // Read once: the switches are fixed for the life of the cache, and the L1 hit path
