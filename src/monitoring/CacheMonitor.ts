@@ -169,9 +169,9 @@ export interface CacheMonitorOptions {
   readonly invalidationWarningPerHour?: number
   /** Invalidations in the last hour that raise a critical alert. Default 100; not below the warning. */
   readonly invalidationCriticalPerHour?: number
-  /** How often L1's counters are published to the metrics and its size snapshotted. Default 10 seconds. */
+  /** How often L1's size is snapshotted for the memory analytics. Default 10 seconds. */
   readonly snapshotInterval?: Duration.Input
-  /** Added to every metric as `cache.name`, to tell several caches apart. */
+  /** `cache.name` of every series recorded without a cache name of its own (see `forCache`). */
   readonly cacheName?: string
 }
 
