@@ -358,7 +358,11 @@ const monitorLayer = (cacheName: string): Layer.Layer<CacheMonitor> =>
     CacheMonitor,
     Effect.flatMap(
       Effect.serviceOption(CacheMonitor),
-      Option.match({ onNone: () => Effect.orDie(CacheMonitor.make({ cacheName })), onSome: Effect.succeed })
+      // A provided monitor may serve several caches: this one records under its own name.
+      Option.match({
+        onNone: () => Effect.orDie(CacheMonitor.make({ cacheName })),
+        onSome: (monitor) => Effect.succeed(monitor.forCache(cacheName))
+      })
     )
   )
 
@@ -366,7 +370,8 @@ const monitorLayer = (cacheName: string): Layer.Layer<CacheMonitor> =>
 // around it: the read path, the write path, invalidation, single flight and stats.
 const makeCache = Effect.fnUntraced(function*(settings: CoreSettings) {
   const core = yield* makeCore(settings)
-  yield* core.monitor.attachL1({ stats: core.memory.stats })
+  // The monitor reads L1's monotonic totals: Cache.resetStats restarts memory.stats only.
+  yield* core.monitor.attachL1({ stats: core.memory.totals })
   if (core.redis === undefined) yield* core.monitor.recordModeChange("Memory", "Memory", "start")
   const reads = makeReadPath(core)
   const writes = makeWritePath(core)

@@ -115,6 +115,8 @@ export interface ModeChangeRecord {
   readonly from: CacheMode
   readonly to: CacheMode
   readonly reason: string
+  /** The cache that switched, when it has a name (a monitor may serve several). */
+  readonly cacheName?: string
 }
 
 /**
@@ -318,8 +320,13 @@ export interface InvalidationRecommendation {
  * @since 0.1.0
  */
 export interface ConnectionStats {
-  /** Unknown until the cache reports its first mode. */
+  /**
+   * The mode of the cache; with several caches, the least healthy of their modes
+   * (MemoryOnly, then Connecting, Connected, Memory). Unknown until a cache reports one.
+   */
   readonly currentMode: CacheMode | "Unknown"
+  /** Each served cache's mode, by cache name (`default` for a cache without one). */
+  readonly modes: Readonly<Record<string, CacheMode>>
   readonly modeChanges: number
   readonly reconnectAttempts: number
   readonly reconnectFailures: number

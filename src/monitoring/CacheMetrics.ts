@@ -60,21 +60,23 @@ const durationBoundaries: ReadonlyArray<number> = [0.0001, 0.0005, 0.001, 0.005,
 const sizeBoundaries: ReadonlyArray<number> = Metric.exponentialBoundaries({ start: 64, factor: 4, count: 10 })
 
 /**
- * Duration of the cache operations recorded by the monitor (the slow paths: L2
- * round trips, misses, writes, invalidations; an L1 hit is not timed). Seconds.
+ * Duration of the cache operations recorded by the monitor (every operation but
+ * an L1 hit: L2 round trips, misses, writes, deletes, exists, ttl,
+ * invalidations, clears). Seconds.
  * Attributes: `cache.operation`, `cache.tier`, `cache.outcome`, `error.type` on failure.
  *
  * @since 0.1.0
  */
 export const operationDuration = Metric.histogram("cache.operation.duration", {
-  description: "Duration of cache operations that reach the slow path (L1 hits are not timed)",
+  description: "Duration of cache operations (L1 hits are not timed)",
   boundaries: durationBoundaries,
   attributes: { unit: "s" }
 })
 
 /**
- * Cache operations, L1 hits included (published from the L1 counters by the
- * snapshot). Attributes: `cache.operation`, `cache.tier`, `cache.outcome`.
+ * Every cache operation: get (L1 hits included, read from L1's counters when
+ * metrics are collected), set, delete, exists, ttl, invalidate, clear.
+ * Attributes: `cache.operation`, `cache.tier`, `cache.outcome`.
  *
  * @since 0.1.0
  */
@@ -283,23 +285,23 @@ export const compressionDuration = Metric.histogram("cache.compression.duration"
 })
 
 /**
- * Pattern invalidations run.
+ * Pattern invalidations and clears run (a clear is an invalidation, as in the original).
  *
  * @since 0.1.0
  */
 export const invalidations = Metric.counter("cache.invalidations", {
-  description: "Pattern invalidations run",
+  description: "Pattern invalidations and clears run",
   incremental: true,
   attributes: { unit: "{invalidation}" }
 })
 
 /**
- * Keys removed by pattern invalidations.
+ * Keys removed by pattern invalidations and clears.
  *
  * @since 0.1.0
  */
 export const invalidatedKeys = Metric.counter("cache.invalidation.keys", {
-  description: "Keys removed by pattern invalidations",
+  description: "Keys removed by pattern invalidations and clears",
   incremental: true,
   attributes: { unit: "{key}" }
 })

@@ -4,11 +4,13 @@
  *
  * The cache calls it from its slow paths (L2 round trips, misses, writes,
  * invalidations, mode switches). The L1 hit path never calls it: L1 keeps
- * plain counters, the cache registers them once with {@link CacheMonitor}'s
- * `attachL1`, and the monitor reads them on demand. A fiber that lives as long
- * as the monitor's layer publishes them to Effect `Metric`s every
- * `snapshotInterval` (counters as deltas, gauges as values), and every
- * analytics read does the same, so hit rates are exact.
+ * plain counters, the cache registers them with {@link CacheMonitor}'s
+ * `attachL1`, and the monitor reads them on demand: its L1 metric series are
+ * read when metrics are collected (an exporter, `Metric.snapshot`), and every
+ * analytics read sums them, so both are exact at any time. One monitor may
+ * serve several caches: L1 counts and modes are kept per cache name and summed.
+ * A fiber that lives as long as the monitor's layer keeps a memory snapshot
+ * every `snapshotInterval`.
  *
  * Time comes from Effect's `Clock`. Every list keeps at most `maxMeasurements`
  * records and drops the ones older than `retention`, as the original did.
@@ -42,6 +44,10 @@ import type {
   Thresholds
 } from "./Analytics.js"
 import * as CacheMetrics from "./CacheMetrics.js"
+import * as ServedCaches from "./ServedCaches.js"
+import type { L1Source } from "./ServedCaches.js"
+
+export type { L1Source } from "./ServedCaches.js"
 
 export type {
   AnsweringTier,
@@ -88,25 +94,6 @@ export interface OperationSample {
 }
 
 /**
- * L1's own counters and size, read by the monitor on demand. Counters are
- * cumulative; a counter that goes down is taken as a restart from zero.
- *
- * @since 0.1.0
- */
-export interface L1Source {
-  readonly stats: () => {
-    entries: number
-    bytes: number
-    maxEntries: number
-    maxBytes: number
-    hits: number
-    misses: number
-    evictions: number
-    expirations: number
-  }
-}
-
-/**
  * A compression, as the codec reports it.
  *
  * @since 0.1.0
@@ -131,7 +118,10 @@ export interface ReplaySample {
 }
 
 /**
- * A pattern invalidation.
+ * A completed invalidation: a pattern invalidation, or a `clear` (as in the
+ * original, a clear is an invalidation, of type `clear`). It is also counted
+ * and timed as an operation: `clear` for the type `clear`, `invalidate`
+ * otherwise. A failed one is reported with `recordOperation` instead.
  *
  * @since 0.1.0
  */
@@ -139,9 +129,10 @@ export interface InvalidationSample {
   readonly pattern: string
   readonly keysInvalidated: number
   readonly durationMillis: number
-  /** e.g. manual (the default), automatic, ttl_expired. */
+  /** e.g. manual (the default), glob, literal, clear, automatic, ttl_expired. */
   readonly invalidationType?: string
   readonly operationContext?: string
+  readonly cacheName?: string
 }
 
 /**
@@ -178,9 +169,9 @@ export interface CacheMonitorOptions {
   readonly invalidationWarningPerHour?: number
   /** Invalidations in the last hour that raise a critical alert. Default 100; not below the warning. */
   readonly invalidationCriticalPerHour?: number
-  /** How often L1's counters are published to the metrics and its size snapshotted. Default 10 seconds. */
+  /** How often L1's size is snapshotted for the memory analytics. Default 10 seconds. */
   readonly snapshotInterval?: Duration.Input
-  /** Added to every metric as `cache.name`, to tell several caches apart. */
+  /** `cache.name` of every series recorded without a cache name of its own (see `forCache`). */
   readonly cacheName?: string
 }
 
@@ -204,19 +195,32 @@ export interface CacheMonitorService {
   readonly recordSerializationError: (operation: "encode" | "decode") => Effect.Effect<void>
   /** Records a stored value that did not fit the reader's schema and was read as a miss. */
   readonly recordSchemaMismatch: () => Effect.Effect<void>
-  /** Records a mode switch. `from === to` reports the starting mode without counting a switch. */
-  readonly recordModeChange: (from: CacheMode, to: CacheMode, reason: string) => Effect.Effect<void>
+  /**
+   * Records a mode switch of the cache named `cacheName` (default: the monitor's `cacheName`).
+   * `from === to` reports the starting mode without counting a switch.
+   */
+  readonly recordModeChange: (from: CacheMode, to: CacheMode, reason: string, cacheName?: string) => Effect.Effect<void>
   /** Records an attempt to reconnect to Redis. */
   readonly recordReconnectAttempt: (success: boolean) => Effect.Effect<void>
   /** Records a replay of the writes queued while Redis was away. */
   readonly recordReplay: (sample: ReplaySample) => Effect.Effect<void>
-  /** Records a pattern invalidation. */
+  /** Records a completed invalidation or clear: the event, and the operation it was. */
   readonly recordInvalidation: (sample: InvalidationSample) => Effect.Effect<void>
   /** Records a key generation of the AI cache. */
   readonly recordKeyGeneration: (sample: KeyGenerationSample) => Effect.Effect<void>
-  /** Registers L1's counters; a later call replaces the source. */
-  readonly attachL1: (source: L1Source) => Effect.Effect<void>
-  /** Reads L1 now: publishes its counters and size to the metrics and keeps a memory snapshot (for scrape handlers). */
+  /**
+   * Adds an L1 to the ones the monitor reads, until the scope closes. L1s of one cache
+   * name are summed in that name's series; what a detached L1 counted stays counted.
+   */
+  readonly attachL1: (source: L1Source) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * The monitor as the cache named `cacheName` uses it: everything it records without a
+   * cache name of its own (modes, reconnects, replays, compressions, L1...) is that cache's.
+   * Reads and resets are the whole monitor's. `Cache.layerMemory`/`layerRedis` give their
+   * cache (and its Redis tier) this view of a monitor provided to them.
+   */
+  readonly forCache: (cacheName: string) => CacheMonitorService
+  /** Reads L1 now: keeps a memory snapshot and checks the memory thresholds. */
   readonly snapshot: Effect.Effect<void>
   /** Everything at once: hit rate, timings, compression, memory, invalidations, connection. */
   readonly getPerformanceStats: Effect.Effect<PerformanceStats>
@@ -232,7 +236,10 @@ export interface CacheMonitorService {
   readonly getInvalidationRecommendations: Effect.Effect<ReadonlyArray<InvalidationRecommendation>>
   /** Outliers against the mean of the fastest 80 %; `thresholdMultiplier` (default 2) must be positive. */
   readonly getRecentSlowOperations: (thresholdMultiplier?: number) => Effect.Effect<SlowOperations, ValidationError>
-  /** Forgets every record and counter. Effect metrics are not reset: counters never go backwards. */
+  /**
+   * Forgets every record and counter of the analytics (L1's included: they count from here).
+   * Effect metrics, L1 itself and `Cache.stats` are not reset: counters never go backwards.
+   */
   readonly resetStats: Effect.Effect<void>
   /** Every retained record and counter. */
   readonly exportMetrics: Effect.Effect<ExportedMetrics>
@@ -337,22 +344,6 @@ interface Series<Input> {
   readonly updateUnsafe: (input: Input) => void
 }
 
-interface L1Counters {
-  hits: number
-  misses: number
-  evictions: number
-  expirations: number
-}
-
-const zeroCounters = (): L1Counters => ({ hits: 0, misses: 0, evictions: 0, expirations: 0 })
-
-const countersOf = (stats: L1Counters): L1Counters => ({
-  hits: stats.hits,
-  misses: stats.misses,
-  evictions: stats.evictions,
-  expirations: stats.expirations
-})
-
 const modeStates: ReadonlyArray<readonly [CacheMode, string]> = [
   ["Connected", "connected"],
   ["MemoryOnly", "memory_only"],
@@ -371,8 +362,8 @@ const rose = (previous: AlertLevel, level: AlertLevel): boolean => severity[leve
 
 const processMemoryMiB = (): number => process.memoryUsage.rss() / MiB
 
-/** Counter deltas since `last`; a counter that went down restarted from zero. */
-const delta = (current: number, last: number): number => current >= last ? current - last : current
+// Only lookups hit or miss; exists and ttl answered by a tier simply succeed.
+const isLookup = (operation: CacheOperation): boolean => operation === "get" || operation === "getOrSet"
 
 const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions) {
   const clock = yield* Clock.Clock
@@ -383,18 +374,20 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     ? {}
     : { [CacheMetrics.AttributeKeys.cacheName]: options.cacheName }
 
+  // What Metric.withAttributes does on every update (a copy of the context with the
+  // attributes merged in), done once per series: the registry then finds it by a cached key.
+  const contextFor = (attributes: Record<string, string>): Context.Context<never> =>
+    Context.add(context, Metric.CurrentMetricAttributes, {
+      ...Context.get(context, Metric.CurrentMetricAttributes),
+      ...baseAttributes,
+      ...attributes
+    })
   const seriesCache = new Map<string, Series<never>>()
   const series = <Input>(metric: Metric.Metric<Input, unknown>, attributes: Record<string, string>): Series<Input> => {
     const cacheKey = `${metric.id}\u0000${Object.entries(attributes).map(([k, v]) => `${k}=${v}`).join("\u0000")}`
     let cached = seriesCache.get(cacheKey) as Series<Input> | undefined
     if (cached === undefined) {
-      // What Metric.withAttributes does on every update (a copy of the context with the
-      // attributes merged in), done once: the registry then finds the series by a cached key.
-      const seriesContext = Context.add(context, Metric.CurrentMetricAttributes, {
-        ...Context.get(context, Metric.CurrentMetricAttributes),
-        ...baseAttributes,
-        ...attributes
-      })
+      const seriesContext = contextFor(attributes)
       cached = { updateUnsafe: (input) => metric.updateUnsafe(input, seriesContext) }
       seriesCache.set(cacheKey, cached as Series<never>)
     }
@@ -428,10 +421,15 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
   let skippedWrites = 0
   let droppedWrites = 0
 
-  let currentMode: CacheMode | undefined
-  let l1Source: L1Source | undefined
-  let l1Published = zeroCounters() // what the metrics have seen
-  let l1Baseline = zeroCounters() // the analytics' zero (moved by resetStats)
+  // The caches served, by name: L1 sources (pulled by the metrics) and modes.
+  const caches = ServedCaches.make(contextFor)
+  yield* Effect.addFinalizer(() => Effect.sync(caches.close))
+  // A record's cache: its own name, else the view's (`forCache`), else the monitor's.
+  const nameOf = (cacheName: string | undefined, view?: string): string | undefined =>
+    cacheName ?? view ?? options.cacheName
+  const named = (name: string | undefined): Record<string, string> =>
+    name === undefined ? {} : { [CacheMetrics.AttributeKeys.cacheName]: name }
+  let l1Baseline = caches.counts() // the analytics' zero for L1's own counts (moved by resetStats)
   let memoryLevel: AlertLevel = "normal"
   let invalidationLevel: AlertLevel = "normal"
 
@@ -455,41 +453,22 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     for (const list of lists) prune(list, now)
   }
 
-  const l1Hits = (): number => l1Source === undefined ? recordedL1Hits : delta(l1Source.stats().hits, l1Baseline.hits)
+  /** L1 hits since the last reset that L1 counted itself (not recorded as operations). */
+  const countedL1Hits = (): number => Math.max(0, caches.counts().hits - l1Baseline.hits)
+  const l1Hits = (): number => countedL1Hits() + recordedL1Hits
 
   const outcomeOf = (sample: OperationSample): string => {
     if (!sample.success) return "error"
+    if (!isLookup(sample.operation)) return "success"
     if (sample.tier === "l1" || sample.tier === "l2") return "hit"
     return sample.tier === "miss" ? "miss" : "success"
   }
 
-  /** Reads L1, publishes its counters as deltas and its size as gauges, and keeps a memory snapshot. */
+  /** Reads L1's size and keeps a memory snapshot; its metric series are read by the exporters themselves. */
   const snapshot: Effect.Effect<void> = Effect.suspend(() => {
-    const source = l1Source
-    if (source === undefined) return Effect.void
+    const stats = caches.size()
+    if (stats === undefined) return Effect.void
     const now = clock.currentTimeMillisUnsafe()
-    const stats = source.stats()
-    const hitDelta = delta(stats.hits, l1Published.hits)
-    const missDelta = delta(stats.misses, l1Published.misses)
-    const evictionDelta = delta(stats.evictions, l1Published.evictions)
-    const expirationDelta = delta(stats.expirations, l1Published.expirations)
-    l1Published = countersOf(stats)
-    const tierL1 = { [CacheMetrics.AttributeKeys.tier]: "l1" }
-    if (hitDelta > 0) {
-      update(CacheMetrics.hits, tierL1, hitDelta)
-      update(CacheMetrics.operations, {
-        [CacheMetrics.AttributeKeys.operation]: "get",
-        [CacheMetrics.AttributeKeys.tier]: "l1",
-        [CacheMetrics.AttributeKeys.outcome]: "hit"
-      }, hitDelta)
-    }
-    if (missDelta > 0) update(CacheMetrics.misses, tierL1, missDelta)
-    if (evictionDelta > 0) update(CacheMetrics.l1Evictions, {}, evictionDelta)
-    if (expirationDelta > 0) update(CacheMetrics.l1Expirations, {}, expirationDelta)
-    update(CacheMetrics.l1Entries, {}, stats.entries)
-    update(CacheMetrics.l1MemoryUsage, {}, stats.bytes)
-    if (Number.isFinite(stats.maxEntries)) update(CacheMetrics.l1EntriesLimit, {}, stats.maxEntries)
-    if (Number.isFinite(stats.maxBytes)) update(CacheMetrics.l1MemoryLimit, {}, stats.maxBytes)
     memory.push({
       timestamp: now,
       entries: stats.entries,
@@ -524,7 +503,8 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
       }))
 
   const connectionStats = (): Analytics.ConnectionStats => ({
-    currentMode: currentMode ?? "Unknown",
+    currentMode: caches.worstMode() ?? "Unknown",
+    modes: caches.modes(),
     modeChanges: modeChangeCount,
     reconnectAttempts,
     reconnectFailures,
@@ -545,7 +525,6 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
   // The metric series an operation sample updates, built once per distinct sample shape:
   // building attribute sets per call cost more than the Redis round trip being recorded.
   interface OperationSeries {
-    readonly l1Hit: Series<number>
     readonly l2Hit: Series<number>
     readonly l2Miss: Series<number>
     readonly operations: Series<number>
@@ -553,30 +532,27 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     readonly duration: Series<number>
   }
   const operationSeries = new Map<string, OperationSeries>()
-  const seriesOf = (sample: OperationSample, outcome: string): OperationSeries => {
-    const id = `${sample.cacheName ?? ""}\u0000${sample.operation}\u0000${sample.tier}\u0000${outcome}\u0000${
+  const seriesOf = (sample: OperationSample, outcome: string, name: string | undefined): OperationSeries => {
+    const id = `${name ?? ""}\u0000${sample.operation}\u0000${sample.tier}\u0000${outcome}\u0000${
       sample.errorTag ?? ""
     }`
     let found = operationSeries.get(id)
     if (found === undefined) {
-      // A monitor shared by several caches tells them apart by the sample's name.
-      const named: Record<string, string> = sample.cacheName === undefined
-        ? {}
-        : { [CacheMetrics.AttributeKeys.cacheName]: sample.cacheName }
+      // A monitor shared by several caches tells them apart by name.
+      const cache = named(name)
       const shape = {
-        ...named,
+        ...cache,
         [CacheMetrics.AttributeKeys.operation]: sample.operation,
         [CacheMetrics.AttributeKeys.tier]: sample.tier,
         [CacheMetrics.AttributeKeys.outcome]: outcome
       }
       const errorType = sample.errorTag ?? "_OTHER"
       found = {
-        l1Hit: series(CacheMetrics.hits, { ...named, [CacheMetrics.AttributeKeys.tier]: "l1" }),
-        l2Hit: series(CacheMetrics.hits, { ...named, [CacheMetrics.AttributeKeys.tier]: "l2" }),
-        l2Miss: series(CacheMetrics.misses, { ...named, [CacheMetrics.AttributeKeys.tier]: "l2" }),
+        l2Hit: series(CacheMetrics.hits, { ...cache, [CacheMetrics.AttributeKeys.tier]: "l2" }),
+        l2Miss: series(CacheMetrics.misses, { ...cache, [CacheMetrics.AttributeKeys.tier]: "l2" }),
         operations: series(CacheMetrics.operations, shape),
         errors: sample.success ? undefined : series(CacheMetrics.errors, {
-          ...named,
+          ...cache,
           [CacheMetrics.AttributeKeys.operation]: sample.operation,
           [CacheMetrics.AttributeKeys.errorType]: errorType
         }),
@@ -590,7 +566,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     return found
   }
 
-  const recordOperationUnsafe = (sample: OperationSample): Effect.Effect<void> => {
+  const recordOperationUnsafe = (sample: OperationSample, view?: string): Effect.Effect<void> => {
     const now = clock.currentTimeMillisUnsafe()
     const durationMillis = Number.isFinite(sample.durationMillis) ? Math.max(0, sample.durationMillis) : 0
     const textLength = sample.textLength ?? 0
@@ -604,24 +580,23 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     totalOperations++
 
     const outcome = outcomeOf(sample)
-    const metrics = seriesOf(sample, outcome)
-    // With an attached L1, its own counters are the truth about L1 hits: a recorded one is only timed.
-    const countedByL1 = sample.tier === "l1" && sample.operation === "get" && l1Source !== undefined
-    if (sample.operation === "get" && sample.success) {
-      if (sample.tier === "l1" && l1Source === undefined) recordedL1Hits++
-      else if (sample.tier === "l2") {
+    const name = nameOf(sample.cacheName, view)
+    const metrics = seriesOf(sample, outcome, name)
+    if (operation === "get" && success) {
+      if (tier === "l1") {
+        // L1 hits live in the pulled L1 series: an attached L1 counts its own (this one is only
+        // timed), and the served caches count one recorded for a cache without an attached L1.
+        if (caches.recordL1Hit(name)) recordedL1Hits++
+      } else if (tier === "l2") {
         l2Hits++
         metrics.l2Hit.updateUnsafe(1)
-      } else if (sample.tier === "miss") {
+      } else if (tier === "miss") {
         cacheMisses++
         // Only a connected cache asked Redis; a degraded one missed in L1 alone.
-        if (currentMode === "Connected") metrics.l2Miss.updateUnsafe(1)
+        if (caches.modeOf(name) === "Connected") metrics.l2Miss.updateUnsafe(1)
       }
     }
-    if (!countedByL1) {
-      if (sample.tier === "l1" && sample.operation === "get" && sample.success) metrics.l1Hit.updateUnsafe(1)
-      metrics.operations.updateUnsafe(1)
-    }
+    if (!(operation === "get" && success && tier === "l1")) metrics.operations.updateUnsafe(1)
     metrics.errors?.updateUnsafe(1)
     metrics.duration.updateUnsafe(durationMillis / 1000)
     return durationMillis > thresholds.slowOperationMillis
@@ -629,16 +604,23 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
       : Effect.void
   }
 
-  const recordOperation = (sample: OperationSample): Effect.Effect<void> =>
-    Effect.suspend(() => recordOperationUnsafe(sample))
-
-  // Resolving a series registers nothing: a cache that never compresses still exports no such series.
-  const compressionSeries = {
-    uncompressed: series(CacheMetrics.compressionUncompressedSize, {}),
-    compressed: series(CacheMetrics.compressionCompressedSize, {}),
-    duration: series(CacheMetrics.compressionDuration, {})
+  // Per cache name, resolved once (compressed writes are frequent). Resolving a series
+  // registers nothing: a cache that never compresses still exports no such series.
+  const compressionSeries = new Map<string | undefined, ReadonlyArray<Series<number>>>()
+  const compressionSeriesOf = (name: string | undefined): ReadonlyArray<Series<number>> => {
+    let found = compressionSeries.get(name)
+    if (found === undefined) {
+      const cache = named(name)
+      found = [
+        series(CacheMetrics.compressionUncompressedSize, cache),
+        series(CacheMetrics.compressionCompressedSize, cache),
+        series(CacheMetrics.compressionDuration, cache)
+      ]
+      compressionSeries.set(name, found)
+    }
+    return found
   }
-  const recordCompression = (sample: CompressionSample): Effect.Effect<void> =>
+  const recordCompression = (sample: CompressionSample, view?: string): Effect.Effect<void> =>
     Effect.sync(() => {
       const now = clock.currentTimeMillisUnsafe()
       const durationMillis = Math.max(0, sample.durationMillis)
@@ -651,48 +633,64 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
         operation: sample.operation ?? ""
       })
       trim(compressions, now)
-      compressionSeries.uncompressed.updateUnsafe(sample.originalSize)
-      compressionSeries.compressed.updateUnsafe(sample.compressedSize)
-      compressionSeries.duration.updateUnsafe(durationMillis / 1000)
+      const [uncompressed, compressed, duration] = compressionSeriesOf(nameOf(undefined, view))
+      uncompressed!.updateUnsafe(sample.originalSize)
+      compressed!.updateUnsafe(sample.compressedSize)
+      duration!.updateUnsafe(durationMillis / 1000)
     })
 
-  const recordSerializationError = (operation: "encode" | "decode"): Effect.Effect<void> =>
+  const recordSerializationError = (operation: "encode" | "decode", view?: string): Effect.Effect<void> =>
     Effect.sync(() => {
       if (operation === "encode") encodeErrors++
       else decodeErrors++
-      update(CacheMetrics.serializationErrors, { [CacheMetrics.AttributeKeys.serializationOperation]: operation }, 1)
+      update(CacheMetrics.serializationErrors, {
+        ...named(nameOf(undefined, view)),
+        [CacheMetrics.AttributeKeys.serializationOperation]: operation
+      }, 1)
     })
 
-  const recordSchemaMismatch = (): Effect.Effect<void> =>
-    Effect.sync(() => update(CacheMetrics.schemaMismatches, {}, 1))
+  const recordSchemaMismatch = (view?: string): Effect.Effect<void> =>
+    Effect.sync(() => update(CacheMetrics.schemaMismatches, named(nameOf(undefined, view)), 1))
 
-  const recordModeChange = (from: CacheMode, to: CacheMode, reason: string): Effect.Effect<void> =>
+  const recordModeChange = (
+    from: CacheMode,
+    to: CacheMode,
+    reason: string,
+    cacheName?: string,
+    view?: string
+  ): Effect.Effect<void> =>
     Effect.sync(() => {
-      currentMode = to
+      const name = nameOf(cacheName, view)
+      caches.setMode(name, to)
+      const cache = named(name)
       for (const [mode, state] of modeStates) {
-        update(CacheMetrics.mode, { [CacheMetrics.AttributeKeys.modeState]: state }, mode === to ? 1 : 0)
+        update(CacheMetrics.mode, { ...cache, [CacheMetrics.AttributeKeys.modeState]: state }, mode === to ? 1 : 0)
       }
       if (from === to) return
       const now = clock.currentTimeMillisUnsafe()
       modeChangeCount++
-      modeChanges.push({ timestamp: now, from, to, reason })
+      modeChanges.push(
+        name === undefined ? { timestamp: now, from, to, reason } : { timestamp: now, from, to, reason, cacheName: name }
+      )
       trim(modeChanges, now)
       update(CacheMetrics.modeChanges, {
+        ...cache,
         [CacheMetrics.AttributeKeys.modeFrom]: modeState(from),
         [CacheMetrics.AttributeKeys.modeTo]: modeState(to)
       }, 1)
     })
 
-  const recordReconnectAttempt = (success: boolean): Effect.Effect<void> =>
+  const recordReconnectAttempt = (success: boolean, view?: string): Effect.Effect<void> =>
     Effect.sync(() => {
       reconnectAttempts++
       if (!success) reconnectFailures++
       update(CacheMetrics.reconnectAttempts, {
+        ...named(nameOf(undefined, view)),
         [CacheMetrics.AttributeKeys.reconnectOutcome]: success ? "success" : "failure"
       }, 1)
     })
 
-  const recordReplay = (sample: ReplaySample): Effect.Effect<void> =>
+  const recordReplay = (sample: ReplaySample, view?: string): Effect.Effect<void> =>
     Effect.sync(() => {
       const now = clock.currentTimeMillisUnsafe()
       replays.push({ timestamp: now, ...sample })
@@ -701,40 +699,58 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
       skippedWrites += sample.skipped
       droppedWrites += sample.dropped
       const result = CacheMetrics.AttributeKeys.replayResult
-      update(CacheMetrics.replayedWrites, { [result]: "replayed" }, sample.replayed)
-      update(CacheMetrics.replayedWrites, { [result]: "skipped" }, sample.skipped)
-      update(CacheMetrics.replayedWrites, { [result]: "dropped" }, sample.dropped)
+      const cache = named(nameOf(undefined, view))
+      update(CacheMetrics.replayedWrites, { ...cache, [result]: "replayed" }, sample.replayed)
+      update(CacheMetrics.replayedWrites, { ...cache, [result]: "skipped" }, sample.skipped)
+      update(CacheMetrics.replayedWrites, { ...cache, [result]: "dropped" }, sample.dropped)
     })
 
-  const recordInvalidation = (sample: InvalidationSample): Effect.Effect<void> =>
+  const recordInvalidation = (sample: InvalidationSample, view?: string): Effect.Effect<void> =>
     Effect.suspend(() => {
       const now = clock.currentTimeMillisUnsafe()
+      const durationMillis = Number.isFinite(sample.durationMillis) ? Math.max(0, sample.durationMillis) : 0
+      const invalidationType = sample.invalidationType ?? "manual"
       invalidations.push({
         timestamp: now,
         pattern: sample.pattern,
         keysInvalidated: sample.keysInvalidated,
-        durationMillis: Math.max(0, sample.durationMillis),
-        invalidationType: sample.invalidationType ?? "manual",
+        durationMillis,
+        invalidationType,
         operationContext: sample.operationContext ?? ""
       })
       trim(invalidations, now)
       totalInvalidations++
       totalKeysInvalidated += sample.keysInvalidated
-      update(CacheMetrics.invalidations, {}, 1)
-      update(CacheMetrics.invalidatedKeys, {}, sample.keysInvalidated)
-      const lastHour = invalidations.filter((event) => event.timestamp > now - 3_600_000).length
-      const level = Analytics.invalidationAlertLevel(lastHour, thresholds)
-      const previous = invalidationLevel
-      invalidationLevel = level
-      if (!rose(previous, level)) return Effect.void
-      const threshold = level === "critical"
-        ? thresholds.invalidationCriticalPerHour
-        : thresholds.invalidationWarningPerHour
-      const message = `Invalidation rate: ${lastHour} in the last hour reached the ${level} threshold of ${threshold}`
-      return level === "critical" ? Effect.logError(message) : Effect.logWarning(message)
+      const name = nameOf(sample.cacheName, view)
+      update(CacheMetrics.invalidations, named(name), 1)
+      update(CacheMetrics.invalidatedKeys, named(name), sample.keysInvalidated)
+      // An invalidation is also an operation: counted, timed and in byOperationType.
+      const slow = recordOperationUnsafe({
+        operation: invalidationType === "clear" ? "clear" : "invalidate",
+        tier: "none",
+        durationMillis,
+        success: true,
+        ...(name === undefined ? {} : { cacheName: name })
+      })
+      const alert = invalidationAlert(now)
+      return alert === Effect.void ? slow : slow === Effect.void ? alert : Effect.andThen(slow, alert)
     })
 
-  const recordKeyGeneration = (sample: KeyGenerationSample): Effect.Effect<void> =>
+  /** Logs a rise of the invalidation alert level, once per rise. */
+  const invalidationAlert = (now: number): Effect.Effect<void> => {
+    const lastHour = invalidations.filter((event) => event.timestamp > now - 3_600_000).length
+    const level = Analytics.invalidationAlertLevel(lastHour, thresholds)
+    const previous = invalidationLevel
+    invalidationLevel = level
+    if (!rose(previous, level)) return Effect.void
+    const threshold = level === "critical"
+      ? thresholds.invalidationCriticalPerHour
+      : thresholds.invalidationWarningPerHour
+    const message = `Invalidation rate: ${lastHour} in the last hour reached the ${level} threshold of ${threshold}`
+    return level === "critical" ? Effect.logError(message) : Effect.logWarning(message)
+  }
+
+  const recordKeyGeneration = (sample: KeyGenerationSample, view?: string): Effect.Effect<void> =>
     Effect.suspend(() => {
       const now = clock.currentTimeMillisUnsafe()
       const durationMillis = Math.max(0, sample.durationMillis)
@@ -746,19 +762,18 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
         additionalData: sample.additionalData ?? {}
       })
       trim(keyGenerations, now)
-      update(CacheMetrics.keyGenerationDuration, {}, durationMillis / 1000)
+      update(CacheMetrics.keyGenerationDuration, named(nameOf(undefined, view)), durationMillis / 1000)
       return durationMillis > thresholds.slowKeyGenerationMillis
         ? Effect.logDebug(`Slow key generation: ${durationMillis.toFixed(1)} ms for ${sample.textLength} chars`)
         : Effect.void
     })
 
-  const attachL1 = (source: L1Source): Effect.Effect<void> =>
+  const attachL1 = (source: L1Source, view?: string): Effect.Effect<void, never, Scope.Scope> =>
     Effect.flatMap(
-      Effect.sync(() => {
-        l1Source = source
-        l1Published = zeroCounters()
-        l1Baseline = zeroCounters()
-      }),
+      Effect.acquireRelease(
+        Effect.sync(() => caches.attach(source, nameOf(source.cacheName, view))),
+        (detach) => Effect.sync(detach)
+      ),
       () => snapshot
     )
 
@@ -771,13 +786,12 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     const hits = l1 + l2Hits
     const keyGeneration = Analytics.keyGenerationStats(keyGenerations, thresholds)
     const cacheOperations = Analytics.cacheOperationStats(operations, thresholds)
-    // L1 hits are counted by L1, not recorded; a recorded one is already in totalOperations.
-    const unrecordedL1Hits = l1Source === undefined ? 0 : l1
     return {
       timestamp: Analytics.isoTimestamp(now),
       retentionHours: retentionMillis / 3_600_000,
       cacheHitRate: Analytics.hitRate(hits, cacheMisses),
-      totalCacheOperations: totalOperations + unrecordedL1Hits,
+      // A recorded L1 hit is already in totalOperations; those L1 counted itself are not.
+      totalCacheOperations: totalOperations + countedL1Hits(),
       cacheHits: hits,
       cacheMisses,
       l1Hits: l1,
@@ -808,10 +822,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     replayedWrites = 0
     skippedWrites = 0
     droppedWrites = 0
-    if (l1Source !== undefined) {
-      const stats = l1Source.stats()
-      l1Baseline = countersOf(stats)
-    }
+    l1Baseline = caches.counts()
   })
 
   const exportMetrics = read((now): ExportedMetrics => {
@@ -828,7 +839,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
       cacheMisses,
       l1Hits: l1,
       l2Hits,
-      totalOperations: totalOperations + (l1Source === undefined ? 0 : l1),
+      totalOperations: totalOperations + countedL1Hits(),
       totalInvalidations,
       totalKeysInvalidated,
       serializationErrors: { encode: encodeErrors, decode: decodeErrors },
@@ -858,18 +869,25 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     Effect.forkScoped
   )
 
-  return CacheMonitor.of({
-    recordOperation,
-    recordOperationUnsafe,
-    recordCompression,
-    recordSerializationError,
-    recordSchemaMismatch,
-    recordModeChange,
-    recordReconnectAttempt,
-    recordReplay,
-    recordInvalidation,
-    recordKeyGeneration,
-    attachL1,
+  // The recorders as the cache named `view` uses them (the monitor's own name without one).
+  const recordersFor = (view: string | undefined) => ({
+    recordOperation: (sample: OperationSample) => Effect.suspend(() => recordOperationUnsafe(sample, view)),
+    recordOperationUnsafe: (sample: OperationSample) => recordOperationUnsafe(sample, view),
+    recordCompression: (sample: CompressionSample) => recordCompression(sample, view),
+    recordSerializationError: (operation: "encode" | "decode") => recordSerializationError(operation, view),
+    recordSchemaMismatch: () => recordSchemaMismatch(view),
+    recordModeChange: (from: CacheMode, to: CacheMode, reason: string, cacheName?: string) =>
+      recordModeChange(from, to, reason, cacheName, view),
+    recordReconnectAttempt: (success: boolean) => recordReconnectAttempt(success, view),
+    recordReplay: (sample: ReplaySample) => recordReplay(sample, view),
+    recordInvalidation: (sample: InvalidationSample) => recordInvalidation(sample, view),
+    recordKeyGeneration: (sample: KeyGenerationSample) => recordKeyGeneration(sample, view),
+    attachL1: (source: L1Source) => attachL1(source, view)
+  })
+
+  const service: CacheMonitorService = CacheMonitor.of({
+    ...recordersFor(undefined),
+    forCache: (cacheName) => CacheMonitor.of({ ...service, ...recordersFor(cacheName) }),
     snapshot,
     getPerformanceStats,
     getCompressionStats: read(() => Analytics.compressionStats(compressions)),
@@ -881,6 +899,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     resetStats,
     exportMetrics
   })
+  return service
 })
 
 /**

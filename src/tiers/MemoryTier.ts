@@ -110,9 +110,17 @@ export class MemoryTier extends Context.Service<MemoryTier, {
    * least recently used end and removes the expired ones; how many it removed.
    */
   readonly sweep: (maxEntries?: number) => number
-  /** A snapshot of sizes, bounds and counters. */
+  /** A snapshot of sizes, bounds and counters; the counters count from the last `resetStats`. */
   readonly stats: () => MemoryTierStats
-  /** Sets hits, misses, evictions and expirations back to zero. */
+  /**
+   * `stats` with counters that count from the tier's construction: `resetStats` never
+   * moves them. For monitors and metric exporters, which must never see a counter go back.
+   */
+  readonly totals: () => MemoryTierStats
+  /**
+   * Makes `stats` count hits, misses, evictions and expirations from zero again. It moves
+   * a baseline and leaves `totals` alone, so the hit path keeps its plain increments.
+   */
   readonly resetStats: () => void
 }>()("effect-redis-cache/MemoryTier") {
   /**
@@ -160,10 +168,12 @@ const notPositiveInteger = (field: string, value: number): string | undefined =>
 type Stored = NonNullable<unknown>
 
 const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, clock: Clock.Clock): MemoryTier["Service"] => {
+  // Monotonic since construction; `stats` subtracts the baseline that `resetStats` moves.
   let hits = 0
   let misses = 0
   let evictions = 0
   let expirations = 0
+  const baseline = { hits: 0, misses: 0, evictions: 0, expirations: 0 }
 
   const lru: LRUCache<string, Stored> = new LRUCache<string, Stored>({
     max: maxEntries,
@@ -274,16 +284,26 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
       bytes: lru.calculatedSize,
       maxEntries,
       maxBytes,
+      hits: hits - baseline.hits,
+      misses: misses - baseline.misses,
+      evictions: evictions - baseline.evictions,
+      expirations: expirations - baseline.expirations
+    }),
+    totals: () => ({
+      entries: lru.size,
+      bytes: lru.calculatedSize,
+      maxEntries,
+      maxBytes,
       hits,
       misses,
       evictions,
       expirations
     }),
     resetStats: () => {
-      hits = 0
-      misses = 0
-      evictions = 0
-      expirations = 0
+      baseline.hits = hits
+      baseline.misses = misses
+      baseline.evictions = evictions
+      baseline.expirations = expirations
     }
   })
 }

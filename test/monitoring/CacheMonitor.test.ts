@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Metric } from "effect"
+import { Effect, Exit, Metric, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as CacheMetrics from "../../src/monitoring/CacheMetrics.js"
 import {
@@ -31,7 +31,7 @@ const makeL1 = (initial: Partial<ReturnType<L1Source["stats"]>> = {}) => {
 /** A monitor in a fresh metric registry, so tests never see each other's metrics. */
 const withMonitor = <A, E>(
   options: CacheMonitorOptions,
-  body: (monitor: CacheMonitor["Service"]) => Effect.Effect<A, E>
+  body: (monitor: CacheMonitor["Service"]) => Effect.Effect<A, E, Scope.Scope>
 ) =>
   Effect.gen(function*() {
     const monitor = yield* CacheMonitor.make(options)
@@ -77,10 +77,14 @@ describe("CacheMonitor analytics", () => {
         yield* monitor.recordOperation({ operation: "get", tier: "l1", durationMillis: 1, success: true })
         assert.strictEqual((yield* monitor.getPerformanceStats).l1Hits, 1)
         yield* monitor.attachL1(makeL1({ hits: 4 }).source)
+        // Counted by the attached L1 already: timed, not counted again.
         yield* monitor.recordOperation({ operation: "get", tier: "l1", durationMillis: 1, success: true })
         const stats = yield* monitor.getPerformanceStats
-        assert.strictEqual(stats.l1Hits, 4)
+        // The hit recorded before L1 was attached stays counted: counts never go back.
+        assert.strictEqual(stats.l1Hits, 1 + 4)
+        assert.strictEqual(stats.totalCacheOperations, 2 + 4)
         assert.strictEqual(stats.cacheHitRate, 100)
+        assert.strictEqual(yield* metricCount(CacheMetrics.hits, { "cache.tier": "l1" }), 5)
       })))
 
   it.effect("duration statistics: mean, median, nearest-rank p95/p99, max, min, slow count, per operation", () =>
@@ -303,6 +307,7 @@ describe("CacheMonitor analytics", () => {
         const stats = yield* monitor.getPerformanceStats
         assert.deepStrictEqual(stats.connection, {
           currentMode: "Connected",
+          modes: { default: "Connected" },
           modeChanges: 3,
           reconnectAttempts: 2,
           reconnectFailures: 1,
@@ -367,7 +372,8 @@ describe("CacheMonitor retention", () => {
         yield* monitor.recordInvalidation({ pattern: "p", keysInvalidated: 1, durationMillis: 1 })
         yield* TestClock.adjust("30 seconds")
         yield* monitor.recordOperation({ operation: "get", tier: "miss", durationMillis: 2, success: true })
-        assert.strictEqual((yield* monitor.exportMetrics).cacheOperationTimes.length, 2)
+        // The invalidation is an operation too.
+        assert.strictEqual((yield* monitor.exportMetrics).cacheOperationTimes.length, 3)
         yield* TestClock.adjust("31 seconds")
         const exported = yield* monitor.exportMetrics
         assert.deepStrictEqual(exported.cacheOperationTimes.map((r) => r.durationMillis), [2])
@@ -464,11 +470,11 @@ describe("CacheMonitor options", () => {
 describe("CacheMonitor metrics", () => {
   const l1Tier = { "cache.tier": "l1" }
 
-  it.effect("publishes L1 counters as deltas and its size as gauges, on the snapshot interval", () =>
+  it.effect("L1 series are read when metrics are read: current with no snapshot, and never backwards", () =>
     withMonitor({ snapshotInterval: "10 seconds" }, (monitor) =>
       Effect.gen(function*() {
         const l1 = makeL1({ hits: 3, misses: 1, entries: 2, bytes: 100, maxEntries: 50, maxBytes: 4096 })
-        yield* monitor.attachL1(l1.source) // publishes at once
+        yield* monitor.attachL1(l1.source)
         assert.strictEqual(yield* metricCount(CacheMetrics.hits, l1Tier), 3)
         assert.strictEqual(yield* gaugeValue(CacheMetrics.l1Entries, {}), 2)
         assert.strictEqual(yield* gaugeValue(CacheMetrics.l1MemoryLimit, {}), 4096)
@@ -478,8 +484,7 @@ describe("CacheMonitor metrics", () => {
         l1.stats.expirations = 1
         l1.stats.entries = 7
         l1.stats.bytes = 900
-        assert.strictEqual(yield* metricCount(CacheMetrics.hits, l1Tier), 3) // not yet: nothing read L1
-        yield* TestClock.adjust("10 seconds")
+        // No snapshot, no clock tick: the series read L1 themselves.
         assert.strictEqual(yield* metricCount(CacheMetrics.hits, l1Tier), 10)
         assert.strictEqual(yield* metricCount(CacheMetrics.misses, l1Tier), 1)
         assert.strictEqual(yield* metricCount(CacheMetrics.l1Evictions, {}), 2)
@@ -488,16 +493,31 @@ describe("CacheMonitor metrics", () => {
         assert.strictEqual(yield* gaugeValue(CacheMetrics.l1MemoryUsage, {}), 900)
         const l1Gets = { "cache.operation": "get", "cache.tier": "l1", "cache.outcome": "hit" }
         assert.strictEqual(yield* metricCount(CacheMetrics.operations, l1Gets), 10)
+        const snapshot = (yield* Metric.snapshot).find((m) => m.id === "cache.hits")
+        assert.deepStrictEqual(snapshot?.state, { count: 10, incremental: true })
 
-        // L1 restarted its counters (e.g. a new L1): the new count is the delta.
+        // A source that breaks its contract and goes down does not take the counter back.
         l1.stats.hits = 4
-        yield* TestClock.adjust("10 seconds")
-        assert.strictEqual(yield* metricCount(CacheMetrics.hits, l1Tier), 14)
+        assert.strictEqual(yield* metricCount(CacheMetrics.hits, l1Tier), 10)
+      })))
 
-        // An analytics read publishes too.
-        l1.stats.hits = 6
-        yield* monitor.getPerformanceStats
-        assert.strictEqual(yield* metricCount(CacheMetrics.hits, l1Tier), 16)
+  it.effect("a detached L1 keeps its counts in the counters and leaves the gauges", () =>
+    withMonitor({}, (monitor) =>
+      Effect.gen(function*() {
+        const kept = makeL1({ hits: 2, entries: 1 })
+        const gone = makeL1({ hits: 5, misses: 3, entries: 4 })
+        yield* monitor.attachL1(kept.source)
+        const scope = yield* Scope.make()
+        yield* monitor.attachL1(gone.source).pipe(Scope.provide(scope))
+        assert.strictEqual(yield* metricCount(CacheMetrics.hits, l1Tier), 7)
+        assert.strictEqual(yield* gaugeValue(CacheMetrics.l1Entries, {}), 5)
+        gone.stats.hits = 6
+        yield* Scope.close(scope, Exit.void)
+        gone.stats.hits = 100 // read no more
+        assert.strictEqual(yield* metricCount(CacheMetrics.hits, l1Tier), 8)
+        assert.strictEqual(yield* metricCount(CacheMetrics.misses, l1Tier), 3)
+        assert.strictEqual(yield* gaugeValue(CacheMetrics.l1Entries, {}), 1)
+        assert.strictEqual((yield* monitor.getPerformanceStats).l1Hits, 8)
       })))
 
   it.effect("slow-path operations update hits, misses, operations, errors and the latency histogram", () =>
@@ -528,6 +548,93 @@ describe("CacheMonitor metrics", () => {
         assert.strictEqual(yield* gaugeValue(CacheMetrics.mode, { "cache.mode.state": "connected" }), 0)
         const degraded = { "cache.mode.from": "connected", "cache.mode.to": "memory_only" }
         assert.strictEqual(yield* metricCount(CacheMetrics.modeChanges, degraded), 1)
+      })))
+
+  it.effect("exists, ttl, invalidate and clear are counted and timed as operations, with their own names", () =>
+    withMonitor({ cacheName: "ops" }, (monitor) =>
+      Effect.gen(function*() {
+        yield* ok(monitor, "exists", "l1", 1) // answered by L1
+        yield* ok(monitor, "exists", "l2", 2) // answered by Redis
+        yield* ok(monitor, "ttl", "l2", 3)
+        yield* failed(monitor, "ttl", "InfrastructureError", 4)
+        const invalidation = (pattern: string, keysInvalidated: number, durationMillis: number, type: string) =>
+          monitor.recordInvalidation({ pattern, keysInvalidated, durationMillis, invalidationType: type })
+        yield* invalidation("user:", 2, 5, "literal")
+        yield* invalidation("*", 7, 6, "clear")
+        yield* failed(monitor, "clear", "InfrastructureError", 7)
+
+        const named = (attributes: Record<string, string>) => ({ "cache.name": "ops", ...attributes })
+        const op = (operation: string, tier: string, outcome: string) =>
+          named({ "cache.operation": operation, "cache.tier": tier, "cache.outcome": outcome })
+        // exists and ttl are not lookups: they succeed or fail, they do not hit or miss.
+        assert.strictEqual(yield* metricCount(CacheMetrics.operations, op("exists", "l1", "success")), 1)
+        assert.strictEqual(yield* metricCount(CacheMetrics.operations, op("exists", "l2", "success")), 1)
+        assert.strictEqual(yield* metricCount(CacheMetrics.operations, op("ttl", "l2", "success")), 1)
+        assert.strictEqual(yield* metricCount(CacheMetrics.operations, op("ttl", "none", "error")), 1)
+        assert.strictEqual(yield* metricCount(CacheMetrics.operations, op("invalidate", "none", "success")), 1)
+        assert.strictEqual(yield* metricCount(CacheMetrics.operations, op("clear", "none", "success")), 1)
+        assert.strictEqual(yield* metricCount(CacheMetrics.operations, op("clear", "none", "error")), 1)
+        const clearLatency = yield* Metric.value(
+          Metric.withAttributes(CacheMetrics.operationDuration, op("clear", "none", "success"))
+        )
+        assert.deepStrictEqual([clearLatency.count, clearLatency.sum], [1, 0.006])
+        assert.strictEqual(
+          yield* metricCount(
+            CacheMetrics.errors,
+            named({ "cache.operation": "clear", "error.type": "InfrastructureError" })
+          ),
+          1
+        )
+        // A clear is an invalidation, as in the original.
+        assert.strictEqual(yield* metricCount(CacheMetrics.invalidations, named({})), 2)
+        assert.strictEqual(yield* metricCount(CacheMetrics.invalidatedKeys, named({})), 9)
+        assert.strictEqual(yield* metricCount(CacheMetrics.hits, named({ "cache.tier": "l1" })), 0)
+
+        const stats = yield* monitor.getPerformanceStats
+        assert.strictEqual(stats.totalCacheOperations, 7)
+        assert.strictEqual(stats.cacheHitRate, 0) // none of them is a read
+        const byType = stats.cacheOperations!.byOperationType
+        assert.deepStrictEqual(
+          Object.fromEntries(Object.entries(byType).map(([name, summary]) => [name, summary!.count])),
+          { exists: 2, ttl: 2, invalidate: 1, clear: 2 }
+        )
+        assert.strictEqual(byType.clear!.maxDurationMillis, 7)
+        assert.deepStrictEqual(stats.cacheOperations!.errorsByType, { InfrastructureError: 2 })
+        const frequency = yield* monitor.getInvalidationFrequencyStats
+        if (frequency.noInvalidations) return assert.fail("expected invalidations")
+        assert.deepStrictEqual(frequency.patterns.invalidationTypes, { literal: 1, clear: 1 })
+      })))
+
+  it.effect("forCache: a view records under its cache's name and reads the whole monitor", () =>
+    withMonitor({ cacheName: "shared" }, (monitor) =>
+      Effect.gen(function*() {
+        const alpha = monitor.forCache("alpha")
+        const beta = monitor.forCache("beta")
+        yield* alpha.recordModeChange("Memory", "Memory", "start")
+        yield* beta.recordModeChange("Connecting", "Connected", "connected")
+        yield* beta.recordModeChange("Connected", "MemoryOnly", "down")
+        yield* beta.recordReconnectAttempt(false)
+        yield* alpha.attachL1(makeL1({ hits: 2 }).source)
+        yield* beta.attachL1(makeL1({ hits: 3 }).source)
+        yield* beta.recordOperation({ operation: "get", tier: "miss", durationMillis: 1, success: true })
+        yield* monitor.recordOperation({ operation: "get", tier: "l2", durationMillis: 1, success: true })
+
+        const stats = yield* alpha.getPerformanceStats
+        assert.deepStrictEqual(stats.connection.modes, { alpha: "Memory", beta: "MemoryOnly" })
+        assert.strictEqual(stats.connection.currentMode, "MemoryOnly") // the least healthy cache
+        assert.deepStrictEqual([stats.l1Hits, stats.l2Hits, stats.cacheMisses], [5, 1, 1])
+        assert.strictEqual(yield* metricCount(CacheMetrics.hits, { "cache.name": "alpha", "cache.tier": "l1" }), 2)
+        assert.strictEqual(yield* metricCount(CacheMetrics.hits, { "cache.name": "beta", "cache.tier": "l1" }), 3)
+        assert.strictEqual(yield* metricCount(CacheMetrics.hits, { "cache.name": "shared", "cache.tier": "l2" }), 1)
+        const mode = (cacheName: string, state: string) =>
+          gaugeValue(CacheMetrics.mode, { "cache.name": cacheName, "cache.mode.state": state })
+        assert.strictEqual(yield* mode("beta", "memory_only"), 1)
+        assert.strictEqual(yield* mode("alpha", "memory"), 1)
+        const failures = { "cache.name": "beta", "cache.reconnect.outcome": "failure" }
+        assert.strictEqual(yield* metricCount(CacheMetrics.reconnectAttempts, failures), 1)
+        // beta was degraded: its miss never asked Redis.
+        assert.strictEqual(yield* metricCount(CacheMetrics.misses, { "cache.name": "beta", "cache.tier": "l2" }), 0)
+        assert.deepStrictEqual((yield* monitor.exportMetrics).modeChanges.map((m) => m.cacheName), ["beta", "beta"])
       })))
 
   it.effect("cacheName becomes the cache.name attribute of every series", () =>

@@ -6,7 +6,7 @@ import {
   PeriodicExportingMetricReader
 } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Effect, Layer, Metric } from "effect"
+import { Effect, Layer, Metric, type Scope } from "effect"
 import { CacheMonitor } from "../../src/monitoring/CacheMonitor.js"
 import * as CacheTelemetry from "../../src/monitoring/Telemetry.js"
 import { CacheTracingOptions, redisSpanOptions, sha256KeyHash } from "../../src/monitoring/Tracing.js"
@@ -31,7 +31,7 @@ const setup = (tracing?: Partial<CacheTracingOptions>) => {
 /** Fresh exporters per test (a metric reader binds to one provider only); the registry goes outside the SDK layer. */
 const withOtel = <A, E>(
   tracing: Partial<CacheTracingOptions> | undefined,
-  body: (otel: ReturnType<typeof setup>) => Effect.Effect<A, E, CacheMonitor>
+  body: (otel: ReturnType<typeof setup>) => Effect.Effect<A, E, CacheMonitor | Scope.Scope>
 ) =>
   Effect.suspend(() => {
     const otel = setup(tracing)

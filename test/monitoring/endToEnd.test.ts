@@ -97,9 +97,8 @@ describe("monitoring end to end: memory cache", () => {
       const refused = yield* Effect.flip(cache.set("bigint", 10n))
       assert.strictEqual(refused._tag, "SerializationError")
 
-      yield* monitor.snapshot
       const stats = yield* cache.stats
-      // L1's counters, published by the snapshot.
+      // L1's counters, read by the metrics themselves (no snapshot needed).
       assert.strictEqual(yield* count(CacheMetrics.hits, named({ "cache.tier": "l1" })), 7)
       assert.strictEqual(yield* count(CacheMetrics.misses, named({ "cache.tier": "l1" })), 3)
       assert.strictEqual(yield* count(CacheMetrics.hits, named({ "cache.tier": "l2" })), 0)
@@ -110,7 +109,7 @@ describe("monitoring end to end: memory cache", () => {
       assert.strictEqual(yield* gauge(CacheMetrics.l1EntriesLimit, named()), 4)
       assert.strictEqual(yield* gauge(CacheMetrics.l1MemoryUsage, named()), stats.l1.bytes)
       assert.strictEqual(yield* gauge(CacheMetrics.l1MemoryLimit, named()), 64 * 1024 * 1024)
-      // Operations: L1 hits from the snapshot, misses and sets recorded from the slow path.
+      // Operations: L1 hits from L1's counters; misses, sets and the invalidation recorded from the slow path.
       const op = (operation: string, tier: string, outcome: string) =>
         named({ "cache.operation": operation, "cache.tier": tier, "cache.outcome": outcome })
       assert.strictEqual(yield* count(CacheMetrics.operations, op("get", "l1", "hit")), 7)
@@ -118,6 +117,9 @@ describe("monitoring end to end: memory cache", () => {
       assert.strictEqual(yield* count(CacheMetrics.operations, op("set", "none", "success")), 5)
       assert.strictEqual((yield* histogram(CacheMetrics.operationDuration, op("get", "miss", "miss"))).count, 3)
       assert.strictEqual((yield* histogram(CacheMetrics.operationDuration, op("set", "none", "success"))).count, 5)
+      assert.strictEqual(yield* count(CacheMetrics.operations, op("invalidate", "none", "success")), 1)
+      const invalidated = yield* histogram(CacheMetrics.operationDuration, op("invalidate", "none", "success"))
+      assert.strictEqual(invalidated.count, 1)
       // A memory cache reports its mode once, without counting a switch.
       assert.deepStrictEqual(yield* modeGauges("mem"), { connected: 0, memory_only: 0, connecting: 0, memory: 1 })
       assert.strictEqual(
@@ -142,6 +144,7 @@ describe("monitoring end to end: memory cache", () => {
       assert.strictEqual(performance.connection.modeChanges, 0)
       assert.isUndefined(performance.compression)
       assert.strictEqual(performance.cacheOperations?.totalOperations, 8 + 1 + 5)
+      assert.strictEqual(performance.cacheOperations?.byOperationType.invalidate?.count, 1)
       assert.strictEqual(performance.cacheOperations?.byOperationType.get?.count, 3)
       assert.strictEqual(performance.cacheOperations?.byOperationType.set?.count, 5)
       const invalidation = performance.invalidation
@@ -393,6 +396,7 @@ describe("monitoring end to end: Redis cache", () => {
       const performance = yield* monitor.getPerformanceStats
       assert.deepStrictEqual(performance.connection, {
         currentMode: "Connected",
+        modes: { flaky: "Connected" },
         modeChanges: 3,
         reconnectAttempts: failures + 1,
         reconnectFailures: failures,

@@ -311,4 +311,28 @@ describe("OpenTelemetry end to end: metrics", () => {
           }
         }
       })))
+
+  it.live("an OpenTelemetry collection sees L1 hits made just before it, with no monitor snapshot", () =>
+    withOtel(undefined, (otel) =>
+      Effect.gen(function*() {
+        const { url } = yield* protectedServer
+        const { cache } = yield* build({ redisUrl: url, cacheName: "collected" })
+        yield* cache.set("user:1", { text: VALUE_MARKER })
+        // The exporter keeps every collection: read the latest.
+        const latest = (name: string) =>
+          Effect.map(otel.exportedMetrics, (exported) => exported.filter((m) => m.descriptor.name === name).at(-1))
+        const l1Hits = Effect.map(latest("cache.hits"), (metric) =>
+          metric?.dataPoints.find((p) =>
+            p.attributes["cache.name"] === "collected" && p.attributes["cache.tier"] === "l1"
+          )?.value)
+        for (let i = 0; i < 3; i++) yield* cache.get("user:1") // L1 hits: no monitor call, no metric update
+        assert.strictEqual(yield* l1Hits, 3)
+        yield* cache.get("user:1")
+        assert.strictEqual(yield* l1Hits, 4)
+        const entries = Effect.map(latest("cache.l1.entries"), (metric) =>
+          metric?.dataPoints.find((p) =>
+            p.attributes["cache.name"] === "collected"
+          )?.value)
+        assert.strictEqual(yield* entries, 1)
+      })))
 })

@@ -305,6 +305,29 @@ describe("MemoryTier", () => {
           entries: 1, bytes: 1, maxEntries: 100, maxBytes: 10_000, hits: 0, misses: 0, evictions: 0, expirations: 0
         })
       }))
+
+    it.effect("resetStats restarts stats() only: totals() keep counting from construction, never backwards", () =>
+      Effect.gen(function*() {
+        const tier = yield* makeTier({ maxEntries: 1 })
+        tier.set("a", 1, 1, HOUR)
+        tier.get("a")
+        tier.get("b")
+        tier.set("b", 2, 1, HOUR) // evicts a
+        tier.set("c", 3, 1, 10) // evicts b
+        yield* TestClock.adjust("11 millis")
+        tier.get("c") // expired: a miss and an expiration
+        tier.resetStats()
+        tier.set("d", 4, 1, HOUR)
+        tier.get("d")
+        const since = tier.stats()
+        assert.deepStrictEqual([since.hits, since.misses, since.evictions, since.expirations], [1, 0, 0, 0])
+        const totals = tier.totals()
+        assert.deepStrictEqual([totals.hits, totals.misses, totals.evictions, totals.expirations], [2, 2, 2, 1])
+        assert.deepStrictEqual([totals.entries, totals.bytes, totals.maxEntries], [since.entries, since.bytes, 1])
+        tier.resetStats()
+        assert.strictEqual(tier.totals().hits, 2)
+        assert.strictEqual(tier.stats().hits, 0)
+      }))
   })
 
   describe("construction", () => {
