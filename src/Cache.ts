@@ -30,6 +30,7 @@ import { makeStats } from "./internal/cache/stats.js"
 import { makeWritePath } from "./internal/cache/writePath.js"
 import { MemoryTier, type MemoryTierStats } from "./tiers/MemoryTier.js"
 import { RedisTier } from "./tiers/RedisTier.js"
+import { Invalidation, type InvalidationStatus } from "./coherence/Invalidation.js"
 import { CacheSecurity } from "./security/CacheSecurity.js"
 import { validateSecurityConfig } from "./security/SecurityConfig.js"
 
@@ -71,6 +72,8 @@ export interface CacheStatus {
   readonly pendingReplay: number
   readonly droppedWhileDegraded: number
   readonly l1: MemoryTierStats
+  /** Cross-instance coherence of L1: the mechanism, whether its link is up, what it received. */
+  readonly invalidation: InvalidationStatus
 }
 
 /**
@@ -324,7 +327,9 @@ const redisSettings = (valid: RedisCacheOptions) => ({
     ? 3
     : Math.max(1, Math.floor(valid.security.maxRetries) + 1)),
   replayQueueLimit: valid.replayQueueLimit ?? 10_000,
-  security: Option.fromNullishOr(valid.security)
+  security: Option.fromNullishOr(valid.security),
+  mechanism: valid.l1Invalidation ?? "tracking",
+  pingInterval: valid.invalidationPingInterval ?? Duration.seconds(1)
 })
 
 const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
@@ -343,7 +348,8 @@ const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
     CacheEvents.layer(),
     monitorLayer(settings.cacheName)
   )
-  const withRedis = RedisTier.layer(settings).pipe(Layer.provideMerge(base))
+  const withInvalidation = Invalidation.layer(settings).pipe(Layer.provideMerge(base))
+  const withRedis = RedisTier.layer(settings).pipe(Layer.provideMerge(withInvalidation))
   const security = Layer.effect(
     CacheSecurity,
     RedisTier.use((tier) =>
@@ -366,7 +372,7 @@ const monitorLayer = (cacheName: string): Layer.Layer<CacheMonitor> =>
     )
   )
 
-// A cache is a small core (services, counters, write epoch) with one module per path
+// A cache is a small core (services, counters, refill guard) with one module per path
 // around it: the read path, the write path, invalidation, single flight and stats.
 const makeCache = Effect.fnUntraced(function*(settings: CoreSettings) {
   const core = yield* makeCore(settings)

@@ -219,6 +219,14 @@ export const RedisCacheOptions = Schema.Struct({
   /** Most writes and deletes kept for replay while Redis is unreachable. Default 10000. */
   replayQueueLimit: Schema.optionalKey(intBetween(0, 1_000_000)),
   /**
+   * How L1 learns of changes made by other instances and programs: "tracking" (default,
+   * Redis >= 6 server-assisted client-side caching) or "off" (an L1 copy lives for its
+   * Redis TTL). See docs/coherence.md.
+   */
+  l1Invalidation: Schema.optionalKey(Schema.Literals(["tracking", "off"])),
+  /** How often the invalidation connection is PINGed to find a half-open link. Default 1 second. */
+  invalidationPingInterval: Schema.optionalKey(PositiveDuration(60 * 1000, "1 minute")),
+  /**
    * Security settings (AUTH/ACL, TLS): passed through to the connection unchanged. Its
    * `maxRetries` and `retryDelay` become the defaults of `connectAttempts` and
    * `reconnectSchedule` when those are not given.

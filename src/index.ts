@@ -13,6 +13,14 @@ export {
   type SetOptions
 } from "./Cache.js"
 export * from "./CacheOptions.js"
+export {
+  Invalidation,
+  type InvalidationMechanism,
+  type InvalidationOptions,
+  type InvalidationService,
+  type InvalidationStatus,
+  type PendingKeys
+} from "./coherence/Invalidation.js"
 export { Codec, type CodecOptions, type CodecService, type Decoded, type EncodeMeta, type Encoded } from "./codec/Codec.js"
 export { Compression } from "./codec/Compression.js"
 export { Serializer, UnsupportedValueError } from "./codec/Serializer.js"

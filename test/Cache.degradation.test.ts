@@ -9,7 +9,7 @@ const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setT
 const killConnection = (server: RedisServerHandle, cacheName: string) =>
   Effect.gen(function*() {
     const clients = yield* server.cli("CLIENT", "LIST")
-    const line = clients.split("\n").find((l) => l.includes(`name=effect-redis-cache:${cacheName}`))
+    const line = clients.split("\n").find((l) => l.includes(`name=effect-redis-cache:${cacheName} `))
     const id = line ? /(?:^|\s)id=(\d+)/.exec(line)?.[1] : undefined
     assert.isDefined(id, `no connection named ${cacheName}`)
     yield* server.cli("CLIENT", "KILL", "ID", id!)

@@ -18,6 +18,10 @@ export type CacheEvent =
   | { readonly _tag: "DeleteSuccess"; readonly key: string }
   /** A stored value did not fit the reader's schema and was read as a miss (`onSchemaMismatch: "miss"`). */
   | { readonly _tag: "SchemaMismatch"; readonly key: string; readonly reason: string }
+  /** Keys evicted from L1 because they changed elsewhere (another instance, another program, expiry in Redis). */
+  | { readonly _tag: "L1Invalidated"; readonly keys: number; readonly mechanism: "tracking" }
+  /** L1 was emptied: changes made elsewhere may have been missed (a lost link, a recovery) or Redis was flushed. */
+  | { readonly _tag: "L1Flushed"; readonly cause: string }
   | {
     readonly _tag: "ModeChanged"
     readonly from: CacheModeName
@@ -121,6 +125,8 @@ export class CacheEvents extends Context.Service<CacheEvents, {
               callback(event.from, event.to, event.reason)
               break
             case "SchemaMismatch":
+            case "L1Invalidated":
+            case "L1Flushed":
               break
           }
         } catch (error) {

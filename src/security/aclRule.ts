@@ -1,6 +1,6 @@
 /**
- * The least-privilege ACL rule for the cache's Redis user: its own key prefix, no
- * Pub/Sub channel, and only the commands the cache sends.
+ * The least-privilege ACL rule for the cache's Redis user: its own key prefix, the
+ * one Pub/Sub channel of server-assisted invalidation, and only the commands the cache sends.
  *
  * @since 0.1.0
  */
@@ -11,7 +11,9 @@
  * (`SET`, `UNLINK`), `EXISTS` and `PTTL`, `SCAN` for `clear` and `invalidatePattern`,
  * Lua scripts (`EVAL`, `EVALSHA`) for batches and replays, what ioredis sends while
  * connecting (`CLIENT SETNAME`, `INFO` for the ready check) and `PING` for the
- * security check. `AUTH` and `HELLO` need no permission: Redis lets every user run
+ * security check and the invalidation link. L1 coherence (docs/coherence.md) adds
+ * `CLIENT ID` and `SUBSCRIBE __redis__:invalidate` on its own connection and
+ * `CLIENT TRACKING` on the data connection, hence the one channel the rule allows. `AUTH` and `HELLO` need no permission: Redis lets every user run
  * them. `SELECT` is added when the URL names a database other than 0.
  * test/security/aclRule.test.ts runs a cache under exactly this rule and checks
  * that the cache uses every one of these commands (`PING` aside) and is refused none.
@@ -34,12 +36,15 @@ export const cacheAclCommands: ReadonlyArray<string> = [
   "evalsha",
   "ping",
   "client|setname",
-  "info"
+  "info",
+  "client|id",
+  "client|tracking",
+  "subscribe"
 ]
 
 /**
  * The ACL rule (everything after `ACL SETUSER <name> on >password`) that limits a user
- * to keys starting with `prefix`, to no Pub/Sub channel, and to {@link cacheAclCommands}:
+ * to keys starting with `prefix`, to the `__redis__:invalidate` channel, and to {@link cacheAclCommands}:
  *
  * ```
  * ACL SETUSER cache on >password ~myapp:* resetchannels -@all +get +mget +getrange ...
@@ -51,6 +56,7 @@ export const cacheAclRule = (options: { readonly prefix: string; readonly select
   [
     `~${options.prefix}*`,
     "resetchannels",
+    "&__redis__:invalidate",
     "-@all",
     ...cacheAclCommands.map((command) => `+${command}`),
     ...(options.select === true ? ["+select"] : [])

@@ -499,6 +499,8 @@ export interface ConnectRedisOptions {
   readonly connectionName?: string
   /** Milliseconds a command may take before it fails with "Command timed out". */
   readonly commandTimeout?: number
+  /** The RESP version; a connection that must receive pub/sub or tracking frames uses 2 (ioredis 6 drops RESP3 pushes). */
+  readonly protocol?: 2 | 3
 }
 
 /**
@@ -524,7 +526,8 @@ export const connectRedis = (
         retryStrategy: () => null,
         reconnectOnError: null,
         ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
-        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout })
+        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout }),
+        ...(options.protocol === undefined ? {} : { protocol: options.protocol })
       })
       // ioredis reports the real cause here; connect() only rejects with "Connection is closed.".
       client.on("error", (error: unknown) => {

@@ -29,6 +29,7 @@ import {
 import { StreamedSet } from "../internal/streamedSet.js"
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
 import { classifyConnectionError, connectRedis, redisConnectionOptions } from "../security/connectionOptions.js"
+import { Invalidation, localInvalidation } from "../coherence/Invalidation.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { makeBatcher, type Resume } from "../internal/batcher.js"
 import { escapeGlob, matcher } from "../internal/pattern.js"
@@ -332,6 +333,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const memory = yield* MemoryTier
   const events = yield* CacheEvents
   const monitor = yield* Effect.serviceOption(CacheMonitor)
+  // Told of every data connection that comes and goes, so that L1 stays coherent with Redis.
+  const invalidation = Option.getOrElse(yield* Effect.serviceOption(Invalidation), localInvalidation)
   const clock = yield* Clock.Clock
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
   const url = redactUrl(options.redisUrl)
@@ -390,7 +393,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       const reason = classifyConnectionError(error, options.redisUrl).message
       lastError = Option.some(reason)
       dropClient(target)
-      return changeMode("MemoryOnly", reason).pipe(Effect.andThen(Queue.offer(lost, undefined)), Effect.asVoid)
+      return invalidation.disconnected(target).pipe(Effect.andThen(changeMode("MemoryOnly", reason))).pipe(Effect.andThen(Queue.offer(lost, undefined)), Effect.asVoid)
     })
 
   // No retries, no offline queue, no reconnection of its own: ours is driven by the schedule.
@@ -405,7 +408,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       ))
 
   const adopt = ({ client: fresh, scope }: { readonly client: Redis; readonly scope: Scope.Closeable }) =>
-    Effect.sync(() => {
+    Effect.andThen(Effect.sync(() => {
       client = fresh
       clientScope = scope
       lastError = Option.none()
@@ -413,7 +416,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         // The socket closed without a command noticing: go memory-only at once.
         runFork(markLost(fresh, new Error("connection closed")))
       })
-    })
+    }), invalidation.connected(fresh, pending))
 
   // ioredis sends EVALSHA, and EVAL once when the server does not know the script yet.
   const scripts = (target: Redis): Redis & ReplayCommands & ScriptCommands => {

@@ -32,7 +32,7 @@ const small = (key: string) => ({ key })
 const killConnection = (server: RedisServerHandle, cacheName: string) =>
   Effect.gen(function*() {
     const clients = yield* server.cli(...ADMIN, "CLIENT", "LIST")
-    const id = new RegExp(`(?:^|\\s)id=(\\d+)\\s.*name=effect-redis-cache:${cacheName}`, "m").exec(clients)?.[1]
+    const id = new RegExp(`(?:^|\\s)id=(\\d+)\\s.*name=effect-redis-cache:${cacheName} `, "m").exec(clients)?.[1]
     assert.isDefined(id, `no connection named ${cacheName}`)
     yield* server.cli(...ADMIN, "CLIENT", "KILL", "ID", id!)
   })

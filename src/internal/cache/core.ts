@@ -1,6 +1,6 @@
 /**
- * The cache core: the services a cache is made of, its counters and the write
- * epoch, and the helpers every path shares (recording, error mapping, Redis spans).
+ * The cache core: the services a cache is made of, its counters, and the helpers
+ * every path shares (recording, error mapping, Redis spans).
  * The read path, the write path, invalidation and single flight are modules of
  * their own built on one core.
  */
@@ -10,6 +10,7 @@ import { InfrastructureError, SerializationError } from "../../errors.js"
 import { CacheEvents } from "../../events/CacheEvents.js"
 import { type AnsweringTier, CacheMonitor, type CacheOperation } from "../../monitoring/CacheMonitor.js"
 import { CacheTracingOptions } from "../../monitoring/Tracing.js"
+import { Invalidation, localInvalidation } from "../../coherence/Invalidation.js"
 import { MemoryTier } from "../../tiers/MemoryTier.js"
 import { type RedisReplyError, RedisTier } from "../../tiers/RedisTier.js"
 import { makeRedisTracer } from "./redisSpans.js"
@@ -58,9 +59,9 @@ export const makeCore = Effect.fnUntraced(function*(settings: CoreSettings) {
     serializationErrors: 0,
     schemaMismatches: 0
   }
-  // Bumped by every write and invalidation: a Redis read that raced one must not refill
-  // L1 with the value it read, which may be older than what the write left.
-  const epoch = { writes: 0 }
+  // Coherence: the refill guard (a Redis read that raced a write or an invalidation must
+  // not refill L1 with what it read) and whether L1 may hold copies now.
+  const invalidation = Option.getOrElse(yield* Effect.serviceOption(Invalidation), localInvalidation)
 
   const nanos = () => clock.currentTimeNanosUnsafe()
   // Records now: every caller is already running. What is left (a slow-operation log) is returned.
@@ -113,7 +114,8 @@ export const makeCore = Effect.fnUntraced(function*(settings: CoreSettings) {
     clock,
     tracing,
     counters,
-    epoch,
+    invalidation,
+    guard: invalidation.guard,
     // Read once: fixed for the life of the cache, and the L1 hit path must not look anything up.
     l1Always: redis === undefined || settings.enableL1,
     nanos,

@@ -10,7 +10,7 @@ import { patternError, patternIssue } from "./inputs.js"
 
 /** `invalidatePattern` and `clear` of a cache. */
 export const makeInvalidation = (core: CacheCore) => {
-  const { clock, epoch, memory, monitor, redis, settings } = core
+  const { clock, guard, memory, monitor, redis, settings } = core
   const { keyPrefix } = settings
 
   // Removes the matching keys from L1, then from Redis; the count is the larger of the two
@@ -20,7 +20,7 @@ export const makeInvalidation = (core: CacheCore) => {
     glob: boolean,
     operation: "invalidate" | "clear"
   ): Effect.Effect<number, CacheError> => {
-    epoch.writes++
+    guard.touchAll()
     const started = core.nanos()
     const matches = matcher(pattern, { glob })
     let removedInMemory = 0
@@ -32,7 +32,8 @@ export const makeInvalidation = (core: CacheCore) => {
     }
     const finish = (removedInRedis: number) => {
       const keysInvalidated = Math.max(removedInMemory, removedInRedis)
-      return core.recordThen(Effect.as(
+      // The monitor counts and times the operation with the invalidation it records.
+      return Effect.as(
         monitor.recordInvalidation({
           pattern: operation === "clear" ? "*" : pattern,
           keysInvalidated,
@@ -40,17 +41,15 @@ export const makeInvalidation = (core: CacheCore) => {
           invalidationType: operation === "clear" ? "clear" : glob ? "glob" : "literal"
         }),
         keysInvalidated
-      ), operation, "none", started, true)
+      )
     }
     if (redis === undefined) return finish(0)
-    const [name, dbOperation] = operation === "clear"
-      ? ["Cache.clear", "SCAN"] as const
-      : ["Cache.invalidatePattern", "SCAN"] as const
+    const name = operation === "clear" ? "Cache.clear" : "Cache.invalidatePattern"
     return redis.removeMatching(toRedisMatch(pattern, { glob, keyPrefix }), clock.currentTimeMillisUnsafe()).pipe(
       Effect.mapError((error) => core.replyError(error, operation === "clear" ? "*" : pattern)),
       Effect.tapError((error) => core.record(operation, "none", started, false, error._tag)),
       Effect.flatMap((removed) => finish(removed ?? 0)),
-      (self) => core.traceRedis(self, name, operation, dbOperation, undefined)
+      (self) => core.traceRedis(self, name, operation, "SCAN", undefined)
     )
   }
 

@@ -18,7 +18,7 @@ const lookupAttributes = (found: Option.Option<unknown>) => Option.isSome(found)
 
 /** The read operations of a cache. */
 export const makeReadPath = (core: CacheCore) => {
-  const { codec, counters, epoch, events, memory, monitor, redis, settings, tracing } = core
+  const { codec, counters, events, guard, invalidation, memory, monitor, redis, settings, tracing } = core
   const { cacheName, enableL1 } = settings
   const fitSchema = makeSchemaFit(core)
   // Samples of work that takes no measurable time: allocated once, not per call.
@@ -39,7 +39,7 @@ export const makeReadPath = (core: CacheCore) => {
     key: string,
     schema: AnySchema,
     started: bigint,
-    readEpoch: number
+    stamp: number
   ): Effect.Effect<Option.Option<unknown>, CacheError> => {
     if (read._tag !== "Hit") {
       counters.misses++
@@ -53,15 +53,18 @@ export const makeReadPath = (core: CacheCore) => {
       )
     }
     const { size, value } = decoded.value
-    // L1 never outlives the Redis entry: it gets the entry's remaining TTL.
-    if (enableL1 && read.pttlMillis > 0 && readEpoch === epoch.writes) memory.set(key, value, size, read.pttlMillis)
+    // L1 never outlives the Redis entry: it gets the entry's remaining TTL; and never takes
+    // a value that a write or an invalidation made stale while the read was in flight.
+    if (enableL1 && read.pttlMillis > 0 && invalidation.linked() && guard.mayRefill(key, stamp)) {
+      memory.set(key, value, size, read.pttlMillis)
+    }
     counters.l2Hits++
     return core.recordThen(hit(key, value, schema, "l2"), "get", "l2", started, true)
   }
 
   const getFromRedis = (tier: RedisTier["Service"], key: string, schema: AnySchema) => {
     const started = core.nanos()
-    const readEpoch = epoch.writes
+    const stamp = guard.stamp()
     const lookup = Effect.matchEffect(tier.read(key, enableL1), {
       onFailure: (error) => {
         const failure = core.replyError(error, key)
@@ -70,7 +73,7 @@ export const makeReadPath = (core: CacheCore) => {
           ? Effect.andThen(core.countSerializationError("decode"), failed)
           : failed
       },
-      onSuccess: (read) => afterRead(read, key, schema, started, readEpoch)
+      onSuccess: (read) => afterRead(read, key, schema, started, stamp)
     })
     return core.traceRedis(lookup, "Cache.get", "get", "GET", key, lookupAttributes)
   }

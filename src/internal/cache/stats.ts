@@ -7,7 +7,7 @@ import type { CacheCore } from "./core.js"
 
 /** The status and counters of a cache. */
 export const makeStats = (core: CacheCore) => {
-  const { counters, memory, redis } = core
+  const { counters, invalidation, memory, redis } = core
   const startedAt = core.clock.currentTimeMillisUnsafe()
 
   const status: Effect.Effect<CacheStatus> = redis === undefined
@@ -20,8 +20,13 @@ export const makeStats = (core: CacheCore) => {
       pendingReplay: 0,
       droppedWhileDegraded: 0,
       l1: memory.stats()
+    })).pipe(Effect.zipWith(invalidation.status, (s, coherence) => ({ ...s, invalidation: coherence })))
+    : Effect.zipWith(redis.status, invalidation.status, (s, coherence) => ({
+      ...s,
+      url: Option.some(s.url),
+      l1: memory.stats(),
+      invalidation: coherence
     }))
-    : Effect.map(redis.status, (s) => ({ ...s, url: Option.some(s.url), l1: memory.stats() }))
 
   const stats: Effect.Effect<CacheStats> = Effect.sync(() => {
     const l1 = memory.stats()

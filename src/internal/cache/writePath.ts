@@ -11,7 +11,7 @@ import { schemaEncoder, schemaFailure } from "./schemas.js"
 
 /** The write operations of a cache. */
 export const makeWritePath = (core: CacheCore) => {
-  const { codec, counters, epoch, events, memory, monitor, redis, settings } = core
+  const { codec, counters, events, guard, invalidation, memory, monitor, redis, settings } = core
   const { cacheName, defaultTtlMillis, enableL1 } = settings
   const memorySet = { operation: "set", tier: "none", durationMillis: 0, success: true, cacheName } as const
 
@@ -33,6 +33,9 @@ export const makeWritePath = (core: CacheCore) => {
   // or a slow-operation log has work to run. The span covers the round trip.
   const setInRedis = (tier: RedisTier["Service"], key: string, value: unknown, ttlMillis: number) => {
     const started = core.nanos()
+    // Taken after set's own touch: a change of the key seen after it (another instance's
+    // write reported before our reply arrived, a concurrent set here) keeps our value out of L1.
+    const stamp = guard.stamp()
     const writtenAt = core.clock.currentTimeMillisUnsafe()
     const encoded = codec.encodeExit(key, value, { writtenAt })
     if (Exit.isFailure(encoded)) {
@@ -48,7 +51,9 @@ export const makeWritePath = (core: CacheCore) => {
         return core.recordThen(Exit.fail(failure), "set", "none", started, false, failure._tag)
       },
       onSuccess: (outcome) => {
-        if (enableL1 || outcome === "queued") memory.set(key, value, size, ttlMillis)
+        // While the invalidation link is down, L1 keeps nothing that another instance could change unseen.
+        const keep = outcome === "queued" || (enableL1 && invalidation.linked() && guard.mayRefill(key, stamp))
+        if (keep) memory.set(key, value, size, ttlMillis)
         else memory.delete(key)
         return core.recordThen(afterSet(key, value, ttlMillis), "set", "none", started, true)
       }
@@ -65,7 +70,7 @@ export const makeWritePath = (core: CacheCore) => {
       const ttlMillis = ttlMillisOf(key, options?.ttl, defaultTtlMillis)
       if (typeof ttlMillis !== "number") return Exit.fail(ttlMillis)
       if (input === undefined) return undefinedValueError(key)
-      epoch.writes++
+      guard.touch(key)
       let value: unknown = input
       if (options?.schema !== undefined) {
         const encoded = schemaEncoder(options.schema)(input)
@@ -80,7 +85,7 @@ export const makeWritePath = (core: CacheCore) => {
   const remove = (key: string): Effect.Effect<boolean, CacheError> =>
     Effect.suspend((): Effect.Effect<boolean, CacheError> => {
       if (keyIssue(key) !== undefined) return keyError(key)
-      epoch.writes++
+      guard.touch(key)
       const started = core.nanos()
       const inMemory = memory.delete(key)
       const done = (existed: boolean) => {

@@ -1,0 +1,161 @@
+/**
+ * Cross-instance L1 coherence: the `Invalidation` service tells a cache's L1 when
+ * another instance (or any other program) changed a key under its prefix, so that no
+ * instance serves a value longer than the invalidation lag after its change anywhere.
+ *
+ * - `"tracking"` (default): Redis server-assisted client-side caching. The data
+ *   connection runs `CLIENT TRACKING ON REDIRECT <id> BCAST PREFIX <keyPrefix> NOLOOP`
+ *   and a dedicated RESP2 connection subscribes to `__redis__:invalidate`: every write,
+ *   delete, expiry, eviction and flush under the prefix reaches L1, whoever made it.
+ * - `"off"`: an L1 copy lives for its Redis TTL (the behaviour before this service).
+ *
+ * When the link that reports changes is down, L1 holds and serves nothing while Redis
+ * is connected, and it is flushed whenever the link (or Redis itself) comes back,
+ * because changes may have been missed meanwhile.
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration, Effect, Layer, Option, type Schedule } from "effect"
+import type { Redis } from "ioredis"
+import { CacheEvents } from "../events/CacheEvents.js"
+import { makeRefillGuard, type RefillGuard } from "../internal/coherence/refillGuard.js"
+import { makeTrackingLink, type TrackingLinkOptions } from "../internal/coherence/tracking.js"
+import type { SecurityConfig } from "../security/SecurityConfig.js"
+import { MemoryTier } from "../tiers/MemoryTier.js"
+
+/**
+ * How a cache learns of changes made elsewhere.
+ *
+ * @since 0.1.0
+ */
+export type InvalidationMechanism = "tracking" | "off"
+
+/**
+ * Where coherence stands, as `Cache.status` reports it.
+ *
+ * @since 0.1.0
+ */
+export interface InvalidationStatus {
+  /** The mechanism in use. */
+  readonly mechanism: InvalidationMechanism
+  /** True while changes made elsewhere reach L1; while false and connected, L1 serves nothing. */
+  readonly linked: boolean
+  /** Keys invalidated by changes made elsewhere. */
+  readonly invalidationsReceived: number
+  /** Times L1 was emptied because changes may have been missed (or Redis was flushed). */
+  readonly flushes: number
+  /** Why L1 was last emptied. */
+  readonly lastFlushCause: Option.Option<string>
+}
+
+/**
+ * What `set`, `delete` and the pending replay queue tell the service about the data
+ * connection. `pending` holds the keys this instance wrote while degraded, which a
+ * flush must keep (they are its own newer values, still to be replayed).
+ *
+ * @since 0.1.0
+ */
+export interface PendingKeys {
+  readonly size: number
+  readonly has: (key: string) => boolean
+}
+
+/**
+ * The invalidation service interface.
+ *
+ * @since 0.1.0
+ */
+export interface InvalidationService {
+  /** The mechanism configured. */
+  readonly mechanism: InvalidationMechanism
+  /** Stamps that keep a Redis read from refilling L1 with what a change made stale. */
+  readonly guard: RefillGuard
+  /** Whether L1 may hold copies now (always true for `"off"`). Read on writes and refills, never on L1 hits. */
+  readonly linked: () => boolean
+  /** The Redis tier's data connection is ready: link it, and empty L1 of what an outage may have hidden. */
+  readonly connected: (client: Redis, pending: PendingKeys) => Effect.Effect<void>
+  /** The Redis tier's data connection is gone. */
+  readonly disconnected: (client: Redis) => Effect.Effect<void>
+  /** The current state. */
+  readonly status: Effect.Effect<InvalidationStatus>
+}
+
+/**
+ * Options of {@link Invalidation.layer}.
+ *
+ * @since 0.1.0
+ */
+export interface InvalidationOptions {
+  readonly mechanism: InvalidationMechanism
+  readonly redisUrl: string
+  readonly security: Option.Option<SecurityConfig>
+  readonly keyPrefix: string
+  readonly cacheName: string
+  readonly connectTimeout: Duration.Input
+  readonly commandTimeout: Duration.Input
+  readonly reconnectSchedule: Schedule.Schedule<unknown, unknown>
+  /** How often the subscriber connection is PINGed; no answer within `commandTimeout` counts as a lost link. */
+  readonly pingInterval: Duration.Input
+}
+
+const offStatus: InvalidationStatus = {
+  mechanism: "off",
+  linked: true,
+  invalidationsReceived: 0,
+  flushes: 0,
+  lastFlushCause: Option.none()
+}
+
+/** L1 coherence within one process only: writes guard their own refills, nothing else. */
+const local = (): InvalidationService => ({
+  mechanism: "off",
+  guard: makeRefillGuard(),
+  linked: () => true,
+  connected: () => Effect.void,
+  disconnected: () => Effect.void,
+  status: Effect.succeed(offStatus)
+})
+
+/**
+ * The invalidation service.
+ *
+ * @since 0.1.0
+ */
+export class Invalidation extends Context.Service<Invalidation, InvalidationService>()(
+  "effect-redis-cache/Invalidation"
+) {
+  /**
+   * No cross-instance coherence: L1 copies live for their Redis TTL. The memory layer's
+   * service, and `l1Invalidation: "off"`.
+   *
+   * @since 0.1.0
+   */
+  static readonly layerOff: Layer.Layer<Invalidation> = Layer.sync(Invalidation, local)
+
+  /**
+   * The service for a Redis-backed cache, with its own subscriber connection for
+   * `"tracking"` (opened in the layer's scope, reconnected on `reconnectSchedule`).
+   *
+   * @since 0.1.0
+   */
+  static readonly layer = (options: InvalidationOptions): Layer.Layer<Invalidation, never, MemoryTier | CacheEvents> =>
+    options.mechanism === "off"
+      ? Invalidation.layerOff
+      : Layer.effect(Invalidation, make(options))
+}
+
+/** A local service, for a cache built without the service (tests, the memory layer). */
+export const localInvalidation: () => InvalidationService = local
+
+const make = Effect.fnUntraced(function*(options: InvalidationOptions) {
+  const memory = yield* MemoryTier
+  const events = yield* CacheEvents
+  const guard = makeRefillGuard()
+  const trackingOptions: TrackingLinkOptions = {
+    ...options,
+    commandTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout)),
+    connectTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout)),
+    pingInterval: Duration.fromInputUnsafe(options.pingInterval)
+  }
+  return yield* makeTrackingLink(trackingOptions, { memory, events, guard })
+})

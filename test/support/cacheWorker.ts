@@ -1,0 +1,73 @@
+/**
+ * A cache instance in a process of its own, for tests of behaviour across instances
+ * (coherence, failover). It builds `Cache.layerRedis` from the JSON options in argv[2],
+ * answers one JSON command per stdin line with one JSON line on stdout, and exits when
+ * stdin closes. Started by test/support/workers.ts.
+ */
+import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { createInterface } from "node:readline"
+import { Cache, type CacheService, type RedisCacheOptions } from "../../src/index.js"
+
+interface Command {
+  readonly id: number
+  readonly op: "set" | "get" | "delete" | "clear" | "invalidatePattern" | "status" | "stats" | "getOrSet"
+  readonly key?: string
+  readonly value?: unknown
+  readonly ttl?: number
+  readonly pattern?: string
+  readonly glob?: boolean
+}
+
+const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unknown> => {
+  const key = command.key ?? ""
+  switch (command.op) {
+    case "set":
+      return cache.set(key, command.value, command.ttl === undefined ? {} : { ttl: command.ttl })
+    case "get":
+      return Effect.map(cache.get(key), (found) => Option.isSome(found) ? { found: true, value: found.value } : { found: false })
+    case "getOrSet":
+      return cache.getOrSet(key, Effect.succeed(command.value))
+    case "delete":
+      return cache.delete(key)
+    case "clear":
+      return cache.clear
+    case "invalidatePattern":
+      return cache.invalidatePattern(command.pattern ?? "", { glob: command.glob === true })
+    case "status":
+      return Effect.map(cache.status, (status) => ({
+        mode: status.mode,
+        invalidation: { ...status.invalidation, lastFlushCause: Option.getOrNull(status.invalidation.lastFlushCause) },
+        l1Entries: status.l1.entries
+      }))
+    case "stats":
+      return Effect.map(cache.stats, ({ l1Hits, l2Hits, misses }) => ({ l1Hits, l2Hits, misses }))
+  }
+}
+
+const options = JSON.parse(process.argv[2] ?? "{}") as RedisCacheOptions
+
+const main = Effect.gen(function*() {
+  const scope = yield* Scope.make()
+  const context = yield* Layer.buildWithScope(Cache.layerRedis(options), scope)
+  const cache = Context.get(context, Cache)
+  const lines = createInterface({ input: process.stdin })
+  const reply = (payload: unknown) => process.stdout.write(`${JSON.stringify(payload)}\n`)
+  reply({ id: 0, ok: true, result: "ready" })
+  yield* Effect.callback<void>((resume) => {
+    lines.on("line", (line) => {
+      const command = JSON.parse(line) as Command
+      Effect.runPromiseExit(run(cache, command)).then((exit) =>
+        reply(Exit.isSuccess(exit)
+          ? { id: command.id, ok: true, result: exit.value ?? null }
+          : { id: command.id, ok: false, error: String(exit.cause) })
+      )
+    })
+    lines.on("close", () => resume(Effect.void))
+  })
+  yield* Scope.close(scope, Exit.void)
+})
+
+Effect.runPromise(main).then(() => process.exit(0), (error) => {
+  process.stderr.write(`${String(error)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,76 @@
+/**
+ * Cache instances in separate Node processes (test/support/cacheWorker.ts), each a real
+ * `Cache.layerRedis` with its own connections, driven over stdin/stdout. They live in
+ * the test's Scope and are killed with it.
+ */
+import { Effect, type Scope } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import type { RedisCacheOptions } from "../../src/index.js"
+
+const WORKER = fileURLToPath(new URL("./cacheWorker.ts", import.meta.url))
+const REPLY_TIMEOUT_MS = 20_000
+
+/** One cache instance in its own process. */
+export interface CacheWorker {
+  readonly pid: number
+  /** Sends one command and waits for its answer; a failed operation fails with its cause as text. */
+  readonly call: (op: string, args?: Record<string, unknown>) => Effect.Effect<unknown, string>
+  /** SIGKILL. */
+  readonly kill: Effect.Effect<void>
+}
+
+/** Starts a cache instance in a child process and waits until its layer is built. */
+export const startCacheWorker = (options: RedisCacheOptions): Effect.Effect<CacheWorker, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.callback<{ readonly child: ChildProcess; readonly waiting: Map<number, (reply: Reply) => void> }>(
+      (resume) => {
+        const child = spawn(process.execPath, ["--import", "tsx", WORKER, JSON.stringify(options)], {
+          stdio: ["pipe", "pipe", "pipe"],
+          env: { ...process.env, NODE_NO_WARNINGS: "1" }
+        })
+        const waiting = new Map<number, (reply: Reply) => void>()
+        let stderr = ""
+        child.stderr!.on("data", (chunk) => {
+          stderr += String(chunk)
+        })
+        createInterface({ input: child.stdout! }).on("line", (line) => {
+          if (!line.startsWith("{")) return
+          const reply = JSON.parse(line) as Reply
+          if (reply.id === 0) return resume(Effect.succeed({ child, waiting }))
+          waiting.get(reply.id)?.(reply)
+          waiting.delete(reply.id)
+        })
+        child.on("exit", (code) => {
+          for (const answer of waiting.values()) answer({ id: -1, ok: false, error: `worker exited (${code}): ${stderr}` })
+          waiting.clear()
+          resume(Effect.die(new Error(`cache worker exited before it was ready (${code}): ${stderr}`)))
+        })
+      }
+    ),
+    ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
+  ).pipe(Effect.map(({ child, waiting }) => {
+    let next = 1
+    const call = (op: string, args: Record<string, unknown> = {}) =>
+      Effect.callback<unknown, string>((resume) => {
+        const id = next++
+        const timer = setTimeout(() => {
+          waiting.delete(id)
+          resume(Effect.fail(`no answer to ${op} within ${REPLY_TIMEOUT_MS} ms`))
+        }, REPLY_TIMEOUT_MS)
+        waiting.set(id, (reply) => {
+          clearTimeout(timer)
+          resume(reply.ok ? Effect.succeed(reply.result) : Effect.fail(reply.error ?? "failed"))
+        })
+        child.stdin!.write(`${JSON.stringify({ id, op, ...args })}\n`)
+      })
+    return { pid: child.pid!, call, kill: Effect.sync(() => void child.kill("SIGKILL")) }
+  }))
+
+interface Reply {
+  readonly id: number
+  readonly ok: boolean
+  readonly result?: unknown
+  readonly error?: string
+}
