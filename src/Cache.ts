@@ -750,7 +750,8 @@ const makeCache = Effect.fnUntraced(function*(settings: Settings) {
     const { compressed, compressionNanos, size, storedSize } = encoded.value
     const write = Effect.matchEffect(tier.write(key, encoded.value, ttlMillis, writtenAt), {
       onFailure: (error) => {
-        const failure = replyError(error, key)
+        // A ValidationError (a value above the server's proto-max-bulk-len) is already the caller's error.
+        const failure = "_tag" in error ? error : replyError(error, key)
         return recordThen(Exit.fail(failure), "set", "none", started, false, failure._tag)
       },
       onSuccess: (outcome) => {

@@ -1,0 +1,48 @@
+/**
+ * The largest argument a Redis server accepts (`proto-max-bulk-len`). A command with a
+ * larger argument is not refused: the server answers "Protocol error" and closes the
+ * connection, taking every command in flight beside it down too. So the tier compares
+ * each value with the limit before sending it.
+ *
+ * @internal
+ */
+import type { Redis } from "ioredis"
+import { validationError, type ValidationError } from "../errors.js"
+
+/** Redis' own default (512 MB), assumed when the server does not say (a user without `CONFIG`). */
+export const DEFAULT_MAX_BULK_BYTES = 512 * 1024 * 1024
+
+/** The limit a connection learnt, and whether its user may not ask (then no later connection asks again). */
+export interface BulkLimit {
+  readonly maxBulkBytes: number
+  readonly refused: boolean
+}
+
+/**
+ * Asks the server for its `proto-max-bulk-len`, once per connection. Any failure means the
+ * default: `NOPERM` for a least-privilege user (`refused`: its permissions do not change
+ * between reconnections, and each refusal is an entry in the server's ACL LOG), `CONFIG`
+ * renamed away, a timeout.
+ */
+export const readMaxBulkBytes = (client: Redis): Promise<BulkLimit> =>
+  client.config("GET", "proto-max-bulk-len").then(
+    (reply) => {
+      const value = Number(Array.isArray(reply) ? reply[1] : undefined)
+      return { maxBulkBytes: Number.isSafeInteger(value) && value > 0 ? value : DEFAULT_MAX_BULK_BYTES, refused: false }
+    },
+    (error: unknown) => ({
+      maxBulkBytes: DEFAULT_MAX_BULK_BYTES,
+      refused: error instanceof Error && error.message.startsWith("NOPERM")
+    })
+  )
+
+/** The failure of a write whose value the server could not take: it names the limit and the size. */
+export const valueTooLarge = (key: string, size: number, limit: number): ValidationError =>
+  validationError(
+    [{
+      field: "value",
+      value: `${size} bytes as stored`,
+      rule: `at most ${limit} bytes, the Redis server's proto-max-bulk-len`
+    }],
+    { subject: `Cannot store "${key}" in Redis`, key }
+  )
