@@ -17,6 +17,7 @@ import type { CacheModeName } from "../events/CacheEvents.js"
 import { CacheEvents } from "../events/CacheEvents.js"
 import type { ConfigurationError, ConnectionError, ValidationError } from "../errors.js"
 import type { EnvelopeParts } from "../codec/Codec.js"
+import type { BulkLimit } from "../internal/serverLimits.js"
 import {
   EncodedEnvelope,
   FLAG_WRITTEN_AT,
@@ -29,7 +30,12 @@ import {
 import { StreamedSet } from "../internal/streamedSet.js"
 import { backOffOnFinal, finalFailureDelay, isFinalConnectionFailure } from "../internal/connectionFailure.js"
 import { refusalScope } from "../internal/refusals.js"
-import { DEFAULT_MAX_BULK_BYTES, readMaxBulkBytes, valueTooLarge } from "../internal/serverLimits.js"
+import {
+  DEFAULT_MAX_BULK_BYTES,
+  MIN_MAX_BULK_BYTES,
+  readMaxBulkBytes,
+  valueTooLarge
+} from "../internal/serverLimits.js"
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
 import { classifyConnectionError, connectRedis, redisConnectionOptions } from "../security/connectionOptions.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
@@ -165,6 +171,9 @@ const refusalOf = (error: Error): string | undefined =>
 
 const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
+// What Redis answers, just before it closes the connection, to an argument above its proto-max-bulk-len.
+const isBulkRefusal = (message: string): boolean => /Protocol error: invalid bulk length/i.test(message)
+
 // ioredis rejects rather than throws, but an argument it cannot send may throw: either way a promise.
 const attempt = <A>(run: () => Promise<A>): Promise<A> => {
   try {
@@ -198,6 +207,13 @@ const LUA_MAX_MEAN_BYTES = 4096
 const STREAMED_MIN_BYTES = 4096
 const MAX_PENDING_PATTERNS = 100
 const MAX_LOGGED_REFUSALS = 10
+
+/** What one replay got done, and what the server refused. */
+interface ReplayTally {
+  replayed: number
+  skipped: number
+  readonly refusals: Array<string>
+}
 
 /** What replaying one queued operation came to: 1 stored, 0 Redis holds newer, -1 expired, or refused alone. */
 type ReplayOutcome = number | { readonly refused: string }
@@ -317,7 +333,7 @@ const transactionReplies = (
 interface Connection {
   readonly client: Redis
   readonly scope: Scope.Closeable
-  readonly maxBulkBytes: number
+  readonly limit: BulkLimit
 }
 
 interface WriteRequest {
@@ -369,6 +385,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   let droppedWhileDegraded = 0
   // The server's proto-max-bulk-len, read on each connection: a value above it is never sent.
   let maxBulkBytes = DEFAULT_MAX_BULK_BYTES
+  // When the server does not say (a user without CONFIG), the default, lowered by what a
+  // replay learns (below), stands in for it; and values above 1 MB are at risk.
+  let assumedMaxBulkBytes = DEFAULT_MAX_BULK_BYTES
+  let limitKnown = false
   let configRefused = false
   // Whether the last connection attempt failed in a way no retry heals (see connectionFailure.ts).
   let lastFailureFinal = false
@@ -423,7 +443,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     connectRedis(options.redisUrl, connectionSettings, { connectionName, commandTimeout }).pipe(
       Scope.provide(scope),
       Effect.flatMap((connected) =>
-        Effect.map(bulkLimitOf(connected), (limit) => ({ client: connected, scope, maxBulkBytes: limit }))
+        Effect.map(bulkLimitOf(connected), (limit) => ({ client: connected, scope, limit }))
       ),
       Effect.onExit((exit) => {
         lastFailureFinal = Exit.isFailure(exit) && isFinalConnectionFailure(Cause.squash(exit.cause))
@@ -431,20 +451,21 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       })
     ))
 
-  const bulkLimitOf = (connected: Redis): Effect.Effect<number> =>
-    configRefused ? Effect.succeed(DEFAULT_MAX_BULK_BYTES) : Effect.map(
+  const bulkLimitOf = (connected: Redis): Effect.Effect<BulkLimit> =>
+    configRefused ? Effect.succeed({ maxBulkBytes: assumedMaxBulkBytes, known: false }) : Effect.map(
       Effect.promise(() => readMaxBulkBytes(connected)),
       (limit) => {
         configRefused = limit.refused
-        return limit.maxBulkBytes
+        return limit.known ? limit : { maxBulkBytes: assumedMaxBulkBytes, known: false }
       }
     )
 
-  const adopt = ({ client: fresh, scope, maxBulkBytes: limit }: Connection) =>
+  const adopt = ({ client: fresh, scope, limit }: Connection) =>
     Effect.sync(() => {
       client = fresh
       clientScope = scope
-      maxBulkBytes = limit
+      maxBulkBytes = limit.maxBulkBytes
+      limitKnown = limit.known
       lastError = Option.none()
       reportedFailure = undefined
       fresh.once("end", () => {
@@ -512,22 +533,78 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     scanKeys(target, pattern, (keys) => commands.deleteIfNotNewer(keys.length, ...keys, at, magic).then(() => undefined))
       .then((): ReplayOutcome => 1, refusedAlone)
 
-  // Replays what was queued while degraded, in batches whose commands are all sent before
-  // the first reply is awaited. The cache is already Connected: writes made meanwhile go
-  // straight to Redis, carry a later write time, and so win over any queued operation they
-  // race with.
-  // An operation leaves the queue only once Redis has answered for it. One the server
-  // refuses alone is dropped, counted and logged, and the rest goes on.
+  // The server proved it cannot take `size` bytes (it answered "invalid bulk length", or closed
+  // the connection on that value alone): the limit in force drops below it, never below
+  // Redis' 1 MB floor, and later writes of that size fail at once. An assumed limit keeps
+  // what it learnt across reconnections; a limit the server tells is read again on each.
+  const learnTooLarge = (size: number) => {
+    const below = Math.max(MIN_MAX_BULK_BYTES, size - 1)
+    maxBulkBytes = Math.min(maxBulkBytes, below)
+    if (!limitKnown) assumedMaxBulkBytes = Math.min(assumedMaxBulkBytes, below)
+  }
+
+  // A value above 1 MB may be above a limit the server did not tell: sent beside others, it
+  // would take them down with the connection; so the replay sends it last, and alone.
+  const atRisk = (operation: PendingOperation) =>
+    !limitKnown && operation._tag === "Set" && operation.bytes.byteLength > MIN_MAX_BULK_BYTES
+
+  function* safeEntries(): Generator<[string, PendingOperation]> {
+    for (const entry of pending) if (!atRisk(entry[1])) yield entry
+  }
+
+  // One batch of queued operations, all sent before the first reply is awaited; each
+  // leaves the queue once Redis has answered for it.
+  const replayBatch = (commands: ReplayCommands, batch: Array<[string, PendingOperation]>, tally: ReplayTally) =>
+    Effect.tryPromise({
+      try: () => {
+        const now = clock.currentTimeMillisUnsafe()
+        return Promise.all(batch.map(([key, operation]) => replayOne(commands, key, operation, now)))
+      },
+      catch: (cause) => new RedisFailure({ cause })
+    }).pipe(Effect.map((results) =>
+      batch.forEach(([key, operation], i) => {
+        // A newer operation on the key may have been queued, or written through, meanwhile.
+        if (pending.get(key) === operation) pending.delete(key)
+        const result = results[i]!
+        if (typeof result !== "number") {
+          if (operation._tag === "Set" && isBulkRefusal(result.refused)) learnTooLarge(operation.bytes.byteLength)
+          droppedWhileDegraded++
+          tally.refusals.push(`the ${operation._tag === "Set" ? "write" : "delete"} of "${key}": ${result.refused}`)
+          // Redis never got it: an L1 copy of a refused write must not be served as if it had.
+          if (!pending.has(key)) memory.delete(key)
+        } else if (result === 1) {
+          tally.replayed++
+        } else {
+          tally.skipped++
+          // Redis holds a newer value than ours: our L1 copy must not shadow it.
+          if (result === 0 && !pending.has(key)) memory.delete(key)
+        }
+      })
+    ))
+
+  // A value at risk that loses the connection while it is the only command in flight is
+  // taken to be above the server's limit (a timeout says the server is slow or away, not
+  // that), so that the next replay refuses it instead of the cache flapping between
+  // Connected and MemoryOnly.
+  const replayAlone = (commands: ReplayCommands, entry: [string, PendingOperation], tally: ReplayTally) =>
+    replayBatch(commands, [entry], tally).pipe(Effect.tapError((failure) =>
+      Effect.sync(() => {
+        const operation = entry[1]
+        const cause = failure.cause
+        if (operation._tag === "Set" && isTransportError(cause) && !/timed out/i.test(messageOf(cause))) {
+          learnTooLarge(operation.bytes.byteLength)
+        }
+      })
+    ))
+
+  // Replays what was queued while degraded. The cache is already Connected: writes made
+  // meanwhile go straight to Redis, carry a later write time, and so win over any queued
+  // operation they race with. One the server refuses alone is dropped, counted and
+  // logged, and the rest goes on.
   const replay = (target: Redis) =>
     Effect.gen(function*() {
       const started = clock.currentTimeMillisUnsafe()
-      let replayed = 0
-      let skipped = 0
-      const refusals: Array<string> = []
-      const refuse = (what: string, reason: string) => {
-        droppedWhileDegraded++
-        refusals.push(`${what}: ${reason}`)
-      }
+      const tally: ReplayTally = { replayed: 0, skipped: 0, refusals: [] }
       const commands = scripts(target)
       for (const [pattern, at] of Array.from(pendingPatterns)) {
         const outcome = yield* Effect.tryPromise({
@@ -535,40 +612,27 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
           catch: (cause) => new RedisFailure({ cause })
         })
         if (pendingPatterns.get(pattern) === at) pendingPatterns.delete(pattern)
-        if (typeof outcome !== "number") refuse(`the pattern delete ${pattern}`, outcome.refused)
+        if (typeof outcome !== "number") {
+          droppedWhileDegraded++
+          tally.refusals.push(`the pattern delete ${pattern}: ${outcome.refused}`)
+        }
       }
-      while (pending.size > 0) {
-        const batch = Array.from(take(pending.entries(), REPLAY_BATCH))
-        const now = clock.currentTimeMillisUnsafe()
-        const results = yield* Effect.tryPromise({
-          try: () => Promise.all(batch.map(([key, operation]) => replayOne(commands, key, operation, now))),
-          catch: (cause) => new RedisFailure({ cause })
-        })
-        batch.forEach(([key, operation], i) => {
-          // A newer operation on the key may have been queued, or written through, meanwhile.
-          if (pending.get(key) === operation) pending.delete(key)
-          const result = results[i]!
-          if (typeof result !== "number") {
-            refuse(`the ${operation._tag === "Set" ? "write" : "delete"} of "${key}"`, result.refused)
-            // Redis never got it: an L1 copy of a refused write must not be served as if it had.
-            if (!pending.has(key)) memory.delete(key)
-          } else if (result === 1) {
-            replayed++
-          } else {
-            skipped++
-            // Redis holds a newer value than ours: our L1 copy must not shadow it.
-            if (result === 0 && !pending.has(key)) memory.delete(key)
-          }
-        })
+      for (;;) {
+        const batch = Array.from(take(safeEntries(), REPLAY_BATCH))
+        if (batch.length === 0) break
+        yield* replayBatch(commands, batch, tally)
       }
-      if (replayed + skipped > 0) {
-        yield* Effect.logInfo(`Replayed ${replayed} queued operations to ${url}, skipped ${skipped} older than Redis`)
+      for (const entry of Array.from(pending)) yield* replayAlone(commands, entry, tally)
+      if (tally.replayed + tally.skipped > 0) {
+        yield* Effect.logInfo(
+          `Replayed ${tally.replayed} queued operations to ${url}, skipped ${tally.skipped} older than Redis`
+        )
       }
-      if (refusals.length > 0) yield* logRefusals(refusals)
+      if (tally.refusals.length > 0) yield* logRefusals(tally.refusals)
       if (monitor._tag === "Some") {
         yield* monitor.value.recordReplay({
-          replayed,
-          skipped,
+          replayed: tally.replayed,
+          skipped: tally.skipped,
           dropped: droppedWhileDegraded,
           durationMillis: clock.currentTimeMillisUnsafe() - started
         })
@@ -898,7 +962,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     }
     const command = new StreamedSet(fullKey, envelope, ttlMillis)
     target.sendCommand(command)
-    return command.promise.then(() => STORED_EXIT, refusedBy("SET"))
+    return command.promise.then(() => STORED_EXIT, (error) => {
+      // Only a large value can be above the limit; a small one is joined and sent above.
+      if (isBulkRefusal(messageOf(error))) learnTooLarge(request.storedSize)
+      return refusedBy("SET")(error)
+    })
   }
 
   const writeManyThroughLua = (target: Redis, requests: Array<WriteRequest>) => {
@@ -934,7 +1002,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       const storedSize = envelope instanceof Uint8Array ? envelope.byteLength : envelope.storedSize
       // Sent, it would cost the connection and every command beside it; queued, every replay.
       // While degraded the limit of the last server seen applies.
-      if (storedSize > maxBulkBytes) return Exit.fail(valueTooLarge(key, storedSize, maxBulkBytes))
+      if (storedSize > maxBulkBytes) return Exit.fail(valueTooLarge(key, storedSize, maxBulkBytes, limitKnown))
       return writes.request({ fullKey: prefixed(key), envelope, storedSize, ttlMillis }).pipe(
         Effect.map((reply) => {
           if (reply !== undefined) {
