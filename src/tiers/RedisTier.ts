@@ -17,7 +17,6 @@ import type { CacheModeName } from "../events/CacheEvents.js"
 import { CacheEvents } from "../events/CacheEvents.js"
 import type { ConfigurationError, ConnectionError, ValidationError } from "../errors.js"
 import type { EnvelopeParts } from "../codec/Codec.js"
-import type { BulkLimit } from "../internal/serverLimits.js"
 import {
   EncodedEnvelope,
   FLAG_WRITTEN_AT,
@@ -31,6 +30,7 @@ import { StreamedSet } from "../internal/streamedSet.js"
 import { backOffOnFinal, finalFailureDelay, isFinalConnectionFailure } from "../internal/connectionFailure.js"
 import { refusalScope } from "../internal/refusals.js"
 import {
+  type BulkLimit,
   DEFAULT_MAX_BULK_BYTES,
   MIN_MAX_BULK_BYTES,
   readMaxBulkBytes,
