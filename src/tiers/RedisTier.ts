@@ -11,11 +11,11 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Data, Duration, Effect, Exit, Layer, Option, Queue, Schedule, Scope } from "effect"
+import { Cause, Clock, Context, Data, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Scope } from "effect"
 import type { Redis } from "ioredis"
 import type { CacheModeName } from "../events/CacheEvents.js"
 import { CacheEvents } from "../events/CacheEvents.js"
-import type { ConfigurationError, ConnectionError } from "../errors.js"
+import type { ConfigurationError, ConnectionError, ValidationError } from "../errors.js"
 import type { EnvelopeParts } from "../codec/Codec.js"
 import {
   EncodedEnvelope,
@@ -27,6 +27,15 @@ import {
   WRITTEN_AT_OFFSET
 } from "../internal/envelope.js"
 import { StreamedSet } from "../internal/streamedSet.js"
+import { backOffOnFinal, finalFailureDelay, isFinalConnectionFailure } from "../internal/connectionFailure.js"
+import { refusalScope } from "../internal/refusals.js"
+import {
+  type BulkLimit,
+  DEFAULT_MAX_BULK_BYTES,
+  MIN_MAX_BULK_BYTES,
+  readMaxBulkBytes,
+  valueTooLarge
+} from "../internal/serverLimits.js"
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
 import { classifyConnectionError, connectRedis, redisConnectionOptions } from "../security/connectionOptions.js"
 import { Invalidation, localInvalidation } from "../coherence/Invalidation.js"
@@ -113,14 +122,16 @@ export class RedisTier extends Context.Service<RedisTier, {
   readonly read: (key: string, withTtl: boolean) => Effect.Effect<RedisRead, RedisReplyError>
   /**
    * SET with a TTL. The envelope is its bytes, or its parts (the codec's `Encoded` is
-   * one), which a large value is written as without being joined first.
+   * one), which a large value is written as without being joined first. An envelope
+   * larger than the server's `proto-max-bulk-len` fails with a `ValidationError` on
+   * `value`, is not sent and is not queued.
    */
   readonly write: (
     key: string,
     envelope: Uint8Array | EnvelopeParts,
     ttlMillis: number,
     writtenAt: number
-  ) => Effect.Effect<"stored" | "queued", RedisReplyError>
+  ) => Effect.Effect<"stored" | "queued", RedisReplyError | ValidationError>
   /** Deletes; `undefined` when Redis could not be asked (the delete is queued). */
   readonly remove: (key: string, at: number) => Effect.Effect<boolean | undefined, RedisReplyError>
   /** `undefined` when Redis could not be asked. */
@@ -161,6 +172,9 @@ const refusalOf = (error: Error): string | undefined =>
 
 const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
+// What Redis answers, just before it closes the connection, to an argument above its proto-max-bulk-len.
+const isBulkRefusal = (message: string): boolean => /Protocol error: invalid bulk length/i.test(message)
+
 // ioredis rejects rather than throws, but an argument it cannot send may throw: either way a promise.
 const attempt = <A>(run: () => Promise<A>): Promise<A> => {
   try {
@@ -193,6 +207,17 @@ const LUA_MAX_MEAN_BYTES = 4096
 // a buffer of its own (and ioredis copies it into another), so it is written as its parts.
 const STREAMED_MIN_BYTES = 4096
 const MAX_PENDING_PATTERNS = 100
+const MAX_LOGGED_REFUSALS = 10
+
+/** What one replay got done, and what the server refused. */
+interface ReplayTally {
+  replayed: number
+  skipped: number
+  readonly refusals: Array<string>
+}
+
+/** What replaying one queued operation came to: 1 stored, 0 Redis holds newer, -1 expired, or refused alone. */
+type ReplayOutcome = number | { readonly refused: string }
 
 function* take<A>(items: Iterator<A>, count: number): Generator<A> {
   for (let i = 0; i < count; i++) {
@@ -305,6 +330,13 @@ const transactionReplies = (
   return [replies[0]![1] as Array<Buffer | null>, replies[1]![1] as Array<number>]
 }
 
+/** A connection and what the tier learnt about its server when it connected. */
+interface Connection {
+  readonly client: Redis
+  readonly scope: Scope.Closeable
+  readonly limit: BulkLimit
+}
+
 interface WriteRequest {
   readonly fullKey: string
   readonly envelope: Uint8Array | EnvelopeParts
@@ -354,6 +386,17 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   let lastError: Option.Option<string> = Option.none()
   let reconnectAttempts = 0
   let droppedWhileDegraded = 0
+  // The server's proto-max-bulk-len, read on each connection: a value above it is never sent.
+  let maxBulkBytes = DEFAULT_MAX_BULK_BYTES
+  // When the server does not say (a user without CONFIG), the default, lowered by what a
+  // replay learns (below), stands in for it; and values above 1 MB are at risk.
+  let assumedMaxBulkBytes = DEFAULT_MAX_BULK_BYTES
+  let limitKnown = false
+  let configRefused = false
+  // Whether the last connection attempt failed in a way no retry heals (see connectionFailure.ts).
+  let lastFailureFinal = false
+  // The last connection failure logged, so that a reconnect loop logs once per change.
+  let reportedFailure: string | undefined
   // Pattern deletes (clear, invalidatePattern) made while degraded, by Redis glob: replayed before single keys.
   const pendingPatterns = new Map<string, number>()
   const pending = new Map<string, PendingOperation>()
@@ -399,19 +442,35 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // No retries, no offline queue, no reconnection of its own: ours is driven by the schedule.
   // No auto-pipelining either: the tier batches by itself, and a full batch must reach the
   // socket when it is sent, not at the next tick together with everything after it.
-  const connectOnce: Effect.Effect<{ readonly client: Redis; readonly scope: Scope.Closeable }, ConnectionError> =
-    Effect.flatMap(Scope.make(), (scope) =>
-      connectRedis(options.redisUrl, connectionSettings, { connectionName, commandTimeout }).pipe(
-        Scope.provide(scope),
-        Effect.map((connected) => ({ client: connected, scope })),
-        Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
-      ))
+  const connectOnce: Effect.Effect<Connection, ConnectionError> = Effect.flatMap(Scope.make(), (scope) =>
+    connectRedis(options.redisUrl, connectionSettings, { connectionName, commandTimeout }).pipe(
+      Scope.provide(scope),
+      Effect.flatMap((connected) =>
+        Effect.map(bulkLimitOf(connected), (limit) => ({ client: connected, scope, limit }))
+      ),
+      Effect.onExit((exit) => {
+        lastFailureFinal = Exit.isFailure(exit) && isFinalConnectionFailure(Cause.squash(exit.cause))
+        return Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)
+      })
+    ))
 
-  const adopt = ({ client: fresh, scope }: { readonly client: Redis; readonly scope: Scope.Closeable }) =>
+  const bulkLimitOf = (connected: Redis): Effect.Effect<BulkLimit> =>
+    configRefused ? Effect.succeed({ maxBulkBytes: assumedMaxBulkBytes, known: false }) : Effect.map(
+      Effect.promise(() => readMaxBulkBytes(connected)),
+      (limit) => {
+        configRefused = limit.refused
+        return limit.known ? limit : { maxBulkBytes: assumedMaxBulkBytes, known: false }
+      }
+    )
+
+  const adopt = ({ client: fresh, scope, limit }: Connection) =>
     Effect.andThen(Effect.sync(() => {
       client = fresh
       clientScope = scope
+      maxBulkBytes = limit.maxBulkBytes
+      limitKnown = limit.known
       lastError = Option.none()
+      reportedFailure = undefined
       fresh.once("end", () => {
         // The socket closed without a command noticing: go memory-only at once.
         runFork(markLost(fresh, new Error("connection closed")))
@@ -445,64 +504,154 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       stream.on("error", reject)
     })
 
-  const replayOne = (commands: ReplayCommands, key: string, operation: PendingOperation, now: number) => {
-    const fullKey = options.keyPrefix + key
-    if (operation._tag === "Delete") return commands.deleteIfNotNewer(1, fullKey, operation.at, magic).then(() => 1)
-    if (operation.expiresAt <= now) return Promise.resolve(-1)
-    return commands.setIfNotNewer(fullKey, operation.bytes, operation.expiresAt - now, operation.writtenAt, magic)
+  // A refusal of this operation alone is its outcome; one that no operation can get past,
+  // and a lost connection, fail the batch.
+  const refusedAlone = (error: unknown): ReplayOutcome => {
+    if (isTransportError(error) || refusalScope(messageOf(error)) !== "operation") throw error
+    return { refused: messageOf(error) }
   }
 
-  // Replays what was queued while degraded, in batches whose commands are all sent before
-  // the first reply is awaited. The cache is already Connected: writes made meanwhile go
-  // straight to Redis, carry a later write time, and so win over any queued operation they
-  // race with.
-  // An operation leaves the queue only once Redis has answered for it.
+  const replayOne = (
+    commands: ReplayCommands,
+    key: string,
+    operation: PendingOperation,
+    now: number
+  ): Promise<ReplayOutcome> => {
+    const fullKey = options.keyPrefix + key
+    if (operation._tag === "Delete") {
+      return attempt(() => commands.deleteIfNotNewer(1, fullKey, operation.at, magic)).then(() => 1, refusedAlone)
+    }
+    if (operation.expiresAt <= now) return Promise.resolve(-1)
+    if (operation.bytes.byteLength > maxBulkBytes) {
+      return Promise.resolve({
+        refused: `a value of ${operation.bytes.byteLength} bytes is above the server's proto-max-bulk-len (${maxBulkBytes})`
+      })
+    }
+    return attempt(() =>
+      commands.setIfNotNewer(fullKey, operation.bytes, operation.expiresAt - now, operation.writtenAt, magic)
+    ).catch(refusedAlone)
+  }
+
+  const replayPattern = (target: Redis, commands: ReplayCommands, pattern: string, at: number) =>
+    scanKeys(target, pattern, (keys) => commands.deleteIfNotNewer(keys.length, ...keys, at, magic).then(() => undefined))
+      .then((): ReplayOutcome => 1, refusedAlone)
+
+  // The server proved it cannot take `size` bytes (it answered "invalid bulk length", or closed
+  // the connection on that value alone): the limit in force drops below it, never below
+  // Redis' 1 MB floor, and later writes of that size fail at once. An assumed limit keeps
+  // what it learnt across reconnections; a limit the server tells is read again on each.
+  const learnTooLarge = (size: number) => {
+    const below = Math.max(MIN_MAX_BULK_BYTES, size - 1)
+    maxBulkBytes = Math.min(maxBulkBytes, below)
+    if (!limitKnown) assumedMaxBulkBytes = Math.min(assumedMaxBulkBytes, below)
+  }
+
+  // A value above 1 MB may be above a limit the server did not tell: sent beside others, it
+  // would take them down with the connection; so the replay sends it last, and alone.
+  const atRisk = (operation: PendingOperation) =>
+    !limitKnown && operation._tag === "Set" && operation.bytes.byteLength > MIN_MAX_BULK_BYTES
+
+  function* safeEntries(): Generator<[string, PendingOperation]> {
+    for (const entry of pending) if (!atRisk(entry[1])) yield entry
+  }
+
+  // One batch of queued operations, all sent before the first reply is awaited; each
+  // leaves the queue once Redis has answered for it.
+  const replayBatch = (commands: ReplayCommands, batch: Array<[string, PendingOperation]>, tally: ReplayTally) =>
+    Effect.tryPromise({
+      try: () => {
+        const now = clock.currentTimeMillisUnsafe()
+        return Promise.all(batch.map(([key, operation]) => replayOne(commands, key, operation, now)))
+      },
+      catch: (cause) => new RedisFailure({ cause })
+    }).pipe(Effect.map((results) =>
+      batch.forEach(([key, operation], i) => {
+        // A newer operation on the key may have been queued, or written through, meanwhile.
+        if (pending.get(key) === operation) pending.delete(key)
+        const result = results[i]!
+        if (typeof result !== "number") {
+          if (operation._tag === "Set" && isBulkRefusal(result.refused)) learnTooLarge(operation.bytes.byteLength)
+          droppedWhileDegraded++
+          tally.refusals.push(`the ${operation._tag === "Set" ? "write" : "delete"} of "${key}": ${result.refused}`)
+          // Redis never got it: an L1 copy of a refused write must not be served as if it had.
+          if (!pending.has(key)) memory.delete(key)
+        } else if (result === 1) {
+          tally.replayed++
+        } else {
+          tally.skipped++
+          // Redis holds a newer value than ours: our L1 copy must not shadow it.
+          if (result === 0 && !pending.has(key)) memory.delete(key)
+        }
+      })
+    ))
+
+  // A value at risk that loses the connection while it is the only command in flight is
+  // taken to be above the server's limit (a timeout says the server is slow or away, not
+  // that), so that the next replay refuses it instead of the cache flapping between
+  // Connected and MemoryOnly.
+  const replayAlone = (commands: ReplayCommands, entry: [string, PendingOperation], tally: ReplayTally) =>
+    replayBatch(commands, [entry], tally).pipe(Effect.tapError((failure) =>
+      Effect.sync(() => {
+        const operation = entry[1]
+        const cause = failure.cause
+        if (operation._tag === "Set" && isTransportError(cause) && !/timed out/i.test(messageOf(cause))) {
+          learnTooLarge(operation.bytes.byteLength)
+        }
+      })
+    ))
+
+  // Replays what was queued while degraded. The cache is already Connected: writes made
+  // meanwhile go straight to Redis, carry a later write time, and so win over any queued
+  // operation they race with. One the server refuses alone is dropped, counted and
+  // logged, and the rest goes on.
   const replay = (target: Redis) =>
     Effect.gen(function*() {
       const started = clock.currentTimeMillisUnsafe()
-      let replayed = 0
-      let skipped = 0
+      const tally: ReplayTally = { replayed: 0, skipped: 0, refusals: [] }
       const commands = scripts(target)
       for (const [pattern, at] of Array.from(pendingPatterns)) {
-        yield* Effect.tryPromise({
-          try: () =>
-            scanKeys(target, pattern, (keys) =>
-              commands.deleteIfNotNewer(keys.length, ...keys, at, magic).then(() => undefined)),
+        const outcome = yield* Effect.tryPromise({
+          try: () => replayPattern(target, commands, pattern, at),
           catch: (cause) => new RedisFailure({ cause })
         })
         if (pendingPatterns.get(pattern) === at) pendingPatterns.delete(pattern)
+        if (typeof outcome !== "number") {
+          droppedWhileDegraded++
+          tally.refusals.push(`the pattern delete ${pattern}: ${outcome.refused}`)
+        }
       }
-      while (pending.size > 0) {
-        const batch = Array.from(take(pending.entries(), REPLAY_BATCH))
-        const now = clock.currentTimeMillisUnsafe()
-        const results = yield* Effect.tryPromise({
-          try: () => Promise.all(batch.map(([key, operation]) => replayOne(commands, key, operation, now))),
-          catch: (cause) => new RedisFailure({ cause })
-        })
-        batch.forEach(([key, operation], i) => {
-          // A newer operation on the key may have been queued, or written through, meanwhile.
-          if (pending.get(key) === operation) pending.delete(key)
-          if (results[i] === 1) {
-            replayed++
-          } else {
-            skipped++
-            // Redis holds a newer value than ours: our L1 copy must not shadow it.
-            if (results[i] === 0 && !pending.has(key)) memory.delete(key)
-          }
-        })
+      for (;;) {
+        const batch = Array.from(take(safeEntries(), REPLAY_BATCH))
+        if (batch.length === 0) break
+        yield* replayBatch(commands, batch, tally)
       }
-      if (replayed + skipped > 0) {
-        yield* Effect.logInfo(`Replayed ${replayed} queued operations to ${url}, skipped ${skipped} older than Redis`)
+      for (const entry of Array.from(pending)) yield* replayAlone(commands, entry, tally)
+      if (tally.replayed + tally.skipped > 0) {
+        yield* Effect.logInfo(
+          `Replayed ${tally.replayed} queued operations to ${url}, skipped ${tally.skipped} older than Redis`
+        )
       }
+      if (tally.refusals.length > 0) yield* logRefusals(tally.refusals)
       if (monitor._tag === "Some") {
         yield* monitor.value.recordReplay({
-          replayed,
-          skipped,
+          replayed: tally.replayed,
+          skipped: tally.skipped,
           dropped: droppedWhileDegraded,
           durationMillis: clock.currentTimeMillisUnsafe() - started
         })
       }
     })
+
+  // One line per replay, naming the first few refusals: a server that refuses a thousand
+  // operations must not write a thousand log lines.
+  const logRefusals = (refusals: ReadonlyArray<string>) => {
+    const shown = refusals.slice(0, MAX_LOGGED_REFUSALS).join("; ")
+    const more = refusals.length > MAX_LOGGED_REFUSALS ? `; and ${refusals.length - MAX_LOGGED_REFUSALS} more` : ""
+    return Effect.logError(
+      `Redis cache '${options.cacheName}' dropped ${refusals.length} queued operations that ${url} refused ` +
+        `(the others were replayed): ${shown}${more}`
+    )
+  }
 
   const recordAttempt = (success: boolean) =>
     Effect.sync(() => {
@@ -512,6 +661,25 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         Option.match(monitor, { onNone: () => Effect.void, onSome: (m) => m.recordReconnectAttempt(success) })
       )
     )
+
+  // After a failure no retry heals (a wrong password, a rejected certificate) the next attempt
+  // waits for the schedule's cap: a server is never flooded with failed logins.
+  const reconnectSchedule = backOffOnFinal(
+    options.reconnectSchedule,
+    yield* finalFailureDelay(options.reconnectSchedule),
+    () => lastFailureFinal
+  )
+
+  // Once per change of failure, not once per attempt.
+  const reportFailure = (error: ConnectionError) =>
+    Effect.suspend(() => {
+      if (reportedFailure === error.message) return Effect.void
+      reportedFailure = error.message
+      const advice = isFinalConnectionFailure(error)
+        ? "retrying cannot heal this, so attempts are spaced at the reconnect schedule's cap"
+        : "retrying"
+      return Effect.logWarning(`Redis cache '${options.cacheName}' cannot reconnect to ${url}: ${error.message} (${advice})`)
+    })
 
   // The first attempt after a loss waits for the schedule's first delay like the
   // others do: a server that just dropped us is not hammered at once.
@@ -525,9 +693,9 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       Effect.tapError((error) =>
         error === undefined ? Effect.void : Effect.sync(() => {
           lastError = Option.some(error.message)
-        }).pipe(Effect.andThen(recordAttempt(false)))
+        }).pipe(Effect.andThen(recordAttempt(false)), Effect.andThen(reportFailure(error)))
       ),
-      Effect.retry(options.reconnectSchedule)
+      Effect.retry(reconnectSchedule)
     )
     yield* recordAttempt(true)
     yield* adopt(fresh)
@@ -540,10 +708,14 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     if (Exit.isFailure(replayed)) {
       const failure = Cause.squash(replayed.cause)
       const cause = failure instanceof RedisFailure ? failure.cause : failure
-      // The server went away again mid-replay: what is left stays queued for the next recovery.
-      if (isTransportError(cause)) return yield* markLost(fresh.client, cause)
-      // The server answered and refused (an ACL without GETRANGE or EVALSHA): retrying would
-      // only loop, so what is left is dropped, with its L1 copies, and said loudly.
+      // The server went away again mid-replay, or is not ready (loading, busy): what is left
+      // stays queued for the next recovery.
+      if (isTransportError(cause) || refusalScope(messageOf(cause)) === "later") {
+        return yield* markLost(fresh.client, cause)
+      }
+      // The server answered and refused what every operation needs (an ACL without GETRANGE or
+      // EVALSHA): retrying would only loop, so what is left is dropped, with its L1 copies, and
+      // said loudly.
       yield* dropUnreplayable(messageOf(cause))
     }
   })
@@ -580,10 +752,15 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   )
 
   // Start-up: fail fast, or go memory-only and keep trying in the background.
+  // A failure no retry heals is final at once: one attempt, one failed login in the ACL LOG.
   const first = yield* connectOnce.pipe(
-    Effect.retry(
-      Schedule.max([options.reconnectSchedule, Schedule.recurs(options.failOnConnectionError ? options.connectAttempts - 1 : 0)])
-    ),
+    Effect.retry({
+      schedule: Schedule.max([
+        options.reconnectSchedule,
+        Schedule.recurs(options.failOnConnectionError ? options.connectAttempts - 1 : 0)
+      ]),
+      while: (error) => !isFinalConnectionFailure(error)
+    }),
     Effect.result
   )
   if (first._tag === "Success") {
@@ -593,6 +770,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     return yield* first.failure
   } else {
     lastError = Option.some(first.failure.message)
+    reportedFailure = first.failure.message
     yield* changeMode("MemoryOnly", first.failure.message)
     yield* Queue.offer(lost, undefined)
   }
@@ -631,11 +809,16 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const prefixed = (key: string) => options.keyPrefix + key
 
   // What a failed read or write resumes its caller with: a lost connection switches the
-  // tier to memory-only (once, whoever gets there first) and reads as unavailable.
-  const commandFailed = <A>(target: Redis, name: string, error: unknown, unavailable: Exit.Exit<A>) =>
-    isTransportError(error)
-      ? Effect.andThen(markLost(target, error), unavailable)
-      : Exit.fail(new RedisReplyError(name, messageOf(error)))
+  // tier to memory-only (once, whoever gets there first) and reads as unavailable. The
+  // switch runs in a fiber of the tier's own, started here: a caller that timed out or was
+  // interrupted meanwhile never runs what it is resumed with, and the next caller must not
+  // wait another commandTimeout on the same dead connection. A caller still waiting sees
+  // the switch done before its answer.
+  const commandFailed = <A>(target: Redis, name: string, error: unknown, unavailable: Exit.Exit<A>) => {
+    if (!isTransportError(error)) return Exit.fail(new RedisReplyError(name, messageOf(error)))
+    const switched = runFork(markLost(target, error))
+    return Effect.andThen(Fiber.await(switched), unavailable)
+  }
 
   // A reply error fails its own request; a transport error goes on to fail the batch.
   const refusedBy = (name: string) => (error: unknown) => {
@@ -782,7 +965,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     }
     const command = new StreamedSet(fullKey, envelope, ttlMillis)
     target.sendCommand(command)
-    return command.promise.then(() => STORED_EXIT, refusedBy("SET"))
+    return command.promise.then(() => STORED_EXIT, (error) => {
+      // Only a large value can be above the limit; a small one is joined and sent above.
+      if (isBulkRefusal(messageOf(error))) learnTooLarge(request.storedSize)
+      return refusedBy("SET")(error)
+    })
   }
 
   const writeManyThroughLua = (target: Redis, requests: Array<WriteRequest>) => {
@@ -814,13 +1001,12 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   return RedisTier.of({
     isConnected: () => mode === "Connected",
     read: (key, withTtl) => (withTtl ? readsWithTtl : readsWithoutTtl).request(prefixed(key)),
-    write: (key, envelope, ttlMillis, writtenAt) =>
-      writes.request({
-        fullKey: prefixed(key),
-        envelope,
-        storedSize: envelope instanceof Uint8Array ? envelope.byteLength : envelope.storedSize,
-        ttlMillis
-      }).pipe(
+    write: (key, envelope, ttlMillis, writtenAt) => {
+      const storedSize = envelope instanceof Uint8Array ? envelope.byteLength : envelope.storedSize
+      // Sent, it would cost the connection and every command beside it; queued, every replay.
+      // While degraded the limit of the last server seen applies.
+      if (storedSize > maxBulkBytes) return Exit.fail(valueTooLarge(key, storedSize, maxBulkBytes, limitKnown))
+      return writes.request({ fullKey: prefixed(key), envelope, storedSize, ttlMillis }).pipe(
         Effect.map((reply) => {
           if (reply !== undefined) {
             pending.delete(key)
@@ -829,7 +1015,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
           enqueue(key, { _tag: "Set", bytes: joined(envelope), expiresAt: writtenAt + ttlMillis, writtenAt })
           return "queued" as const
         })
-      ),
+      )
+    },
     remove: (key, at) =>
       command("UNLINK", (target) => target.unlink(prefixed(key))).pipe(
         Effect.map((removed) => {

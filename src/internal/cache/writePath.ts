@@ -47,7 +47,8 @@ export const makeWritePath = (core: CacheCore) => {
     const { compressed, compressionNanos, size, storedSize } = encoded.value
     const write = Effect.matchEffect(tier.write(key, encoded.value, ttlMillis, writtenAt), {
       onFailure: (error) => {
-        const failure = core.replyError(error, key)
+        // A ValidationError (a value above the server's proto-max-bulk-len) is already the caller's error.
+        const failure = "_tag" in error ? error : core.replyError(error, key)
         return core.recordThen(Exit.fail(failure), "set", "none", started, false, failure._tag)
       },
       onSuccess: (outcome) => {
