@@ -139,8 +139,9 @@ export const makeTrackingLink = Effect.fnUntraced(function*(options: TrackingLin
   // serves by design) and is flushed on recovery instead.
   const unlink = (cause: string) =>
     Effect.suspend(() => {
+      // `tracked` stays: the data connection still tracks, redirecting to the lost subscriber,
+      // and the next link must switch that off before it points tracking at the new one.
       linked = false
-      tracked = undefined
       const client = dataClient
       if (client === undefined) return Effect.void
       return Effect.tryPromise(() => client.ping()).pipe(
@@ -182,23 +183,38 @@ export const makeTrackingLink = Effect.fnUntraced(function*(options: TrackingLin
       yield* unlink("invalidation link lost")
     }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
 
+  // The subscriber connects only while a data connection is up: while Redis is away (or
+  // refuses our credentials) the data connection's own reconnects are the only attempts.
+  let dataUp = Deferred.makeUnsafe<void>()
+  // Completed after each subscriber attempt, so that the data connection can wait for it.
+  let attempted = Deferred.makeUnsafe<void>()
+  const attempt = Effect.suspend(() => Deferred.await(dataUp)).pipe(
+    Effect.andThen(openSubscriber),
+    Effect.onExit(() =>
+      Effect.sync(() => {
+        Deferred.doneUnsafe(attempted, Exit.void)
+        attempted = Deferred.makeUnsafe<void>()
+      })
+    )
+  )
+
   // One subscriber connection at a time, for the life of the layer. A reconnect schedule
   // that gave up, or a link that just failed, pauses before the next round.
-  const rounds = Effect.forever(
-    openSubscriber.pipe(
+  yield* Effect.forkScoped(Effect.forever(
+    attempt.pipe(
       Effect.retry(options.reconnectSchedule),
       Effect.flatMap(serve),
       Effect.catch(() => Effect.void),
       Effect.andThen(Effect.sleep(RECONNECT_PAUSE))
     )
-  )
+  ))
 
-  // The first subscriber is connected while the layer is built, so that the data
-  // connection (connected next, by the Redis tier) links at once.
-  const first = yield* Effect.result(openSubscriber)
-  if (first._tag === "Success") subscriberId = first.success.id
-  yield* Effect.forkScoped(
-    first._tag === "Success" ? Effect.andThen(Effect.ignore(serve(first.success)), rounds) : rounds
+  // A data connection that finds no subscriber waits for one attempt (bounded), so that a
+  // cache that starts, or recovers, with Redis reachable links before it serves.
+  const awaitAttempt = Effect.suspend(() =>
+    subscriberId === undefined
+      ? Effect.timeoutOption(Deferred.await(attempted), options.connectTimeoutMillis + 500)
+      : Effect.void
   )
 
   const status: Effect.Effect<InvalidationStatus> = Effect.sync(() => ({
@@ -217,7 +233,11 @@ export const makeTrackingLink = Effect.fnUntraced(function*(options: TrackingLin
       Effect.suspend(() => {
         dataClient = client
         pending = keys
-        return Effect.flatMap(link, (linkedNow) => linkedNow ? Effect.void : Effect.sync(() => flush("reconnected")))
+        Deferred.doneUnsafe(dataUp, Exit.void)
+        return awaitAttempt.pipe(
+          Effect.andThen(link),
+          Effect.flatMap((linkedNow) => linkedNow ? Effect.void : Effect.sync(() => flush("reconnected")))
+        )
       }),
     disconnected: (client) =>
       Effect.sync(() => {
@@ -225,6 +245,7 @@ export const makeTrackingLink = Effect.fnUntraced(function*(options: TrackingLin
         dataClient = undefined
         tracked = undefined
         linked = false
+        dataUp = Deferred.makeUnsafe<void>()
       }),
     status
   }

@@ -1,0 +1,193 @@
+/**
+ * Cross-instance L1 coherence with Redis server-assisted tracking, tested the way it is
+ * used: each cache instance is a separate Node process (test/support/workers.ts) on one
+ * real redis-server.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import type { RedisCacheOptions } from "../../src/index.js"
+import { type RedisServerHandle, startRedisServer } from "../support/RedisServer.js"
+import { type CacheWorker, startCacheWorker } from "../support/workers.js"
+
+const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+
+interface Found {
+  readonly found: boolean
+  readonly value?: unknown
+}
+
+const read = (worker: CacheWorker, key: string) => worker.call("get", { key }) as Effect.Effect<Found, string>
+
+/** Polls until `worker` reads `expected` for `key` (a hang guard, not a timing claim). */
+const eventually = (worker: CacheWorker, key: string, expected: Found, withinMs = 5_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + withinMs
+    let last: Found = { found: false }
+    while (Date.now() < deadline) {
+      last = yield* read(worker, key)
+      if (JSON.stringify(last) === JSON.stringify(expected)) return
+      yield* sleep(5)
+    }
+    assert.fail(`worker ${worker.pid} still reads ${JSON.stringify(last)} for ${key}, expected ${JSON.stringify(expected)}`)
+  })
+
+const status = (worker: CacheWorker) =>
+  worker.call("status") as Effect.Effect<{
+    readonly mode: string
+    readonly invalidation: { readonly linked: boolean; readonly flushes: number; readonly invalidationsReceived: number }
+    readonly l1Entries: number
+  }, string>
+
+const awaitLinked = (worker: CacheWorker, withinMs = 10_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + withinMs
+    while (Date.now() < deadline) {
+      const current = yield* status(worker)
+      if (current.mode === "Connected" && current.invalidation.linked) return
+      yield* sleep(20)
+    }
+    assert.fail(`worker ${worker.pid} did not link: ${JSON.stringify(yield* status(worker))}`)
+  })
+
+// Instances share the key prefix (that is what makes them one cache) but not their name, which
+// names their connections in CLIENT LIST.
+const instances = (server: RedisServerHandle, count: number, options: RedisCacheOptions = {}) =>
+  Effect.gen(function*() {
+    const workers = yield* Effect.all(
+      Array.from({ length: count }, (_, i) =>
+        startCacheWorker({
+          redisUrl: server.url,
+          cacheName: `instance-${i}`,
+          invalidationPingInterval: "200 millis",
+          ...options
+        })),
+      { concurrency: "unbounded" }
+    )
+    for (const worker of workers) yield* awaitLinked(worker)
+    return workers
+  })
+
+/** Reads `key` twice on each worker, so that each holds an L1 copy. */
+const warm = (workers: ReadonlyArray<CacheWorker>, key: string, expected: Found) =>
+  Effect.forEach(workers, (worker) =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* read(worker, key), expected)
+      assert.deepStrictEqual(yield* read(worker, key), expected)
+    }), { discard: true })
+
+describe("L1 coherence across processes (tracking)", () => {
+  it.live("after A's set, delete, clear and invalidatePattern, B and C stop serving the old value", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const [a, b, c] = yield* instances(server, 3)
+      yield* a!.call("set", { key: "k", value: 1 })
+      yield* warm([b!, c!], "k", { found: true, value: 1 })
+      const hitsBefore = (yield* b!.call("stats")) as { readonly l1Hits: number }
+      assert.isAtLeast(hitsBefore.l1Hits, 1, "B serves k from its L1")
+
+      yield* a!.call("set", { key: "k", value: 2 })
+      yield* eventually(b!, "k", { found: true, value: 2 })
+      yield* eventually(c!, "k", { found: true, value: 2 })
+
+      yield* warm([b!, c!], "k", { found: true, value: 2 })
+      yield* a!.call("delete", { key: "k" })
+      yield* eventually(b!, "k", { found: false })
+      yield* eventually(c!, "k", { found: false })
+
+      for (const key of ["user:1", "user:2", "keep"]) yield* a!.call("set", { key, value: key })
+      yield* warm([b!, c!], "user:1", { found: true, value: "user:1" })
+      yield* warm([b!, c!], "keep", { found: true, value: "keep" })
+      yield* a!.call("invalidatePattern", { pattern: "user:" })
+      yield* eventually(b!, "user:1", { found: false })
+      yield* eventually(c!, "user:1", { found: false })
+      assert.deepStrictEqual(yield* read(b!, "keep"), { found: true, value: "keep" })
+
+      yield* a!.call("clear")
+      yield* eventually(b!, "keep", { found: false })
+      yield* eventually(c!, "keep", { found: false })
+    })))
+
+  it.live("an instance's own writes do not evict its own L1 copy (NOLOOP)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const [a] = yield* instances(server, 1)
+      yield* a!.call("set", { key: "own", value: "mine" })
+      yield* sleep(100)
+      assert.deepStrictEqual(yield* read(a!, "own"), { found: true, value: "mine" })
+      const stats = (yield* a!.call("stats")) as { readonly l1Hits: number; readonly l2Hits: number }
+      assert.strictEqual(stats.l1Hits, 1)
+      assert.strictEqual(stats.l2Hits, 0)
+      assert.strictEqual((yield* status(a!)).invalidation.invalidationsReceived, 0)
+    })))
+
+  it.live("changes by other programs reach every L1: DEL, PEXPIRE, FLUSHALL, a Redis restart", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const [a, b] = yield* instances(server, 2)
+      for (const key of ["deleted", "expiring", "flushed"]) yield* a!.call("set", { key, value: key })
+      yield* warm([a!, b!], "deleted", { found: true, value: "deleted" })
+      yield* warm([a!, b!], "expiring", { found: true, value: "expiring" })
+      yield* server.cli("DEL", "cache:deleted")
+      yield* eventually(a!, "deleted", { found: false })
+      yield* eventually(b!, "deleted", { found: false })
+      yield* server.cli("PEXPIRE", "cache:expiring", "50")
+      yield* eventually(a!, "expiring", { found: false })
+      yield* eventually(b!, "expiring", { found: false })
+
+      yield* warm([a!, b!], "flushed", { found: true, value: "flushed" })
+      yield* server.cli("FLUSHALL")
+      yield* eventually(a!, "flushed", { found: false })
+      yield* eventually(b!, "flushed", { found: false })
+
+      yield* a!.call("set", { key: "lost", value: "before restart" })
+      yield* warm([a!, b!], "lost", { found: true, value: "before restart" })
+      yield* server.restart
+      yield* awaitLinked(a!, 20_000)
+      yield* awaitLinked(b!, 20_000)
+      yield* eventually(a!, "lost", { found: false })
+      yield* eventually(b!, "lost", { found: false })
+    })))
+
+  it.live("a killed subscriber or data connection flushes the victim's L1; it then reads the last acknowledged write", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const [a, b] = yield* instances(server, 2)
+      yield* a!.call("set", { key: "k", value: "v1" })
+      yield* warm([b!], "k", { found: true, value: "v1" })
+      const killByName = (name: string) =>
+        Effect.gen(function*() {
+          const clients = (yield* server.cli("CLIENT", "LIST")).split("\n")
+          const line = clients.find((client) => client.includes(`name=${name} `))
+          assert.isDefined(line, `no connection named ${name}: ${clients.join("\n")}`)
+          yield* server.cli("CLIENT", "KILL", "ID", /id=(\d+)/.exec(line!)![1]!)
+        })
+
+      const flushesBefore = (yield* status(b!)).invalidation.flushes
+      yield* killByName("effect-redis-cache:instance-1:invalidations")
+      yield* a!.call("set", { key: "k", value: "v2" })
+      yield* eventually(b!, "k", { found: true, value: "v2" })
+      yield* awaitLinked(b!)
+      assert.isAbove((yield* status(b!)).invalidation.flushes, flushesBefore)
+
+      yield* warm([b!], "k", { found: true, value: "v2" })
+      yield* killByName("effect-redis-cache:instance-1")
+      yield* a!.call("set", { key: "k", value: "v3" })
+      yield* awaitLinked(b!, 20_000)
+      yield* eventually(b!, "k", { found: true, value: "v3" })
+    })))
+
+  it.live("l1Invalidation: \"off\" keeps an L1 copy for its TTL (the documented window)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const a = yield* startCacheWorker({ redisUrl: server.url, l1Invalidation: "off" })
+      const b = yield* startCacheWorker({ redisUrl: server.url, l1Invalidation: "off" })
+      yield* a.call("set", { key: "k", value: 1 })
+      yield* warm([b], "k", { found: true, value: 1 })
+      yield* a.call("set", { key: "k", value: 2 })
+      yield* sleep(200)
+      assert.deepStrictEqual(yield* read(b, "k"), { found: true, value: 1 })
+      const current = yield* status(b)
+      assert.strictEqual(current.invalidation.linked, true)
+      assert.strictEqual((current.invalidation as unknown as { mechanism: string }).mechanism, "off")
+    })))
+})
