@@ -229,7 +229,8 @@ export const doctor = Effect.fn("Doctor.run")(function*(
     const context = yield* within(Layer.buildWithScope(layer, yield* Effect.scope))
     if (Option.isNone(context)) {
       // The cache had not connected (nor given up) by the deadline: it would be memory-only.
-      return answer(shownUrl(url), json, { mode: "MemoryOnly", lastError: deadlineReason }, Option.none(), deadlineReason)
+      const status = { mode: "MemoryOnly", lastError: deadlineReason } as const
+      return answer(shownUrl(url), json, status, Option.none(), deadlineReason)
     }
     const { checked, status } = yield* inspect(within, json).pipe(Effect.provide(context.value))
     return answer(shownUrl(url), json, status, checked, deadlineReason)
@@ -272,7 +273,9 @@ export const doctorCommand = Command.make(
       Flag.withDefault(false)
     ),
     connectTimeout: Flag.Finite("connect-timeout").pipe(
-      Flag.withDescription("Seconds the connection attempt may take (default 2)"),
+      Flag.withDescription(
+        "Seconds the connection attempt may take (default 2); the whole run ends within this plus 1 s"
+      ),
       Flag.withMetavar("seconds"),
       Flag.filter((seconds) => seconds > 0 && seconds <= 600, (seconds) => `more than 0 and at most 600 seconds, got ${seconds}`),
       Flag.withDefault(Duration.toSeconds(DEFAULT_CONNECT_TIMEOUT))

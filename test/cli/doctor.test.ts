@@ -346,7 +346,10 @@ layer(SecurityFixture.layer, { excludeTestServices: true })("doctor (the executa
       const server = yield* startRedisServer()
       const result = yield* bin(["doctor", server.url], { REDIS_MAX_RETRIES: "many" })
       assert.strictEqual(result.code, 3, result.stdout)
-      assert.strictEqual(result.stderr.trim(), "effect-redis-cache doctor: REDIS_MAX_RETRIES must be an integer, got \"many\"")
+      assert.strictEqual(
+        result.stderr.trim(),
+        "effect-redis-cache doctor: REDIS_MAX_RETRIES must be an integer, got \"many\""
+      )
       assert.strictEqual(result.stdout, "")
     }))
 })
