@@ -23,6 +23,10 @@ if (typeof (Map as { groupBy?: unknown }).groupBy !== "function") {
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // The suite's servers are insecure on purpose, so passing tests log a thousand security and
+    // degradation warnings. Vitest keeps each test's console output and prints it only when that
+    // test (or its suite) fails, so a failure stands out with its logs. `--silent=false` shows all.
+    silent: "passed-only",
     // Redis-backed suites start their own servers; give process start-up and fault tests room.
     testTimeout: 60_000,
     hookTimeout: 60_000,

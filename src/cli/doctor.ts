@@ -9,40 +9,20 @@
  *
  * @since 0.1.0
  */
-import { Config, Data, Duration, Effect, Option, Result, Runtime, Schema, Stdio, Stream } from "effect"
+import { Clock, Config, Data, Duration, Effect, Layer, Option, Result, Runtime, Schema, Stdio, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { Redis } from "ioredis"
-import { Cache, type CacheStatus } from "../Cache.js"
+import { Cache } from "../Cache.js"
 import { issuesOf, RedisUrl } from "../CacheOptions.js"
 import { ConfigurationError, type ConnectionError, type ValidationError } from "../errors.js"
 import { CacheSecurity } from "../security/CacheSecurity.js"
-import { redactUrl } from "../security/connectionOptions.js"
 import { securityConfigFromEnv } from "../security/SecurityConfig.js"
 import type { SecurityReport, SecurityValidationResult } from "../security/SecurityResult.js"
 import { RedisTier } from "../tiers/RedisTier.js"
+import { DoctorExitCode, type DoctorFindings, type DoctorOutcome, formatDoctorText, verdictOf } from "./doctorReport.js"
+import { shownUrl } from "./shownUrl.js"
 
-/**
- * The exit codes of `effect-redis-cache doctor`.
- *
- * @since 0.1.0
- */
-export const DoctorExitCode = {
-  /** Reachable, and the security validation says `isSecure`. */
-  Secure: 0,
-  /** Reachable, but the setup is insecure. */
-  Insecure: 1,
-  /** No connection: unreachable, timed out, or refused (TLS, authentication). */
-  Unreachable: 2,
-  /** A bad argument or environment variable; nothing was checked. */
-  BadInput: 3
-} as const
-
-/**
- * One of the {@link DoctorExitCode} values.
- *
- * @since 0.1.0
- */
-export type DoctorExitCode = typeof DoctorExitCode[keyof typeof DoctorExitCode]
+export { DoctorExitCode, type DoctorFindings } from "./doctorReport.js"
 
 /**
  * What {@link doctor} checks and how it answers.
@@ -54,30 +34,11 @@ export interface DoctorOptions {
   readonly url?: string | undefined
   /** Answer with one JSON object instead of the text report. Default false. */
   readonly json?: boolean | undefined
-  /** How long the cache's connection attempt may take. Default 2 seconds. */
+  /**
+   * How long the connection attempt may take. Default 2 seconds. The whole run (connection,
+   * security checks, INFO, PINGs) ends within this plus {@link DOCTOR_CHECKS_MARGIN}.
+   */
   readonly connectTimeout?: Duration.Input | undefined
-}
-
-/**
- * What {@link doctor} found: the fields of the `--json` output.
- *
- * @since 0.1.0
- */
-export interface DoctorFindings {
-  /** The URL checked, with its password masked. */
-  readonly url: string
-  readonly mode: CacheStatus["mode"]
-  readonly lastError: string | null
-  /** `redis_version` from `INFO server`; `null` when not connected or not permitted. */
-  readonly serverVersion: string | null
-  /** Median PING round trip in milliseconds; `null` when not connected. */
-  readonly latencyMs: number | null
-  readonly pingSamples: number
-  readonly verdict: "secure" | "insecure" | "unreachable"
-  /** The one-line verdict. */
-  readonly message: string
-  readonly exitCode: DoctorExitCode
-  readonly security: SecurityReport
 }
 
 /**
@@ -101,6 +62,14 @@ export interface DoctorResult {
  */
 export type DoctorError = ValidationError | ConfigurationError | ConnectionError
 
+/**
+ * The time the checks after the connection get on top of the connect timeout: they are a
+ * few round trips each. The whole run has one deadline, the connect timeout plus this.
+ *
+ * @since 0.1.0
+ */
+export const DOCTOR_CHECKS_MARGIN = Duration.seconds(1)
+
 const DEFAULT_URL = "redis://127.0.0.1:6379"
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(2)
 /** How many PINGs the latency is the median of. */
@@ -123,8 +92,8 @@ const checkUrl = (url: string, field: string): Effect.Effect<void, Configuration
   const decoded = Schema.decodeUnknownResult(RedisUrl)(url)
   if (Result.isSuccess(decoded)) return Effect.void
   const rule = issuesOf(decoded.failure, url)[0]?.rule ?? "is not a valid Redis URL"
-  // Only the redacted form is shown: a malformed URL may still hold a password.
-  const shown = redactUrl(url)
+  // What the user typed, so that they can see the mistake, with the password masked.
+  const shown = shownUrl(url)
   return Effect.fail(
     new ConfigurationError({ message: `${field} ${JSON.stringify(shown)} ${rule}`, field, rule, value: shown })
   )
@@ -152,55 +121,72 @@ const pingLatencyMillis = (client: Redis): Effect.Effect<number | null> =>
     Effect.orElseSucceed(() => null)
   )
 
-const verdictOf = (
-  url: string,
-  status: CacheStatus,
-  validation: SecurityValidationResult
-): Pick<DoctorFindings, "verdict" | "message" | "exitCode"> => {
-  if (status.mode !== "Connected") {
-    const reason = Option.getOrElse(status.lastError, () => `the cache is ${status.mode}`)
-    return {
-      verdict: "unreachable",
-      exitCode: DoctorExitCode.Unreachable,
-      message: `❌ UNREACHABLE: ${reason} (a cache using ${url} would run memory-only)`
-    }
-  }
-  if (validation.isSecure) {
-    return {
-      verdict: "secure",
-      exitCode: DoctorExitCode.Secure,
-      message: `✅ SECURE: ${url} is reachable and secure (score ${validation.score}/100).`
-    }
-  }
-  const why = validation.vulnerabilities.length > 0
-    ? validation.vulnerabilities.join("; ")
-    : "the score is below 70"
-  return {
-    verdict: "insecure",
-    exitCode: DoctorExitCode.Insecure,
-    message: `❌ INSECURE: ${url} is reachable but insecure (score ${validation.score}/100): ${why}.`
-  }
+/** Runs an effect until the run's deadline; `None` when the deadline came first (the effect is interrupted). */
+type Within = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<Option.Option<A>, E, R>
+
+const withinDeadline = (deadline: number): Within => (effect) =>
+  Effect.flatMap(
+    Clock.currentTimeMillis,
+    (now) => Effect.timeoutOption(effect, Duration.millis(Math.max(0, deadline - now)))
+  )
+
+/** What the checks found, when they finished before the deadline. */
+interface Checked {
+  readonly validation: SecurityValidationResult
+  readonly serverVersion: string | null
+  readonly latencyMs: number | null
+  readonly security: SecurityReport
+  /** The text report; `null` for `--json`. */
+  readonly text: string | null
 }
 
-const formatText = (findings: DoctorFindings, report: string): string => {
-  const connected = findings.mode === "Connected"
-  const line = (label: string, value: string) => `${label.padEnd(16)}${value}`
-  return [
-    "effect-redis-cache doctor",
-    "",
-    line("URL:", findings.url),
-    line("Cache mode:", findings.mode),
-    line("Last error:", findings.lastError ?? "none"),
-    line("Server version:", findings.serverVersion ?? (connected ? "unknown (INFO server not permitted)" : "unknown")),
-    line(
-      "Latency (PING):",
-      findings.latencyMs === null ? "n/a" : `${findings.latencyMs.toFixed(3)} ms (median of ${findings.pingSamples})`
-    ),
-    "",
-    report,
-    "",
-    `Verdict: ${findings.message}`
-  ].join("\n")
+/**
+ * Validates security (on the cache's connection; when there is none, on a connection of
+ * its own), reads the version and times the PINGs, all before the deadline.
+ */
+const inspect = Effect.fnUntraced(function*(within: Within, json: boolean) {
+  const cacheSecurity = yield* CacheSecurity
+  const checked = yield* within(Effect.gen(function*(): Effect.fn.Return<Checked, never, RedisTier> {
+    // Validate explicitly: with no live connection the report would otherwise be empty,
+    // whereas validation tries a connection of its own and says why it failed.
+    const validation = yield* cacheSecurity.validateSecurity
+    const client = yield* RedisTier.use((tier) => tier.client)
+    return {
+      validation,
+      serverVersion: Option.isSome(client) ? yield* serverVersionOf(client.value) : null,
+      latencyMs: Option.isSome(client) ? yield* pingLatencyMillis(client.value) : null,
+      security: yield* cacheSecurity.generateSecurityReportJson,
+      text: json ? null : yield* cacheSecurity.generateSecurityReport
+    }
+  }))
+  const status = yield* Cache.status()
+  return { status: { mode: status.mode, lastError: Option.getOrNull(status.lastError) }, checked }
+})
+
+/** The findings and output of a run, from what was found before the deadline. */
+const answer = (
+  url: string,
+  json: boolean,
+  status: Pick<DoctorFindings, "mode" | "lastError">,
+  checked: Option.Option<Checked>,
+  deadlineReason: string
+): DoctorResult => {
+  const outcome: DoctorOutcome = Option.match(checked, {
+    onNone: () => ({ _tag: "TimedOut", reason: deadlineReason }),
+    onSome: ({ validation }) => ({ _tag: "Checked", validation })
+  })
+  const found = Option.getOrUndefined(checked)
+  const findings: DoctorFindings = {
+    url,
+    ...status,
+    serverVersion: found?.serverVersion ?? null,
+    latencyMs: found?.latencyMs ?? null,
+    pingSamples: PINGS,
+    ...verdictOf(url, status, outcome),
+    security: found?.security ?? null
+  }
+  const output = json ? JSON.stringify(findings, null, 2) : formatDoctorText(findings, found?.text ?? null)
+  return { output, exitCode: findings.exitCode, findings }
 }
 
 /**
@@ -209,6 +195,10 @@ const formatText = (findings: DoctorFindings, report: string): string => {
  * failing fast, so that an unreachable server gives mode `MemoryOnly` and the reason.
  * Then validates security against the live server, reads the server version
  * (`INFO server`) and measures the PING round trip (median of a few).
+ *
+ * The whole run has one deadline, the connect timeout plus {@link DOCTOR_CHECKS_MARGIN}:
+ * a server that stops answering (paused, overloaded, a black hole) is reported as
+ * unreachable when it comes, whatever was waiting (connection, AUTH, INFO, checks, PING).
  *
  * Never fails for an unreachable or insecure server: that is the answer, with the
  * matching {@link DoctorExitCode}. Fails only for bad input. The URL appears only
@@ -222,38 +212,29 @@ export const doctor = Effect.fn("Doctor.run")(function*(
   const { field, url } = yield* resolveUrl(options.url)
   yield* checkUrl(url, field)
   const security = yield* securityConfigFromEnv
-  const shownUrl = redactUrl(url)
+  const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT)
+  const budget = Duration.sum(connectTimeout, DOCTOR_CHECKS_MARGIN)
+  const within = withinDeadline((yield* Clock.currentTimeMillis) + Duration.toMillis(budget))
+  const deadlineReason = `Redis did not answer within ${Duration.format(budget)} ` +
+    `(connect timeout ${Duration.format(connectTimeout)} + ${Duration.format(DOCTOR_CHECKS_MARGIN)} for the checks)`
   const layer = Cache.layerRedis({
     redisUrl: url,
     cacheName: "doctor",
     failOnConnectionError: false,
-    connectTimeout: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
+    connectTimeout,
     ...Option.match(security, { onNone: () => ({}), onSome: (config) => ({ security: config }) })
   })
-  return yield* Effect.gen(function*() {
-    const cacheSecurity = yield* CacheSecurity
-    // Validate explicitly: with no live connection the report would otherwise be empty,
-    // whereas validation tries a connection of its own and says why it failed.
-    const validation = yield* cacheSecurity.validateSecurity
-    const client = yield* RedisTier.use((tier) => tier.client)
-    const serverVersion = Option.isSome(client) ? yield* serverVersionOf(client.value) : null
-    const latencyMs = Option.isSome(client) ? yield* pingLatencyMillis(client.value) : null
-    const status = yield* Cache.status()
-    const findings: DoctorFindings = {
-      url: shownUrl,
-      mode: status.mode,
-      lastError: Option.getOrNull(status.lastError),
-      serverVersion,
-      latencyMs,
-      pingSamples: PINGS,
-      ...verdictOf(shownUrl, status, validation),
-      security: yield* cacheSecurity.generateSecurityReportJson
+  const json = options.json === true
+  return yield* Effect.scoped(Effect.gen(function*() {
+    const context = yield* within(Layer.buildWithScope(layer, yield* Effect.scope))
+    if (Option.isNone(context)) {
+      // The cache had not connected (nor given up) by the deadline: it would be memory-only.
+      const status = { mode: "MemoryOnly", lastError: deadlineReason } as const
+      return answer(shownUrl(url), json, status, Option.none(), deadlineReason)
     }
-    const output = options.json === true
-      ? JSON.stringify(findings, null, 2)
-      : formatText(findings, yield* cacheSecurity.generateSecurityReport)
-    return { output, exitCode: findings.exitCode, findings }
-  }).pipe(Effect.provide(layer))
+    const { checked, status } = yield* inspect(within, json).pipe(Effect.provide(context.value))
+    return answer(shownUrl(url), json, status, checked, deadlineReason)
+  }))
 })
 
 /**
@@ -292,7 +273,9 @@ export const doctorCommand = Command.make(
       Flag.withDefault(false)
     ),
     connectTimeout: Flag.Finite("connect-timeout").pipe(
-      Flag.withDescription("Seconds the connection attempt may take (default 2)"),
+      Flag.withDescription(
+        "Seconds the connection attempt may take (default 2); the whole run ends within this plus 1 s"
+      ),
       Flag.withMetavar("seconds"),
       Flag.filter((seconds) => seconds > 0 && seconds <= 600, (seconds) => `more than 0 and at most 600 seconds, got ${seconds}`),
       Flag.withDefault(Duration.toSeconds(DEFAULT_CONNECT_TIMEOUT))

@@ -285,7 +285,8 @@ const seconds = (name: string, defaultSeconds: number) =>
  * (through Effect `Config`, so any `ConfigProvider` works). `None` unless one of
  * `REDIS_AUTH`, `REDIS_USE_TLS`, `REDIS_ACL_USERNAME` or `REDIS_ACL_PASSWORD` is set.
  * Timeouts and delays are in seconds. The result is validated; a value that does not
- * parse, or breaks a rule, is a {@link ConfigurationError} whose `field` is the variable.
+ * parse, or breaks a rule, is a {@link ConfigurationError} whose `field` is the variable,
+ * whether or not one of those four is set.
  *
  * @since 0.1.0
  */
@@ -296,17 +297,23 @@ export const securityConfigFromEnv: Effect.Effect<Option.Option<SecurityConfig>,
     const aclUsername = yield* optionalText(env.aclUsername)
     const aclPassword = yield* optionalSecret(env.aclPassword)
     const useTlsSet = yield* optionalText(env.useTls)
-    if (Option.isNone(redisAuth) && Option.isNone(aclUsername) && Option.isNone(aclPassword) && Option.isNone(useTlsSet)) {
-      return Option.none()
-    }
     const certPath = yield* optionalText(env.tlsCert)
     const keyPath = yield* optionalText(env.tlsKey)
     const caPath = yield* optionalText(env.tlsCa)
+    // Every variable is parsed before deciding that there is no configuration: a bad value is
+    // an error even when it is the only REDIS_* variable set.
     const maxRetries = yield* variable(
       env.maxRetries,
       Config.Int(env.maxRetries).pipe(Config.withDefault(3)),
       "must be an integer"
     )
+    const useTls = yield* flag(env.useTls, false)
+    const verifyCertificates = yield* flag(env.verifyCertificates, true)
+    const connectionTimeout = yield* seconds(env.connectionTimeout, 5)
+    const retryDelay = yield* seconds(env.retryDelay, 1)
+    if (Option.isNone(redisAuth) && Option.isNone(aclUsername) && Option.isNone(aclPassword) && Option.isNone(useTlsSet)) {
+      return Option.none()
+    }
     const config = new SecurityConfig({
       ...Option.match(redisAuth, { onNone: () => ({}), onSome: (value) => ({ redisAuth: value }) }),
       ...Option.match(aclUsername, { onNone: () => ({}), onSome: (value) => ({ aclUsername: value }) }),
@@ -314,11 +321,11 @@ export const securityConfigFromEnv: Effect.Effect<Option.Option<SecurityConfig>,
       ...Option.match(certPath, { onNone: () => ({}), onSome: (value) => ({ tlsCert: { path: value } }) }),
       ...Option.match(keyPath, { onNone: () => ({}), onSome: (value) => ({ tlsKey: { path: value } }) }),
       ...Option.match(caPath, { onNone: () => ({}), onSome: (value) => ({ tlsCa: { path: value } }) }),
-      useTls: yield* flag(env.useTls, false),
-      verifyCertificates: yield* flag(env.verifyCertificates, true),
-      connectionTimeout: yield* seconds(env.connectionTimeout, 5),
+      useTls,
+      verifyCertificates,
+      connectionTimeout,
       maxRetries,
-      retryDelay: yield* seconds(env.retryDelay, 1)
+      retryDelay
     })
     return Option.some(
       yield* validateSecurityConfig(config).pipe(

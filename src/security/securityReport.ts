@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type { SecurityLevel } from "./SecurityConfig.js"
-import type { SecurityEvent, SecurityValidationResult } from "./SecurityResult.js"
+import { type SecurityEvent, type SecurityValidationResult, Vulnerability } from "./SecurityResult.js"
 
 const banner = "=".repeat(60)
 
@@ -16,6 +16,28 @@ const section = (title: string, underline: number, lines: ReadonlyArray<string>)
 const numbered = (items: ReadonlyArray<string>, mark: string) => items.map((item, i) => `${i + 1}. ${mark} ${item}`)
 
 const enabled = (on: boolean) => (on ? "✅ Enabled" : "❌ Disabled")
+
+/** Whether the validation reached the server: without it, nothing about the connection is known. */
+const connected = (result: SecurityValidationResult) => result.detailedChecks.connectivity === "OK"
+
+/**
+ * Credentials sent to a server that does not require them are no authentication: the line
+ * must agree with the "No authentication" vulnerability below it.
+ */
+const authentication = (result: SecurityValidationResult) =>
+  !result.authConfigured
+    ? "❌ Disabled"
+    : result.vulnerabilities.includes(Vulnerability.noAuthentication)
+    ? "❌ Not enforced (credentials are sent, but Redis accepts connections without them)"
+    : "✅ Enabled"
+
+/** A certificate is only valid or invalid on a TLS connection. */
+const certificate = (result: SecurityValidationResult) =>
+  result.tlsEnabled
+    ? result.certificateValid ? "✅ Valid" : "❌ Invalid"
+    : connected(result)
+    ? "➖ Not used (no TLS)"
+    : "➖ Not checked (no connection)"
 
 /**
  * ✅ when the check passed (its value says `OK` or `Valid`, as in the original), ❌ when it
@@ -53,18 +75,17 @@ export const formatSecurityReport = (options: {
     ...section("EXECUTIVE SUMMARY", 20, [
       `Security Status: ${result.isSecure ? "✅ SECURE" : "❌ INSECURE"}`,
       `Security Score: ${result.score}/100`,
-      `Score: ${result.score}/100`,
       `Security Level: ${options.securityLevel}`,
       `Validated At: ${result.timestamp}`
     ]),
     ...section("SECURITY CONFIGURATION", 25, [
-      `Authentication: ${enabled(result.authConfigured)}`,
+      `Authentication: ${authentication(result)}`,
       `Auth Method: ${result.authMethod}`,
       `TLS Encryption: ${enabled(result.tlsEnabled)}`,
       `TLS Version: ${result.tlsVersion ?? "N/A"}`,
       `Cipher Suite: ${result.cipher ?? "N/A"}`,
       `ACL Authentication: ${enabled(result.aclEnabled)}`,
-      `Certificate Validation: ${result.certificateValid ? "✅ Valid" : "❌ Invalid"}`,
+      `Certificate Validation: ${certificate(result)}`,
       `Certificate Expiry: ${result.certificateExpiryDays === null ? "N/A" : `${result.certificateExpiryDays} days`}`
     ]),
     ...section("SECURITY VULNERABILITIES", 25, numbered(result.vulnerabilities, "❌")),

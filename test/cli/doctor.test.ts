@@ -73,10 +73,12 @@ layer(SecurityFixture.layer, { excludeTestServices: true })("doctor (in-process)
       const result = yield* doctorWith({ url: server.url }, cacheUserEnv(files.ca.cert))
       assert.strictEqual(result.exitCode, DoctorExitCode.Secure, result.output)
       assert.strictEqual(result.findings.verdict, "secure")
-      assert.strictEqual(result.findings.security.validation?.score, 100)
+      assert.strictEqual(result.findings.security?.validation?.score, 100)
       // The least-privilege rule allows INFO: the version is known.
       assert.strictEqual(result.findings.serverVersion, server.version)
       assert.include(result.output, "Security Status: ✅ SECURE")
+      assert.include(result.output.split("\n"), "Certificate Validation: ✅ Valid")
+      assert.include(result.output.split("\n"), "Authentication: ✅ Enabled")
       assert.match(result.output, /Verdict: ✅ SECURE: rediss:\/\/127\.0\.0\.1:\d+ is reachable and secure \(score 100\/100\)/)
     }))
 
@@ -108,8 +110,8 @@ layer(SecurityFixture.layer, { excludeTestServices: true })("doctor (in-process)
       assert.isNull(parsed.lastError)
       assert.strictEqual(parsed.serverVersion, server.version)
       assert.isNumber(parsed.latencyMs)
-      assert.isFalse(parsed.security.validation?.isSecure)
-      assert.include(parsed.security.validation?.vulnerabilities ?? [], Vulnerability.noAuthentication)
+      assert.isFalse(parsed.security?.validation?.isSecure)
+      assert.include(parsed.security?.validation?.vulnerabilities ?? [], Vulnerability.noAuthentication)
     }))
 
   it.effect("the URL comes from REDIS_URL when not given", () =>
@@ -155,6 +157,75 @@ layer(SecurityFixture.layer, { excludeTestServices: true })("doctor (in-process)
     }))
 })
 
+layer(SecurityFixture.layer, { excludeTestServices: true })("doctor keeps its word (in-process)", (it) => {
+  it.effect("REDIS_AUTH against a server without a password: the report does not call authentication enabled", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const result = yield* doctorWith({ url: server.url }, { REDIS_AUTH: PASSWORD })
+      const lines = result.output.split("\n")
+      assert.strictEqual(result.exitCode, DoctorExitCode.Insecure)
+      assert.include(lines, "1. ❌ No authentication configured - Redis is accessible without credentials")
+      assert.include(
+        lines,
+        "Authentication: ❌ Not enforced (credentials are sent, but Redis accepts connections without them)"
+      )
+      assert.notInclude(lines, "Authentication: ✅ Enabled")
+    }))
+
+  it.effect("the score is printed once, and a certificate is 'not used' without TLS", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const lines = (yield* doctorWith({ url: server.url })).output.split("\n")
+      assert.deepStrictEqual(lines.filter((line) => /Score: \d+\/100$/.test(line)), ["Security Score: 0/100"])
+      assert.include(lines, "Certificate Validation: ➖ Not used (no TLS)")
+      assert.notInclude(lines, "Certificate Validation: ❌ Invalid")
+    }))
+
+  it.effect("an unreachable server's report says the certificate was not checked", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const result = yield* doctorWith({ url: `rediss://127.0.0.1:${port}` })
+      assert.strictEqual(result.exitCode, DoctorExitCode.Unreachable)
+      assert.include(result.output.split("\n"), "Certificate Validation: ➖ Not checked (no connection)")
+    }))
+
+  it.effect("a bad REDIS_* value alone is bad input, with no other security variable set", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      for (
+        const [name, value] of [
+          ["REDIS_MAX_RETRIES", "many"],
+          ["REDIS_CONNECTION_TIMEOUT", "soon"],
+          ["REDIS_RETRY_DELAY", "later"],
+          ["REDIS_VERIFY_CERTIFICATES", "sometimes"]
+        ] as const
+      ) {
+        const error = yield* Effect.flip(doctorWith({ url: server.url }, { [name]: value }))
+        assert.strictEqual(error._tag, "ConfigurationError")
+        assert.strictEqual(error._tag === "ConfigurationError" ? error.field : "", name)
+      }
+    }))
+
+  it.effect("a paused server: one deadline for the whole run, even with a long REDIS_CONNECTION_TIMEOUT", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      yield* server.pause
+      // The security validation's own connection would wait REDIS_CONNECTION_TIMEOUT (here far
+      // longer than the test's timeout): the doctor's deadline must end it.
+      const result = yield* doctorWith(
+        { url: server.url, connectTimeout: "1 second", json: true },
+        { REDIS_AUTH: PASSWORD, REDIS_CONNECTION_TIMEOUT: "600" }
+      )
+      assert.strictEqual(result.exitCode, DoctorExitCode.Unreachable)
+      assert.strictEqual(result.findings.verdict, "unreachable")
+      assert.strictEqual(result.findings.mode, "MemoryOnly")
+      assert.match(result.findings.lastError ?? "", /did not answer within 2s/)
+      assert.isNull(result.findings.security)
+      assert.isNull(result.findings.latencyMs)
+      assert.strictEqual((JSON.parse(result.output) as DoctorFindings).verdict, "unreachable")
+    }), { timeout: 120_000 })
+})
+
 layer(SecurityFixture.layer, { excludeTestServices: true })("doctor (the executable)", (it) => {
   it.effect("an open server: exit code 1, the report names 'No authentication'", () =>
     Effect.gen(function*() {
@@ -197,7 +268,7 @@ layer(SecurityFixture.layer, { excludeTestServices: true })("doctor (the executa
       assert.strictEqual(parsed.mode, "Connected")
       assert.strictEqual(parsed.serverVersion, server.version)
       assert.isNumber(parsed.latencyMs)
-      assert.isObject(parsed.security.validation)
+      assert.isObject(parsed.security?.validation)
     }))
 
   it.effect("a password in the URL never appears on stdout or stderr", () =>
@@ -237,5 +308,48 @@ layer(SecurityFixture.layer, { excludeTestServices: true })("doctor (the executa
       assert.strictEqual(unknownFlag.code, 3)
       assert.include(unknownFlag.stderr, "Unrecognized flag: --bogus")
       for (const run of [malformed, badVariable, badFlag, unknownFlag]) assertNoStackTrace(run.stdout + run.stderr)
+    }))
+
+  it.effect("a paused server with --connect-timeout 1: exits with code 2, naming the deadline", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      yield* server.pause
+      const result = yield* bin(
+        ["doctor", server.url, "--connect-timeout", "1"],
+        { REDIS_AUTH: PASSWORD, REDIS_CONNECTION_TIMEOUT: "600" }
+      )
+      assert.strictEqual(result.code, 2, result.stdout + result.stderr)
+      const lines = result.stdout.split("\n")
+      assert.include(lines, "Cache mode:     MemoryOnly")
+      assert.include(lines, "Security:       not validated (Redis did not answer before the deadline)")
+      assert.match(result.stdout, /^Verdict: ❌ UNREACHABLE: Redis did not answer within 2s \(connect timeout 1s/m)
+      assert.notInclude(result.stdout + result.stderr, PASSWORD)
+      assertNoStackTrace(result.stdout + result.stderr)
+    }), { timeout: 120_000 })
+
+  it.effect("an unparseable URL is echoed as typed, its password masked", () =>
+    Effect.gen(function*() {
+      const withPassword = yield* bin(["doctor", `redis://cache:${PASSWORD}@[malformed:6379`])
+      assert.strictEqual(withPassword.code, 3)
+      assert.strictEqual(
+        withPassword.stderr.trim(),
+        "effect-redis-cache doctor: url \"redis://cache:***@[malformed:6379\" is not a valid URL"
+      )
+      const noPassword = yield* bin(["doctor", "redis://[::1"])
+      assert.strictEqual(noPassword.code, 3)
+      assert.include(noPassword.stderr, "url \"redis://[::1\"")
+      assert.notInclude(noPassword.stderr, "unparseable")
+    }))
+
+  it.effect("REDIS_MAX_RETRIES=many alone is bad input: exit code 3", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const result = yield* bin(["doctor", server.url], { REDIS_MAX_RETRIES: "many" })
+      assert.strictEqual(result.code, 3, result.stdout)
+      assert.strictEqual(
+        result.stderr.trim(),
+        "effect-redis-cache doctor: REDIS_MAX_RETRIES must be an integer, got \"many\""
+      )
+      assert.strictEqual(result.stdout, "")
     }))
 })
