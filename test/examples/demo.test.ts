@@ -11,17 +11,23 @@ import { freePort, startRedisServer } from "../support/RedisServer.js"
 
 const demo = fileURLToPath(new URL("../../examples/basic.ts", import.meta.url))
 
-/** Runs the demo with REDIS_URL set (never the machine's default); fails on a non-zero exit. */
+/** Runs the demo with REDIS_URL set (never the machine's default); its stdout, after checking it exited 0. */
 const runDemo = (redisUrl: string) =>
-  Effect.callback<string, Error>((resume) => {
+  Effect.callback<{ readonly code: number; readonly stdout: string; readonly stderr: string }>((resume) => {
     const child = execFile(
       process.execPath,
       ["--import", "tsx", demo],
       { timeout: 60_000, env: { ...process.env, REDIS_URL: redisUrl } },
-      (error, stdout, stderr) => resume(error ? Effect.fail(new Error(`${error.message}\n${stdout}\n${stderr}`)) : Effect.succeed(stdout))
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
+        resume(Effect.succeed({ code, stdout, stderr }))
+      }
     )
     return Effect.sync(() => child.kill("SIGKILL"))
-  })
+  }).pipe(Effect.map(({ code, stderr, stdout }) => {
+    assert.strictEqual(code, 0, `${stdout}\n${stderr}`)
+    return stdout
+  }))
 
 const lines = (output: string) => output.trim().split("\n")
 const lineWith = (output: string, start: string) => lines(output).filter((line) => line.startsWith(start))
