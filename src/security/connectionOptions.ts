@@ -538,7 +538,11 @@ export const connectRedis = (
     ({ client }) =>
       Effect.promise(() => client.status === "ready" ? client.quit().catch(() => "") : Promise.resolve("")).pipe(
         Effect.timeoutOption(Duration.seconds(1)),
-        Effect.ensuring(Effect.sync(() => client.disconnect()))
+        // A connection that never opened is already "end"; disconnecting it again would arm
+        // ioredis' reconnect timer, which keeps the process alive for ~2 s.
+        Effect.ensuring(Effect.sync(() => {
+          if (client.status !== "end") client.disconnect()
+        }))
       )
   ).pipe(
     Effect.flatMap(({ client, emitted }) =>
