@@ -220,10 +220,11 @@ export const RedisCacheOptions = Schema.Struct({
   replayQueueLimit: Schema.optionalKey(intBetween(0, 1_000_000)),
   /**
    * How L1 learns of changes made by other instances and programs: "tracking" (default,
-   * Redis >= 6 server-assisted client-side caching) or "off" (an L1 copy lives for its
-   * Redis TTL). See docs/coherence.md.
+   * Redis >= 6 server-assisted client-side caching, falling back to "bus" where the server
+   * refuses it), "bus" (a pub/sub message after each change) or "off" (an L1 copy lives for
+   * its Redis TTL). See docs/coherence.md.
    */
-  l1Invalidation: Schema.optionalKey(Schema.Literals(["tracking", "off"])),
+  l1Invalidation: Schema.optionalKey(Schema.Literals(["tracking", "bus", "off"])),
   /** How often the invalidation connection is PINGed to find a half-open link. Default 1 second. */
   invalidationPingInterval: Schema.optionalKey(PositiveDuration(60 * 1000, "1 minute")),
   /**

@@ -19,6 +19,7 @@ export {
   type InvalidationOptions,
   type InvalidationService,
   type InvalidationStatus,
+  type BusChange,
   type PendingKeys
 } from "./coherence/Invalidation.js"
 export { Codec, type CodecOptions, type CodecService, type Decoded, type EncodeMeta, type Encoded } from "./codec/Codec.js"
@@ -31,7 +32,7 @@ export { type RedisRead, RedisReplyError, RedisTier, type RedisTierOptions, type
 export * from "./monitoring/CacheMonitor.js"
 export { CacheTracingOptions, sha256KeyHash } from "./monitoring/Tracing.js"
 export * as CacheMetrics from "./monitoring/CacheMetrics.js"
-export { cacheAclCommands, cacheAclRule } from "./security/aclRule.js"
+export { cacheAclCommands, cacheAclCommandsFor, cacheAclRule } from "./security/aclRule.js"
 export { CacheSecurity, type CacheSecurityOptions, type CacheSecurityService } from "./security/CacheSecurity.js"
 export {
   classifyConnectionError,

@@ -7,6 +7,10 @@
  *   connection runs `CLIENT TRACKING ON REDIRECT <id> BCAST PREFIX <keyPrefix> NOLOOP`
  *   and a dedicated RESP2 connection subscribes to `__redis__:invalidate`: every write,
  *   delete, expiry, eviction and flush under the prefix reaches L1, whoever made it.
+ * - `"bus"`: after each change Redis acknowledged, the instance publishes a small binary
+ *   message on the cache's channel (`<keyPrefix>__l1:v1`); the others evict what it names.
+ *   For servers without tracking (Redis < 6) or users without `CLIENT`; `"tracking"` falls
+ *   back to it, with a log line, when the server refuses `CLIENT TRACKING`.
  * - `"off"`: an L1 copy lives for its Redis TTL (the behaviour before this service).
  *
  * When the link that reports changes is down, L1 holds and serves nothing while Redis
@@ -19,7 +23,8 @@ import { Context, Duration, Effect, Layer, Option, type Schedule } from "effect"
 import type { Redis } from "ioredis"
 import { CacheEvents } from "../events/CacheEvents.js"
 import { makeRefillGuard, type RefillGuard } from "../internal/coherence/refillGuard.js"
-import { makeTrackingLink, type TrackingLinkOptions } from "../internal/coherence/tracking.js"
+import type { BusChange } from "../internal/coherence/busMessage.js"
+import { makeLink } from "../internal/coherence/link.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { MemoryTier } from "../tiers/MemoryTier.js"
 
@@ -28,7 +33,7 @@ import { MemoryTier } from "../tiers/MemoryTier.js"
  *
  * @since 0.1.0
  */
-export type InvalidationMechanism = "tracking" | "off"
+export type InvalidationMechanism = "tracking" | "bus" | "off"
 
 /**
  * Where coherence stands, as `Cache.status` reports it.
@@ -46,6 +51,10 @@ export interface InvalidationStatus {
   readonly flushes: number
   /** Why L1 was last emptied. */
   readonly lastFlushCause: Option.Option<string>
+  /** Bus: time from the writer's write to the last eviction here (the two clocks' skew included). */
+  readonly lastLagMillis: Option.Option<number>
+  /** Bus: changes waiting to be announced because the data connection was lost. */
+  readonly unsentMessages: number
 }
 
 /**
@@ -76,6 +85,8 @@ export interface InvalidationService {
   readonly connected: (client: Redis, pending: PendingKeys) => Effect.Effect<void>
   /** The Redis tier's data connection is gone. */
   readonly disconnected: (client: Redis) => Effect.Effect<void>
+  /** A change Redis acknowledged (or replayed): the bus announces it to the other instances. */
+  readonly announce: (change: BusChange) => void
   /** The current state. */
   readonly status: Effect.Effect<InvalidationStatus>
 }
@@ -98,12 +109,21 @@ export interface InvalidationOptions {
   readonly pingInterval: Duration.Input
 }
 
+/**
+ * A change a cache announces on the bus: keys, a pattern, or a clear.
+ *
+ * @since 0.1.0
+ */
+export type { BusChange }
+
 const offStatus: InvalidationStatus = {
   mechanism: "off",
   linked: true,
   invalidationsReceived: 0,
   flushes: 0,
-  lastFlushCause: Option.none()
+  lastFlushCause: Option.none(),
+  lastLagMillis: Option.none(),
+  unsentMessages: 0
 }
 
 /** L1 coherence within one process only: writes guard their own refills, nothing else. */
@@ -113,6 +133,7 @@ const local = (): InvalidationService => ({
   linked: () => true,
   connected: () => Effect.void,
   disconnected: () => Effect.void,
+  announce: () => undefined,
   status: Effect.succeed(offStatus)
 })
 
@@ -133,29 +154,28 @@ export class Invalidation extends Context.Service<Invalidation, InvalidationServ
   static readonly layerOff: Layer.Layer<Invalidation> = Layer.sync(Invalidation, local)
 
   /**
-   * The service for a Redis-backed cache, with its own subscriber connection for
-   * `"tracking"` (opened in the layer's scope, reconnected on `reconnectSchedule`).
+   * The service for a Redis-backed cache, with its own subscriber connection (opened in
+   * the layer's scope while the data connection is up, reconnected on `reconnectSchedule`).
    *
    * @since 0.1.0
    */
   static readonly layer = (options: InvalidationOptions): Layer.Layer<Invalidation, never, MemoryTier | CacheEvents> =>
     options.mechanism === "off"
       ? Invalidation.layerOff
-      : Layer.effect(Invalidation, make(options))
+      : Layer.effect(Invalidation, make({ ...options, mechanism: options.mechanism }))
 }
 
 /** A local service, for a cache built without the service (tests, the memory layer). */
 export const localInvalidation: () => InvalidationService = local
 
-const make = Effect.fnUntraced(function*(options: InvalidationOptions) {
-  const memory = yield* MemoryTier
-  const events = yield* CacheEvents
-  const guard = makeRefillGuard()
-  const trackingOptions: TrackingLinkOptions = {
-    ...options,
-    commandTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout)),
-    connectTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout)),
-    pingInterval: Duration.fromInputUnsafe(options.pingInterval)
-  }
-  return yield* makeTrackingLink(trackingOptions, { memory, events, guard })
-})
+const make = (options: InvalidationOptions & { readonly mechanism: "tracking" | "bus" }) =>
+  Effect.gen(function*() {
+    const memory = yield* MemoryTier
+    const events = yield* CacheEvents
+    return yield* makeLink({
+      ...options,
+      commandTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout)),
+      connectTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout)),
+      pingInterval: Duration.fromInputUnsafe(options.pingInterval)
+    }, { memory, events, guard: makeRefillGuard() })
+  })

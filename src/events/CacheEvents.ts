@@ -19,7 +19,7 @@ export type CacheEvent =
   /** A stored value did not fit the reader's schema and was read as a miss (`onSchemaMismatch: "miss"`). */
   | { readonly _tag: "SchemaMismatch"; readonly key: string; readonly reason: string }
   /** Keys evicted from L1 because they changed elsewhere (another instance, another program, expiry in Redis). */
-  | { readonly _tag: "L1Invalidated"; readonly keys: number; readonly mechanism: "tracking" }
+  | { readonly _tag: "L1Invalidated"; readonly keys: number; readonly mechanism: "tracking" | "bus" }
   /** L1 was emptied: changes made elsewhere may have been missed (a lost link, a recovery) or Redis was flushed. */
   | { readonly _tag: "L1Flushed"; readonly cause: string }
   | {

@@ -17,10 +17,11 @@
  * them. `SELECT` is added when the URL names a database other than 0.
  * test/security/aclRule.test.ts runs a cache under exactly this rule and checks
  * that the cache uses every one of these commands (`PING` aside) and is refused none.
- *
- * @since 0.1.0
+ * `cacheAclCommandsFor("bus")` swaps `CLIENT TRACKING` for `PUBLISH`, and `"off"` needs
+ * neither, nor `CLIENT ID` and `SUBSCRIBE`.
  */
-export const cacheAclCommands: ReadonlyArray<string> = [
+// (the commands every cache sends, whatever its l1Invalidation)
+const baseCommands: ReadonlyArray<string> = [
   "get",
   "mget",
   "getrange",
@@ -36,11 +37,33 @@ export const cacheAclCommands: ReadonlyArray<string> = [
   "evalsha",
   "ping",
   "client|setname",
-  "info",
-  "client|id",
-  "client|tracking",
-  "subscribe"
+  "info"
 ]
+
+/** The extra commands and the channel each `l1Invalidation` mechanism needs. */
+const coherence = {
+  tracking: { commands: ["client|id", "client|tracking", "subscribe"], channel: () => "__redis__:invalidate" },
+  bus: { commands: ["client|id", "subscribe", "publish"], channel: (prefix: string) => `${prefix}__l1:v1` },
+  off: { commands: [], channel: () => undefined }
+} as const
+
+/**
+ * The commands of {@link cacheAclCommands} for a cache whose `l1Invalidation` is
+ * `mechanism` (default `"tracking"`).
+ *
+ * @since 0.1.0
+ */
+export const cacheAclCommandsFor = (mechanism: "tracking" | "bus" | "off" = "tracking"): ReadonlyArray<string> => [
+  ...baseCommands,
+  ...coherence[mechanism].commands
+]
+
+/**
+ * The commands a cache with the default `l1Invalidation: "tracking"` sends (see above).
+ *
+ * @since 0.1.0
+ */
+export const cacheAclCommands: ReadonlyArray<string> = cacheAclCommandsFor("tracking")
 
 /**
  * The ACL rule (everything after `ACL SETUSER <name> on >password`) that limits a user
@@ -52,12 +75,20 @@ export const cacheAclCommands: ReadonlyArray<string> = [
  *
  * @since 0.1.0
  */
-export const cacheAclRule = (options: { readonly prefix: string; readonly select?: boolean }): string =>
-  [
+export const cacheAclRule = (options: {
+  readonly prefix: string
+  readonly select?: boolean
+  /** The cache's `l1Invalidation` (default `"tracking"`): which coherence commands and channel it needs. */
+  readonly l1Invalidation?: "tracking" | "bus" | "off"
+}): string => {
+  const mechanism = options.l1Invalidation ?? "tracking"
+  const channel = coherence[mechanism].channel(options.prefix)
+  return [
     `~${options.prefix}*`,
     "resetchannels",
-    "&__redis__:invalidate",
+    ...(channel === undefined ? [] : [`&${channel}`]),
     "-@all",
-    ...cacheAclCommands.map((command) => `+${command}`),
+    ...cacheAclCommandsFor(mechanism).map((command) => `+${command}`),
     ...(options.select === true ? ["+select"] : [])
   ].join(" ")
+}

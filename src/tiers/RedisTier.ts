@@ -701,10 +701,16 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     yield* adopt(fresh)
     if (!options.enableL1) memory.clear()
     yield* changeMode("Connected", "reconnected")
+    // What the replay writes is announced once it is in Redis (the bus; tracking sees it by itself).
+    // Pattern deletes are kept as Redis globs, so they are announced as a clear.
+    const replaying = Array.from(pending.keys())
+    const clearing = pendingPatterns.size > 0
     const replayed = yield* Effect.exit(Effect.withSpan(replay(fresh.client), "RedisTier.replay", {
       kind: "client",
       attributes: { "cache.name": options.cacheName, "db.system.name": "redis" }
     }))
+    if (replaying.length > 0) invalidation.announce({ _tag: "Keys", keys: replaying })
+    if (clearing) invalidation.announce({ _tag: "Clear" })
     if (Exit.isFailure(replayed)) {
       const failure = Cause.squash(replayed.cause)
       const cause = failure instanceof RedisFailure ? failure.cause : failure

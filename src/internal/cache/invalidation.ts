@@ -10,7 +10,7 @@ import { patternError, patternIssue } from "./inputs.js"
 
 /** `invalidatePattern` and `clear` of a cache. */
 export const makeInvalidation = (core: CacheCore) => {
-  const { clock, guard, memory, monitor, redis, settings } = core
+  const { clock, guard, invalidation, memory, monitor, redis, settings } = core
   const { keyPrefix } = settings
 
   // Removes the matching keys from L1, then from Redis; the count is the larger of the two
@@ -48,7 +48,13 @@ export const makeInvalidation = (core: CacheCore) => {
     return redis.removeMatching(toRedisMatch(pattern, { glob, keyPrefix }), clock.currentTimeMillisUnsafe()).pipe(
       Effect.mapError((error) => core.replyError(error, operation === "clear" ? "*" : pattern)),
       Effect.tapError((error) => core.record(operation, "none", started, false, error._tag)),
-      Effect.flatMap((removed) => finish(removed ?? 0)),
+      Effect.flatMap((removed) => {
+        // A pattern delete made while degraded is announced when it is replayed.
+        if (removed !== undefined) {
+          invalidation.announce(operation === "clear" ? { _tag: "Clear" } : { _tag: "Pattern", pattern, glob })
+        }
+        return finish(removed ?? 0)
+      }),
       (self) => core.traceRedis(self, name, operation, "SCAN", undefined)
     )
   }

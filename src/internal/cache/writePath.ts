@@ -55,6 +55,8 @@ export const makeWritePath = (core: CacheCore) => {
         // While the invalidation link is down, L1 keeps nothing that another instance could change unseen.
         const keep = outcome === "queued" || (enableL1 && invalidation.linked() && guard.mayRefill(key, stamp))
         if (keep) memory.set(key, value, size, ttlMillis)
+        // A queued write is announced when it is replayed.
+        if (outcome === "stored") invalidation.announce({ _tag: "Keys", keys: [key] })
         else memory.delete(key)
         return core.recordThen(afterSet(key, value, ttlMillis), "set", "none", started, true)
       }
@@ -99,7 +101,10 @@ export const makeWritePath = (core: CacheCore) => {
       return redis.remove(key, core.clock.currentTimeMillisUnsafe()).pipe(
         Effect.mapError((error) => core.replyError(error, key)),
         Effect.tapError((error) => core.record("delete", "none", started, false, error._tag)),
-        Effect.tap(() => core.record("delete", "none", started, true)),
+        Effect.tap((inRedis) => {
+          if (inRedis !== undefined) invalidation.announce({ _tag: "Keys", keys: [key] })
+          return core.record("delete", "none", started, true)
+        }),
         Effect.flatMap((inRedis) => done(inMemory || inRedis === true)),
         (self) => core.traceRedis(self, "Cache.delete", "delete", "UNLINK", key)
       )

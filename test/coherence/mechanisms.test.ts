@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { RedisCacheOptions } from "../../src/index.js"
+import { cacheAclRule, type RedisCacheOptions } from "../../src/index.js"
 import { type RedisServerHandle, startRedisServer } from "../support/RedisServer.js"
 import { type CacheWorker, startCacheWorker } from "../support/workers.js"
 
@@ -34,7 +34,12 @@ const eventually = (worker: CacheWorker, key: string, expected: Found, withinMs 
 const status = (worker: CacheWorker) =>
   worker.call("status") as Effect.Effect<{
     readonly mode: string
-    readonly invalidation: { readonly linked: boolean; readonly flushes: number; readonly invalidationsReceived: number }
+    readonly invalidation: {
+      readonly mechanism: string
+      readonly linked: boolean
+      readonly flushes: number
+      readonly invalidationsReceived: number
+    }
     readonly l1Entries: number
   }, string>
 
@@ -75,11 +80,12 @@ const warm = (workers: ReadonlyArray<CacheWorker>, key: string, expected: Found)
       assert.deepStrictEqual(yield* read(worker, key), expected)
     }), { discard: true })
 
-describe("L1 coherence across processes (tracking)", () => {
+for (const mechanism of ["tracking", "bus"] as const) {
+describe(`L1 coherence across processes (${mechanism})`, () => {
   it.live("after A's set, delete, clear and invalidatePattern, B and C stop serving the old value", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* startRedisServer()
-      const [a, b, c] = yield* instances(server, 3)
+      const [a, b, c] = yield* instances(server, 3, { l1Invalidation: mechanism })
       yield* a!.call("set", { key: "k", value: 1 })
       yield* warm([b!, c!], "k", { found: true, value: 1 })
       const hitsBefore = (yield* b!.call("stats")) as { readonly l1Hits: number }
@@ -107,10 +113,10 @@ describe("L1 coherence across processes (tracking)", () => {
       yield* eventually(c!, "keep", { found: false })
     })))
 
-  it.live("an instance's own writes do not evict its own L1 copy (NOLOOP)", () =>
+  it.live("an instance's own writes do not evict its own L1 copy (NOLOOP, or its own bus messages)", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* startRedisServer()
-      const [a] = yield* instances(server, 1)
+      const [a] = yield* instances(server, 1, { l1Invalidation: mechanism })
       yield* a!.call("set", { key: "own", value: "mine" })
       yield* sleep(100)
       assert.deepStrictEqual(yield* read(a!, "own"), { found: true, value: "mine" })
@@ -120,8 +126,22 @@ describe("L1 coherence across processes (tracking)", () => {
       assert.strictEqual((yield* status(a!)).invalidation.invalidationsReceived, 0)
     })))
 
-  it.live("changes by other programs reach every L1: DEL, PEXPIRE, FLUSHALL, a Redis restart", () =>
+  it.live("a Redis restart (empty) reaches every L1", () =>
     Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const [a, b] = yield* instances(server, 2, { l1Invalidation: mechanism })
+      yield* a!.call("set", { key: "lost", value: "before restart" })
+      yield* warm([a!, b!], "lost", { found: true, value: "before restart" })
+      yield* server.restart
+      yield* awaitLinked(a!, 20_000)
+      yield* awaitLinked(b!, 20_000)
+      yield* eventually(a!, "lost", { found: false })
+      yield* eventually(b!, "lost", { found: false })
+    })))
+
+  it.live("changes by other programs reach every L1: DEL, PEXPIRE, FLUSHALL (tracking only)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      if (mechanism === "bus") return
       const server = yield* startRedisServer()
       const [a, b] = yield* instances(server, 2)
       for (const key of ["deleted", "expiring", "flushed"]) yield* a!.call("set", { key, value: key })
@@ -138,20 +158,12 @@ describe("L1 coherence across processes (tracking)", () => {
       yield* server.cli("FLUSHALL")
       yield* eventually(a!, "flushed", { found: false })
       yield* eventually(b!, "flushed", { found: false })
-
-      yield* a!.call("set", { key: "lost", value: "before restart" })
-      yield* warm([a!, b!], "lost", { found: true, value: "before restart" })
-      yield* server.restart
-      yield* awaitLinked(a!, 20_000)
-      yield* awaitLinked(b!, 20_000)
-      yield* eventually(a!, "lost", { found: false })
-      yield* eventually(b!, "lost", { found: false })
     })))
 
   it.live("a killed subscriber or data connection flushes the victim's L1; it then reads the last acknowledged write", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* startRedisServer()
-      const [a, b] = yield* instances(server, 2)
+      const [a, b] = yield* instances(server, 2, { l1Invalidation: mechanism })
       yield* a!.call("set", { key: "k", value: "v1" })
       yield* warm([b!], "k", { found: true, value: "v1" })
       const killByName = (name: string) =>
@@ -176,6 +188,32 @@ describe("L1 coherence across processes (tracking)", () => {
       yield* eventually(b!, "k", { found: true, value: "v3" })
     })))
 
+})
+}
+
+describe("L1 coherence: the other modes", () => {
+  it.live("tracking refused by the ACL falls back to the bus, and stays coherent", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      // a user who may publish but not track: cacheAclRule for the bus, plus the tracking channel
+      const rule = cacheAclRule({ prefix: "cache:", l1Invalidation: "bus" })
+      yield* server.cli("ACL", "SETUSER", "app", "on", ">app-password", ...rule.split(" "))
+      const url = server.url.replace("redis://", "redis://app:app-password@")
+      const [a, b] = yield* Effect.all([
+        startCacheWorker({ redisUrl: url, cacheName: "a", invalidationPingInterval: "200 millis" }),
+        startCacheWorker({ redisUrl: url, cacheName: "b", invalidationPingInterval: "200 millis" })
+      ])
+      yield* awaitLinked(a)
+      yield* awaitLinked(b)
+      assert.strictEqual((yield* status(b)).invalidation.mechanism, "bus")
+      yield* a.call("set", { key: "k", value: 1 })
+      yield* warm([b], "k", { found: true, value: 1 })
+      yield* a.call("set", { key: "k", value: 2 })
+      yield* eventually(b, "k", { found: true, value: 2 })
+      const log = yield* server.cli("ACL", "LOG")
+      assert.notInclude(log, "publish", log)
+    })))
+
   it.live("l1Invalidation: \"off\" keeps an L1 copy for its TTL (the documented window)", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* startRedisServer()
@@ -188,6 +226,6 @@ describe("L1 coherence across processes (tracking)", () => {
       assert.deepStrictEqual(yield* read(b, "k"), { found: true, value: 1 })
       const current = yield* status(b)
       assert.strictEqual(current.invalidation.linked, true)
-      assert.strictEqual((current.invalidation as unknown as { mechanism: string }).mechanism, "off")
+      assert.strictEqual(current.invalidation.mechanism, "off")
     })))
 })

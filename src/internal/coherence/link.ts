@@ -1,0 +1,210 @@
+/**
+ * The invalidation link of a Redis-backed cache: one subscriber connection, plus, for
+ * `"tracking"`, `CLIENT TRACKING` on the data connection, or, for `"bus"`, messages
+ * published after each acknowledged change. The link is up only while both the data
+ * connection and the subscriber are; L1 takes copies only while it is up.
+ */
+import { Deferred, Effect, Exit, Semaphore } from "effect"
+import type { Redis } from "ioredis"
+import { randomBytes } from "node:crypto"
+import type { InvalidationService, InvalidationStatus } from "../../coherence/Invalidation.js"
+import { redisConnectionOptions } from "../../security/connectionOptions.js"
+import { BUS_VERSION, decodeBusMessage } from "./busMessage.js"
+import { type L1Parts, makeL1Effects } from "./l1Effects.js"
+import { makePublisher } from "./publisher.js"
+import { openSubscriber, type Subscriber } from "./subscriber.js"
+import { enableTracking, isTrackingRefusal, TRACKING_CHANNEL, trackedKeys } from "./tracking.js"
+import type { LinkOptions } from "./options.js"
+
+const RECONNECT_PAUSE = "100 millis"
+
+/** Opens the link in the current scope and returns the service that reports it. */
+export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts: L1Parts) {
+  const now = () => Date.now()
+  const l1 = yield* makeL1Effects(parts, now)
+  const runFork = Effect.runForkWith(yield* Effect.context<never>())
+  const layerScope = yield* Effect.scope
+  const settings = yield* Effect.orDie(redisConnectionOptions(options.redisUrl, options.security))
+  const subscriberOptions = {
+    redisUrl: options.redisUrl,
+    settings: { ...settings, connectTimeout: options.connectTimeoutMillis },
+    connectionName: `effect-redis-cache:${options.cacheName}:invalidations`,
+    commandTimeoutMillis: options.commandTimeoutMillis,
+    pingInterval: options.pingInterval
+  }
+  const prefix = options.keyPrefix
+  const busChannel = `${prefix}__l1:v${BUS_VERSION}`
+  const instance = randomBytes(16)
+  const lock = yield* Semaphore.make(1)
+  const publisher = makePublisher(busChannel, instance, now, (error) =>
+    Effect.logWarning(`Redis cache '${options.cacheName}' will resend an invalidation message: ${String(error)}`), runFork)
+
+  // "tracking" falls back to "bus" (for good) when the server or the ACL refuses CLIENT TRACKING.
+  let mechanism = options.mechanism
+  let dataClient: Redis | undefined
+  let subscriber: Subscriber | undefined
+  let tracked: { readonly client: Redis; readonly redirect: number } | undefined
+  let linked = false
+
+  const onMessage = (channel: Buffer, message: Buffer | ReadonlyArray<Buffer> | null) => {
+    const name = channel.toString()
+    if (name === TRACKING_CHANNEL) {
+      // A null payload is FLUSHALL/FLUSHDB (or a tracking table overflow): everything goes.
+      if (message === null) return l1.flush("Redis was flushed")
+      const keys = trackedKeys(message as ReadonlyArray<Buffer>, prefix)
+      for (const key of keys) l1.evict(key)
+      return l1.received(keys.length, "tracking")
+    }
+    if (name !== busChannel || !Buffer.isBuffer(message)) return
+    const decoded = decodeBusMessage(message)
+    if (decoded === undefined) return l1.flush("an invalidation message of another version")
+    if (decoded.instance.equals(instance)) return
+    const { change, writtenAt } = decoded
+    if (change._tag === "Keys") {
+      for (const key of change.keys) l1.evict(key)
+      return l1.received(change.keys.length, "bus", writtenAt)
+    }
+    if (change._tag === "Clear") {
+      l1.flush("cleared by another instance")
+      return l1.received(1, "bus", writtenAt)
+    }
+    l1.received(l1.evictPattern(change.pattern, change.glob), "bus", writtenAt)
+  }
+
+  const switchToBus = (reason: string) =>
+    Effect.suspend(() => {
+      mechanism = "bus"
+      return Effect.logWarning(
+        `Redis cache '${options.cacheName}' cannot use CLIENT TRACKING (${reason}): L1 coherence falls back to the bus`
+      )
+    })
+
+  // Whether the subscriber now listens to the bus.
+  const fallBackToBus = (current: Subscriber, reason: string) =>
+    Effect.andThen(
+      switchToBus(reason),
+      Effect.map(Effect.result(current.subscribe(busChannel)), (subscribed) => subscribed._tag === "Success")
+    )
+
+  // Makes the link whole once both connections are there; flushes L1, since changes made
+  // before this moment went unseen.
+  const link: Effect.Effect<boolean> = lock.withPermit(Effect.gen(function*() {
+    const client = dataClient
+    const current = subscriber
+    if (client === undefined || current === undefined) return false
+    if (linked && (mechanism === "bus" || tracked?.redirect === current.id)) return true
+    if (mechanism === "tracking") {
+      const enabled = yield* Effect.result(enableTracking(client, current.id, prefix, tracked?.client === client))
+      if (enabled._tag === "Failure") {
+        if (!isTrackingRefusal(enabled.failure)) return false
+        if (!(yield* fallBackToBus(current, String(enabled.failure)))) return false
+      } else tracked = { client, redirect: current.id }
+    }
+    if (dataClient !== client || subscriber !== current) return false
+    l1.flush("invalidation link established")
+    linked = true
+    return true
+  }))
+
+  // The subscriber is gone: L1 stops taking copies at once. It is flushed when the data
+  // connection still answers (others can write, and their changes would go unseen); when
+  // it does not, Redis is away for this instance, the cache goes memory-only (where L1
+  // serves by design) and is flushed on recovery instead. `tracked` stays: the data
+  // connection still tracks for the lost subscriber, and the next link switches that off.
+  const unlink = Effect.suspend(() => {
+    linked = false
+    subscriber = undefined
+    const client = dataClient
+    if (client === undefined) return Effect.void
+    return Effect.tryPromise(() => client.ping()).pipe(
+      Effect.timeout(options.commandTimeoutMillis),
+      Effect.match({ onFailure: () => undefined, onSuccess: () => l1.flush("invalidation link lost") })
+    )
+  })
+
+  const serve = (opened: Subscriber) =>
+    Effect.gen(function*() {
+      subscriber = opened
+      yield* link
+      yield* opened.lost
+      yield* unlink
+    }).pipe(Effect.ensuring(opened.close))
+
+  // The subscriber connects only while a data connection is up: while Redis is away (or
+  // refuses our credentials) the data connection's own reconnects are the only attempts.
+  let dataUp = Deferred.makeUnsafe<void>()
+  // Completed after each subscriber attempt, so that a data connection can wait for one.
+  let attempted = Deferred.makeUnsafe<void>()
+  const attempt = Effect.suspend(() => Deferred.await(dataUp)).pipe(
+    Effect.andThen(Effect.suspend(() =>
+      openSubscriber(subscriberOptions, layerScope, mechanism === "bus" ? [busChannel] : [TRACKING_CHANNEL], onMessage)
+    )),
+    // A user who may not subscribe to the tracking channel will not track either: the next attempt uses the bus.
+    Effect.tapError((error) =>
+      mechanism === "tracking" && isTrackingRefusal(error) ? switchToBus(String(error)) : Effect.void
+    ),
+    Effect.onExit(() =>
+      Effect.sync(() => {
+        Deferred.doneUnsafe(attempted, Exit.void)
+        attempted = Deferred.makeUnsafe<void>()
+      })
+    )
+  )
+
+  // One subscriber at a time, for the life of the layer. A reconnect schedule that gave
+  // up, or a link that just failed, pauses before the next round.
+  yield* Effect.forkScoped(Effect.forever(
+    attempt.pipe(
+      Effect.retry(options.reconnectSchedule),
+      Effect.flatMap(serve),
+      Effect.catch(() => Effect.void),
+      Effect.andThen(Effect.sleep(RECONNECT_PAUSE))
+    )
+  ))
+
+  // A data connection that finds no subscriber waits for one attempt (bounded), so that a
+  // cache that starts, or recovers, with Redis reachable links before it serves.
+  const awaitAttempt = Effect.suspend(() =>
+    subscriber === undefined
+      ? Effect.timeoutOption(Deferred.await(attempted), options.connectTimeoutMillis + 500)
+      : Effect.void
+  )
+
+  const status: Effect.Effect<InvalidationStatus> = Effect.sync(() => ({
+    mechanism,
+    linked,
+    ...l1.counters(),
+    unsentMessages: publisher.unsent()
+  }))
+
+  const service: InvalidationService = {
+    mechanism: options.mechanism,
+    guard: parts.guard,
+    linked: () => linked,
+    connected: (client, pending) =>
+      Effect.suspend(() => {
+        dataClient = client
+        l1.setPending(pending)
+        publisher.attach(client)
+        Deferred.doneUnsafe(dataUp, Exit.void)
+        return awaitAttempt.pipe(
+          Effect.andThen(link),
+          Effect.flatMap((linkedNow) => linkedNow ? Effect.void : Effect.sync(() => l1.flush("reconnected")))
+        )
+      }),
+    disconnected: (client) =>
+      Effect.sync(() => {
+        if (dataClient !== client) return
+        dataClient = undefined
+        tracked = undefined
+        linked = false
+        publisher.attach(undefined)
+        dataUp = Deferred.makeUnsafe<void>()
+      }),
+    announce: (change) => {
+      if (mechanism === "bus") publisher.announce(change)
+    },
+    status
+  }
+  return service
+})
