@@ -183,8 +183,7 @@ describe("graceful degradation and recovery", () => {
       assert.deepStrictEqual(yield* a.get("contested"), Option.some("from b, later"))
       assert.deepStrictEqual(yield* b.get("only-a"), Option.some("from a"))
       assert.strictEqual(yield* server.cli("EXISTS", "cache:old"), "0")
-      // b still holds its own L1 copy of "old" until its TTL (cross-instance L1 coherence is
-      // not part of this tier; see docs/redis-tier.md); a fresh reader sees the delete.
+      // A fresh reader sees the delete (b's L1 copy is evicted by coherence: test/coherence).
       const fresh = yield* redisCache({ redisUrl: server.url, cacheName: "fresh" })
       assert.isTrue(Option.isNone(yield* fresh.get("old")))
     }))

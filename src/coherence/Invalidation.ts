@@ -26,6 +26,7 @@ import { makeRefillGuard, type RefillGuard } from "../internal/coherence/refillG
 import type { BusChange } from "../internal/coherence/busMessage.js"
 import { makeLink } from "../internal/coherence/link.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
+import { CacheMonitor } from "../monitoring/CacheMonitor.js"
 import { MemoryTier } from "../tiers/MemoryTier.js"
 
 /**
@@ -172,10 +173,11 @@ const make = (options: InvalidationOptions & { readonly mechanism: "tracking" | 
   Effect.gen(function*() {
     const memory = yield* MemoryTier
     const events = yield* CacheEvents
+    const monitor = yield* Effect.serviceOption(CacheMonitor)
     return yield* makeLink({
       ...options,
       commandTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout)),
       connectTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout)),
       pingInterval: Duration.fromInputUnsafe(options.pingInterval)
-    }, { memory, events, guard: makeRefillGuard() })
+    }, { memory, events, monitor, guard: makeRefillGuard() })
   })

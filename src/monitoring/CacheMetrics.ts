@@ -47,7 +47,11 @@ export const AttributeKeys = {
   /** replayed | skipped | dropped: what became of a write queued while Redis was away. */
   replayResult: "cache.replay.result",
   /** encode | decode. */
-  serializationOperation: "cache.serialization.operation"
+  serializationOperation: "cache.serialization.operation",
+  /** tracking | bus: how an L1 invalidation arrived. */
+  invalidationMechanism: "cache.invalidation.mechanism",
+  /** Why L1 was flushed: link_lost, link_established, reconnected, redis_flushed, remote_clear, version. */
+  flushCause: "cache.l1.flush.cause"
 } as const
 
 /**
@@ -142,6 +146,42 @@ export const schemaMismatches = Metric.counter("cache.schema.mismatches", {
   description: "Stored values that did not fit the reader's schema and were read as misses",
   incremental: true,
   attributes: { unit: "{value}" }
+})
+
+/**
+ * Keys evicted from L1 because they changed elsewhere (another instance, another program,
+ * expiry in Redis), by `cache.invalidation.mechanism`.
+ *
+ * @since 0.1.0
+ */
+export const l1Invalidations = Metric.counter("cache.l1.invalidations", {
+  description: "Keys evicted from L1 because they changed elsewhere",
+  incremental: true,
+  attributes: { unit: "{key}" }
+})
+
+/**
+ * Times L1 was emptied because changes may have been missed (or Redis was flushed), by
+ * `cache.l1.flush.cause`.
+ *
+ * @since 0.1.0
+ */
+export const l1Flushes = Metric.counter("cache.l1.flushes", {
+  description: "Times L1 was emptied because changes made elsewhere may have been missed",
+  incremental: true,
+  attributes: { unit: "{flush}" }
+})
+
+/**
+ * Bus invalidations: seconds from the writer's write to the eviction here (clock skew
+ * between the two hosts included).
+ *
+ * @since 0.1.0
+ */
+export const invalidationLag = Metric.histogram("cache.l1.invalidation.lag", {
+  description: "Time from a write on another instance to the eviction of the key from this L1",
+  boundaries: durationBoundaries,
+  attributes: { unit: "s" }
 })
 
 /**
@@ -330,6 +370,9 @@ export const all = [
   errors,
   serializationErrors,
   schemaMismatches,
+  l1Invalidations,
+  l1Flushes,
+  invalidationLag,
   l1Evictions,
   l1Expirations,
   l1Entries,

@@ -176,6 +176,18 @@ export interface CacheMonitorOptions {
 }
 
 /**
+ * Keys evicted from L1 by one invalidation message.
+ *
+ * @since 0.1.0
+ */
+export interface L1InvalidationSample {
+  readonly keys: number
+  readonly mechanism: "tracking" | "bus"
+  /** Milliseconds from the writer's write to the eviction (bus messages carry the write time). */
+  readonly lagMillis?: number | undefined
+}
+
+/**
  * The monitor's service: recorders for the cache's slow paths, and the analytics.
  *
  * @since 0.1.0
@@ -195,6 +207,10 @@ export interface CacheMonitorService {
   readonly recordSerializationError: (operation: "encode" | "decode") => Effect.Effect<void>
   /** Records a stored value that did not fit the reader's schema and was read as a miss. */
   readonly recordSchemaMismatch: () => Effect.Effect<void>
+  /** Records keys evicted from L1 by changes made elsewhere, with the lag when the message carried a write time. */
+  readonly recordL1Invalidation: (sample: L1InvalidationSample) => Effect.Effect<void>
+  /** Records a flush of L1 (a lost link, a recovery, a flushed Redis). */
+  readonly recordL1Flush: (cause: string) => Effect.Effect<void>
   /**
    * Records a mode switch of the cache named `cacheName` (default: the monitor's `cacheName`).
    * `from === to` reports the starting mode without counting a switch.
@@ -649,6 +665,24 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
       }, 1)
     })
 
+  const recordL1Invalidation = (sample: L1InvalidationSample, view?: string): Effect.Effect<void> =>
+    Effect.sync(() => {
+      const attributes = named(nameOf(undefined, view))
+      update(CacheMetrics.l1Invalidations, {
+        ...attributes,
+        [CacheMetrics.AttributeKeys.invalidationMechanism]: sample.mechanism
+      }, sample.keys)
+      if (sample.lagMillis !== undefined) update(CacheMetrics.invalidationLag, attributes, sample.lagMillis / 1000)
+    })
+
+  const recordL1Flush = (cause: string, view?: string): Effect.Effect<void> =>
+    Effect.sync(() =>
+      update(CacheMetrics.l1Flushes, {
+        ...named(nameOf(undefined, view)),
+        [CacheMetrics.AttributeKeys.flushCause]: cause
+      }, 1)
+    )
+
   const recordSchemaMismatch = (view?: string): Effect.Effect<void> =>
     Effect.sync(() => update(CacheMetrics.schemaMismatches, named(nameOf(undefined, view)), 1))
 
@@ -876,6 +910,8 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     recordCompression: (sample: CompressionSample) => recordCompression(sample, view),
     recordSerializationError: (operation: "encode" | "decode") => recordSerializationError(operation, view),
     recordSchemaMismatch: () => recordSchemaMismatch(view),
+    recordL1Invalidation: (sample: L1InvalidationSample) => recordL1Invalidation(sample, view),
+    recordL1Flush: (cause: string) => recordL1Flush(cause, view),
     recordModeChange: (from: CacheMode, to: CacheMode, reason: string, cacheName?: string) =>
       recordModeChange(from, to, reason, cacheName, view),
     recordReconnectAttempt: (success: boolean) => recordReconnectAttempt(success, view),

@@ -55,9 +55,9 @@ export const makeWritePath = (core: CacheCore) => {
         // While the invalidation link is down, L1 keeps nothing that another instance could change unseen.
         const keep = outcome === "queued" || (enableL1 && invalidation.linked() && guard.mayRefill(key, stamp))
         if (keep) memory.set(key, value, size, ttlMillis)
+        else memory.delete(key)
         // A queued write is announced when it is replayed.
         if (outcome === "stored") invalidation.announce({ _tag: "Keys", keys: [key] })
-        else memory.delete(key)
         return core.recordThen(afterSet(key, value, ttlMillis), "set", "none", started, true)
       }
     })

@@ -4,6 +4,7 @@
  */
 import { Effect, Option } from "effect"
 import type { CacheEvents } from "../../events/CacheEvents.js"
+import type { CacheMonitor } from "../../monitoring/CacheMonitor.js"
 import type { InvalidationMechanism, PendingKeys } from "../../coherence/Invalidation.js"
 import type { MemoryTier } from "../../tiers/MemoryTier.js"
 import { matcher } from "../pattern.js"
@@ -14,13 +15,27 @@ export interface L1Parts {
   readonly memory: MemoryTier["Service"]
   readonly events: CacheEvents["Service"]
   readonly guard: RefillGuard
+  readonly monitor: Option.Option<CacheMonitor["Service"]>
 }
+
+/** Why L1 is flushed: the metric attribute, and the text of the event and the status. */
+export const flushCauses = {
+  link_lost: "the invalidation link was lost",
+  link_established: "the invalidation link was established",
+  reconnected: "Redis is back after an outage",
+  redis_flushed: "Redis was flushed",
+  remote_clear: "another instance cleared the cache",
+  version: "an invalidation message of another version arrived"
+} as const
+
+/** A flush cause. */
+export type FlushCause = keyof typeof flushCauses
 
 const NOTHING_PENDING: PendingKeys = { size: 0, has: () => false }
 
 /** The L1 side of a link, with its counters. */
 export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: () => number) {
-  const { events, guard, memory } = parts
+  const { events, guard, memory, monitor } = parts
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
   let pending: PendingKeys = NOTHING_PENDING
   let invalidationsReceived = 0
@@ -34,21 +49,25 @@ export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: ()
 
   // Empties L1 but for this instance's own writes still to be replayed, and forbids the
   // refills of every read in flight: what they read may be what was missed.
-  const flush = (cause: string) => {
+  const flush = (cause: FlushCause) => {
     guard.touchAll()
     const entries = memory.stats().entries
     if (pending.size === 0) memory.clear()
     else memory.removeWhere((key) => !pending.has(key))
     if (entries === 0) return
     flushes++
-    lastFlushCause = Option.some(cause)
-    emit({ _tag: "L1Flushed", cause })
+    lastFlushCause = Option.some(flushCauses[cause])
+    if (monitor._tag === "Some") runFork(monitor.value.recordL1Flush(cause))
+    emit({ _tag: "L1Flushed", cause: flushCauses[cause] })
   }
 
   const received = (count: number, mechanism: Exclude<InvalidationMechanism, "off">, writtenAt?: number) => {
+    if (count === 0) return
     invalidationsReceived += count
-    if (writtenAt !== undefined) lastLagMillis = Option.some(Math.max(0, now() - writtenAt))
-    if (count > 0) emit({ _tag: "L1Invalidated", keys: count, mechanism })
+    const lagMillis = writtenAt === undefined ? undefined : Math.max(0, now() - writtenAt)
+    if (lagMillis !== undefined) lastLagMillis = Option.some(lagMillis)
+    if (monitor._tag === "Some") runFork(monitor.value.recordL1Invalidation({ keys: count, mechanism, lagMillis }))
+    emit({ _tag: "L1Invalidated", keys: count, mechanism })
   }
 
   const evict = (key: string) => {

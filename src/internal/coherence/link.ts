@@ -50,14 +50,14 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
     const name = channel.toString()
     if (name === TRACKING_CHANNEL) {
       // A null payload is FLUSHALL/FLUSHDB (or a tracking table overflow): everything goes.
-      if (message === null) return l1.flush("Redis was flushed")
+      if (message === null) return l1.flush("redis_flushed")
       const keys = trackedKeys(message as ReadonlyArray<Buffer>, prefix)
       for (const key of keys) l1.evict(key)
       return l1.received(keys.length, "tracking")
     }
     if (name !== busChannel || !Buffer.isBuffer(message)) return
     const decoded = decodeBusMessage(message)
-    if (decoded === undefined) return l1.flush("an invalidation message of another version")
+    if (decoded === undefined) return l1.flush("version")
     if (decoded.instance.equals(instance)) return
     const { change, writtenAt } = decoded
     if (change._tag === "Keys") {
@@ -65,7 +65,7 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
       return l1.received(change.keys.length, "bus", writtenAt)
     }
     if (change._tag === "Clear") {
-      l1.flush("cleared by another instance")
+      l1.flush("remote_clear")
       return l1.received(1, "bus", writtenAt)
     }
     l1.received(l1.evictPattern(change.pattern, change.glob), "bus", writtenAt)
@@ -101,7 +101,7 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
       } else tracked = { client, redirect: current.id }
     }
     if (dataClient !== client || subscriber !== current) return false
-    l1.flush("invalidation link established")
+    l1.flush("link_established")
     linked = true
     return true
   }))
@@ -118,13 +118,12 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
     if (client === undefined) return Effect.void
     return Effect.tryPromise(() => client.ping()).pipe(
       Effect.timeout(options.commandTimeoutMillis),
-      Effect.match({ onFailure: () => undefined, onSuccess: () => l1.flush("invalidation link lost") })
+      Effect.match({ onFailure: () => undefined, onSuccess: () => l1.flush("link_lost") })
     )
   })
 
   const serve = (opened: Subscriber) =>
     Effect.gen(function*() {
-      subscriber = opened
       yield* link
       yield* opened.lost
       yield* unlink
@@ -142,6 +141,12 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
     // A user who may not subscribe to the tracking channel will not track either: the next attempt uses the bus.
     Effect.tapError((error) =>
       mechanism === "tracking" && isTrackingRefusal(error) ? switchToBus(String(error)) : Effect.void
+    ),
+    // Known before `attempted` completes, so that a data connection waiting for it links at once.
+    Effect.tap((opened) =>
+      Effect.sync(() => {
+        subscriber = opened
+      })
     ),
     Effect.onExit(() =>
       Effect.sync(() => {
