@@ -13,8 +13,9 @@
  * connecting (`CLIENT SETNAME`, `INFO` for the ready check) and `PING` for the
  * security check and the invalidation link. L1 coherence (docs/coherence.md) adds
  * `CLIENT ID` and `SUBSCRIBE __redis__:invalidate` on its own connection and
- * `CLIENT TRACKING` on the data connection, hence the one channel the rule allows. `AUTH` and `HELLO` need no permission: Redis lets every user run
- * them. `SELECT` is added when the URL names a database other than 0.
+ * `CLIENT TRACKING` on the data connection, hence the one channel the rule allows.
+ * `AUTH` and `HELLO` need no permission: Redis lets every user run them. `SELECT` is
+ * added when the URL names a database other than 0.
  * test/security/aclRule.test.ts runs a cache under exactly this rule and checks
  * that the cache uses every one of these commands (`PING` aside) and is refused none.
  * `cacheAclCommandsFor("bus")` swaps `CLIENT TRACKING` for `PUBLISH`, and `"off"` needs

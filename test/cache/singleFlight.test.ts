@@ -7,7 +7,7 @@ const CALLERS = 1_000
 const ROUNDS = 20
 
 const lookups = {
-  "answers at once": (count: () => void) => Effect.sync(() => (count(), "value")),
+  "answers at once": (count: () => void) => Effect.sync(count).pipe(Effect.as("value")),
   "answers later": (count: () => void) => Effect.sync(count).pipe(Effect.andThen(Effect.sleep("5 millis")), Effect.as("value")),
   "fails at once": (count: () => void) => Effect.sync(count).pipe(Effect.andThen(Effect.fail("backend down" as const))),
   "fails later": (count: () => void) =>

@@ -5,7 +5,7 @@
  * bound it becomes a clear) and sent when the data connection is back, so a change is
  * never announced silently lost.
  */
-import { Effect } from "effect"
+import type { Effect } from "effect"
 import type { Redis } from "ioredis"
 import { type BusChange, encodeBusMessage } from "./busMessage.js"
 
