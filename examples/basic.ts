@@ -4,7 +4,8 @@
  * Two caches (think: two processes of one service) share the Redis at `REDIS_URL`
  * (default redis://127.0.0.1:6379). Cache A writes a user; A reads it from its own
  * memory (L1); cache B, whose memory is empty, reads it from Redis (L2) and keeps
- * a copy. Without a reachable Redis the same program runs memory-only, and B has
+ * a copy; when A changes the user, Redis tells B to drop its copy (L1 coherence), and B
+ * reads the new value. Without a reachable Redis the same program runs memory-only, and B has
  * nothing to share with A. Everything written lives under the key prefix
  * `effect-redis-cache-demo:` and is removed at the end.
  */
@@ -60,6 +61,12 @@ const program = Effect.gen(function*() {
   yield* read("cache A: get user:1", a)
   yield* read("cache B: get user:1", b)
   yield* read("cache B: get user:1 again", b)
+  // B's L1 copy is now stale: Redis tells B (CLIENT TRACKING), and B reads the new value from Redis.
+  yield* a.set("user:1", new User({ ...ada, name: "Ada Lovelace" }), { schema: User, ttl: "30 seconds" })
+  const shared = status.mode === "Connected"
+  console.log(`${"cache A: set user:1".padEnd(26)}-> Ada Lovelace${shared ? " (Redis tells B to drop its copy)" : ""}`)
+  yield* Effect.sleep("20 millis")
+  yield* read("cache B: get user:1", b)
   const ttl = yield* a.ttl("user:1")
   console.log(`${"cache A: ttl user:1".padEnd(26)}-> ${Option.match(ttl, { onNone: () => "none", onSome: Duration.format })}`)
 

@@ -33,7 +33,7 @@ const lines = (output: string) => output.trim().split("\n")
 const lineWith = (output: string, start: string) => lines(output).filter((line) => line.startsWith(start))
 
 describe("npm run demo", () => {
-  it.live("with Redis: a write, an L1 hit, an L2 hit by a second cache, the TTL and typed errors", () =>
+  it.live("with Redis: a write, an L1 hit, an L2 hit by a second cache, coherence, the TTL and typed errors", () =>
     Effect.gen(function*() {
       const server = yield* startRedisServer()
       const output = yield* runDemo(server.url)
@@ -44,12 +44,15 @@ describe("npm run demo", () => {
       ])
       assert.deepStrictEqual(lineWith(output, "cache B: get user:1"), [
         "cache B: get user:1       -> Ada (id 1): L2 hit (Redis)",
-        "cache B: get user:1 again -> Ada (id 1): L1 hit (its own memory)"
+        "cache B: get user:1 again -> Ada (id 1): L1 hit (its own memory)",
+        // A's change evicted B's copy: B reads the new value from Redis, not its stale L1 copy.
+        "cache B: get user:1       -> Ada Lovelace (id 1): L2 hit (Redis)"
       ])
+      assert.include(output, "cache A: set user:1       -> Ada Lovelace (Redis tells B to drop its copy)")
       assert.match(output, /cache A: ttl user:1 {7}-> (29|30)s/)
       assert.include(output, "set with a zero TTL       -> ValidationError: Invalid TTL: ttl=0: must be positive")
       assert.include(output, "get an empty key          -> ValidationError: Invalid cache key: key=\"\": must not be empty")
-      assert.include(output, "stats: A 1 L1 / 0 L2 hits, B 1 L1 / 1 L2 hits")
+      assert.include(output, "stats: A 1 L1 / 0 L2 hits, B 1 L1 / 2 L2 hits")
       assert.strictEqual(lines(output).at(-1), "done")
       assert.notInclude(output, "memory-only")
       // The demo cleans up after itself.
