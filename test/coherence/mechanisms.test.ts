@@ -126,6 +126,23 @@ describe(`L1 coherence across processes (${mechanism})`, () => {
       assert.strictEqual((yield* status(a!)).invalidation.invalidationsReceived, 0)
     })))
 
+  it.live("the server paused during another instance's write: after it resumes, no instance serves an older value", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const [a, b] = yield* instances(server, 2, { l1Invalidation: mechanism, commandTimeout: "300 millis" })
+      yield* a!.call("set", { key: "k", value: "before" })
+      yield* warm([b!], "k", { found: true, value: "before" })
+      yield* server.pause
+      // A's write times out and is queued for replay (acknowledged to A's caller as written).
+      yield* a!.call("set", { key: "k", value: "during" })
+      yield* sleep(800)
+      yield* server.resume
+      yield* awaitLinked(a!, 20_000)
+      yield* awaitLinked(b!, 20_000)
+      yield* eventually(b!, "k", { found: true, value: "during" })
+      yield* eventually(a!, "k", { found: true, value: "during" })
+    })))
+
   it.live("a Redis restart (empty) reaches every L1", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* startRedisServer()
