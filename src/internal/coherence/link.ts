@@ -9,16 +9,22 @@ import type { Redis } from "ioredis"
 import { randomBytes } from "node:crypto"
 import type { InvalidationService, InvalidationStatus } from "../../coherence/Invalidation.js"
 import { redisConnectionOptions } from "../../security/connectionOptions.js"
-import { BUS_VERSION, decodeBusMessage } from "./busMessage.js"
+import { BUS_VERSION } from "./busMessage.js"
 import { type L1Parts, makeL1Effects } from "./l1Effects.js"
 import { makePublisher } from "./publisher.js"
 import { openSubscriber, type Subscriber } from "./subscriber.js"
-import { enableTracking, isTrackingRefusal, TRACKING_CHANNEL, trackedKeys } from "./tracking.js"
+import { makeMessageHandler } from "./messages.js"
+import { enableTracking, isTrackingRefusal, TRACKING_CHANNEL } from "./tracking.js"
 import type { LinkOptions } from "./options.js"
 
 const RECONNECT_PAUSE = "100 millis"
 
-/** Opens the link in the current scope and returns the service that reports it. */
+/**
+ * Opens the link in the current scope and returns the service that reports it. One
+ * closure on purpose: its parts (link, unlink, the subscriber rounds, the service) share
+ * the link's few mutable facts (the data connection, the subscriber, what tracks where,
+ * the mechanism after a fallback); each part is a small function.
+ */
 export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts: L1Parts) {
   const now = () => Date.now()
   const l1 = yield* makeL1Effects(parts, now)
@@ -46,30 +52,7 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
   let tracked: { readonly client: Redis; readonly redirect: number } | undefined
   let linked = false
 
-  const onMessage = (channel: Buffer, message: Buffer | ReadonlyArray<Buffer> | null) => {
-    const name = channel.toString()
-    if (name === TRACKING_CHANNEL) {
-      // A null payload is FLUSHALL/FLUSHDB (or a tracking table overflow): everything goes.
-      if (message === null) return l1.flush("redis_flushed")
-      const keys = trackedKeys(message as ReadonlyArray<Buffer>, prefix)
-      for (const key of keys) l1.evict(key)
-      return l1.received(keys.length, "tracking")
-    }
-    if (name !== busChannel || !Buffer.isBuffer(message)) return
-    const decoded = decodeBusMessage(message)
-    if (decoded === undefined) return l1.flush("version")
-    if (decoded.instance.equals(instance)) return
-    const { change, writtenAt } = decoded
-    if (change._tag === "Keys") {
-      for (const key of change.keys) l1.evict(key)
-      return l1.received(change.keys.length, "bus", writtenAt)
-    }
-    if (change._tag === "Clear") {
-      l1.flush("remote_clear")
-      return l1.received(1, "bus", writtenAt)
-    }
-    l1.received(l1.evictPattern(change.pattern, change.glob), "bus", writtenAt)
-  }
+  const onMessage = makeMessageHandler(l1, prefix, busChannel, instance)
 
   const switchToBus = (reason: string) =>
     Effect.suspend(() => {

@@ -1,0 +1,36 @@
+/**
+ * What the subscriber does with a message: a tracking invalidation (keys, or null for a
+ * flushed Redis) or a bus message from another instance (keys, a pattern, a clear).
+ * O(keys in the message), synchronous: nothing else runs while one message is handled.
+ */
+import { decodeBusMessage } from "./busMessage.js"
+import type { L1Effects } from "./l1Effects.js"
+import { TRACKING_CHANNEL, trackedKeys } from "./tracking.js"
+
+/** The subscriber's message handler. `instance` is this instance's id: its own bus messages are ignored. */
+export const makeMessageHandler = (l1: L1Effects, prefix: string, busChannel: string, instance: Buffer) =>
+(channel: Buffer, message: Buffer | ReadonlyArray<Buffer> | null): void => {
+  const name = channel.toString()
+  if (name === TRACKING_CHANNEL) {
+    // A null payload is FLUSHALL/FLUSHDB (or a tracking table overflow): everything goes.
+    if (message === null) return l1.flush("redis_flushed")
+    const keys = trackedKeys(message as ReadonlyArray<Buffer>, prefix)
+    for (const key of keys) l1.evict(key)
+    return l1.received(keys.length, "tracking")
+  }
+  if (name !== busChannel || !Buffer.isBuffer(message)) return
+  const decoded = decodeBusMessage(message)
+  // A message this version cannot read may name keys it cannot see: everything goes.
+  if (decoded === undefined) return l1.flush("version")
+  if (decoded.instance.equals(instance)) return
+  const { change, writtenAt } = decoded
+  if (change._tag === "Keys") {
+    for (const key of change.keys) l1.evict(key)
+    return l1.received(change.keys.length, "bus", writtenAt)
+  }
+  if (change._tag === "Clear") {
+    l1.flush("remote_clear")
+    return l1.received(1, "bus", writtenAt)
+  }
+  l1.received(l1.evictPattern(change.pattern, change.glob), "bus", writtenAt)
+}
