@@ -12,6 +12,27 @@ import type { RedisCacheOptions } from "../../src/index.js"
 const WORKER = fileURLToPath(new URL("./cacheWorker.ts", import.meta.url))
 const REPLY_TIMEOUT_MS = 20_000
 
+/**
+ * The security settings of a worker as plain JSON (a `SecurityConfig` does not survive
+ * JSON): the worker builds the `SecurityConfig`, wrapping the secret fields in `Redacted`.
+ * Test secrets only: they travel in the child's argv.
+ */
+export interface WorkerSecurity {
+  readonly redisAuth?: string
+  readonly aclUsername?: string
+  readonly aclPassword?: string
+  readonly useTls?: boolean
+  readonly tlsCa?: { readonly path: string }
+  readonly tlsCert?: { readonly path: string }
+  readonly tlsKey?: { readonly path: string }
+  readonly verifyCertificates?: boolean
+}
+
+/** What a worker receives as JSON: `Cache.layerRedis` options (no schedule), security as {@link WorkerSecurity}. */
+export type WorkerOptions = Omit<RedisCacheOptions, "security" | "reconnectSchedule"> & {
+  readonly security?: WorkerSecurity
+}
+
 /** One cache instance in its own process. */
 export interface CacheWorker {
   readonly pid: number
@@ -21,12 +42,21 @@ export interface CacheWorker {
   readonly kill: Effect.Effect<void>
 }
 
-/** Starts a cache instance in a child process and waits until its layer is built. */
-export const startCacheWorker = (options: RedisCacheOptions): Effect.Effect<CacheWorker, never, Scope.Scope> =>
+/**
+ * Starts a cache instance in a child process and waits until its layer is built. The
+ * options travel as JSON, so security settings go in `security` (plain JSON);
+ * `options.security` is not passed on.
+ */
+export const startCacheWorker = (
+  options: RedisCacheOptions,
+  { security }: { readonly security?: WorkerSecurity } = {}
+): Effect.Effect<CacheWorker, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<{ readonly child: ChildProcess; readonly waiting: Map<number, (reply: Reply) => void> }>(
       (resume) => {
-        const child = spawn(process.execPath, ["--import", "tsx", WORKER, JSON.stringify(options)], {
+        const { security: _instance, ...plain } = options
+        const json: WorkerOptions = security === undefined ? plain : { ...plain, security }
+        const child = spawn(process.execPath, ["--import", "tsx", WORKER, JSON.stringify(json)], {
           stdio: ["pipe", "pipe", "pipe"],
           env: { ...process.env, NODE_NO_WARNINGS: "1" }
         })
