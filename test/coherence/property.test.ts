@@ -8,16 +8,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
 import { type RedisServerHandle, startRedisServer } from "../support/RedisServer.js"
-import { type CacheWorker, startCacheWorker } from "../support/workers.js"
+import { awaitLinked, type CacheWorker, pollUntil, readKey as read, startCacheWorker } from "../support/workers.js"
 
 const KEYS = ["a", "b", "c", "d"] as const
 const MARKER = "barrier"
-const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
-
-interface Found {
-  readonly found: boolean
-  readonly value?: unknown
-}
 
 type Command =
   | { readonly op: "set"; readonly instance: number; readonly key: string; readonly value: number }
@@ -37,24 +31,12 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 )
 const steps = fc.array(fc.array(command, { minLength: 1, maxLength: 3 }), { minLength: 5, maxLength: 15 })
 
-const read = (worker: CacheWorker, key: string) => worker.call("get", { key }) as Effect.Effect<Found, string>
 const l1Hits = (worker: CacheWorker) =>
   Effect.map(worker.call("stats"), (stats) => (stats as { readonly l1Hits: number }).l1Hits)
 
 // Each run has keys of its own, so that a counterexample does not depend on the runs before it.
 const run = (workers: ReadonlyArray<CacheWorker>, round: number, { instance, key, op, ...args }: Command) =>
   Effect.asVoid(workers[instance]!.call(op, { ...args, key: `${round}:${key}` }))
-
-/** Polls until `check` holds (a hang guard, not a timing claim). */
-const until = <E>(what: string, check: Effect.Effect<boolean, E>, withinMs = 10_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + withinMs
-    while (Date.now() < deadline) {
-      if (yield* check) return
-      yield* sleep(2)
-    }
-    assert.fail(`${what} did not happen within ${withinMs} ms`)
-  })
 
 /**
  * One invalidation round trip on every instance. The reference writes the marker, each
@@ -69,8 +51,8 @@ const barrier = (reference: CacheWorker, workers: ReadonlyArray<CacheWorker>, ro
     const next = { found: true, value: `next-${round}` }
     yield* reference.call("set", { key: MARKER, value: held.value })
     yield* Effect.forEach(workers, (worker) =>
-      until(
-        `instance ${worker.pid} serving the marker from L1`,
+      pollUntil(
+        () => `instance ${worker.pid} did not serve the marker from L1`,
         Effect.gen(function*() {
           const before = yield* l1Hits(worker)
           const found = yield* read(worker, MARKER)
@@ -79,8 +61,8 @@ const barrier = (reference: CacheWorker, workers: ReadonlyArray<CacheWorker>, ro
       ), { discard: true })
     yield* reference.call("set", { key: MARKER, value: next.value })
     yield* Effect.forEach(workers, (worker) =>
-      until(
-        `instance ${worker.pid} seeing the new marker`,
+      pollUntil(
+        () => `instance ${worker.pid} did not see the new marker`,
         Effect.map(read(worker, MARKER), (found) => JSON.stringify(found) === JSON.stringify(next))
       ), { discard: true })
   })
@@ -100,15 +82,7 @@ const startInstances = (server: RedisServerHandle) =>
       enableL1: false,
       l1Invalidation: "off"
     })
-    for (const worker of workers) {
-      yield* until(
-        `instance ${worker.pid} linking`,
-        Effect.map(worker.call("status"), (status) => {
-          const { invalidation, mode } = status as { readonly mode: string; readonly invalidation: { readonly linked: boolean } }
-          return mode === "Connected" && invalidation.linked
-        })
-      )
-    }
+    for (const worker of workers) yield* awaitLinked(worker)
     return { workers, reference }
   })
 

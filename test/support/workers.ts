@@ -104,3 +104,61 @@ interface Reply {
   readonly result?: unknown
   readonly error?: string
 }
+
+/** What a worker's `get` answers. */
+export interface Found {
+  readonly found: boolean
+  readonly value?: unknown
+}
+
+/** What a worker's `status` answers (the fields coherence tests read). */
+export interface WorkerStatus {
+  readonly mode: string
+  readonly invalidation: {
+    readonly mechanism: string
+    readonly linked: boolean
+    readonly flushes: number
+    readonly invalidationsReceived: number
+  }
+  readonly l1Entries: number
+}
+
+const pause = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+
+/** `cache.get(key)` on a worker. */
+export const readKey = (worker: CacheWorker, key: string) => worker.call("get", { key }) as Effect.Effect<Found, string>
+
+/** `cache.status` on a worker. */
+export const workerStatus = (worker: CacheWorker) => worker.call("status") as Effect.Effect<WorkerStatus, string>
+
+/** Polls until `check` holds; fails naming `what` after `withinMs` (a hang guard, not a timing claim). */
+export const pollUntil = <E>(what: () => string, check: Effect.Effect<boolean, E>, withinMs = 10_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + withinMs
+    while (Date.now() < deadline) {
+      if (yield* check) return
+      yield* pause(5)
+    }
+    return yield* Effect.die(new Error(`${what()} within ${withinMs} ms`))
+  })
+
+/** Polls until `worker` reads `expected` for `key`. */
+export const eventuallyReads = (worker: CacheWorker, key: string, expected: Found, withinMs = 5_000) => {
+  let last: Found = { found: false }
+  return pollUntil(
+    () => `worker ${worker.pid} still reads ${JSON.stringify(last)} for ${key}, expected ${JSON.stringify(expected)}`,
+    Effect.map(readKey(worker, key), (found) => {
+      last = found
+      return JSON.stringify(found) === JSON.stringify(expected)
+    }),
+    withinMs
+  )
+}
+
+/** Waits until `worker` is connected with its invalidation link up. */
+export const awaitLinked = (worker: CacheWorker, withinMs = 10_000) =>
+  pollUntil(
+    () => `worker ${worker.pid} did not link`,
+    Effect.map(workerStatus(worker), ({ invalidation, mode }) => mode === "Connected" && invalidation.linked),
+    withinMs
+  )
