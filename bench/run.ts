@@ -4,7 +4,7 @@
  *
  *   npm run bench                      full run (about 2.5 minutes)
  *   npm run bench -- --quick           a short smoke run (rough numbers)
- *   npm run bench -- --only l1,redis   some suites: l1, redis, heap
+ *   npm run bench -- --only l1,redis   some suites: l1, redis, heap, coherence
  *   npm run bench -- --sizes 2KB       some value sizes: 100B, 2KB, 50KB
  *   npm run bench -- --no-write        do not write bench/results/*.json
  *
@@ -17,12 +17,13 @@ import { describeEnvironment, pinCpus } from "./lib/environment.js"
 import { type CaseResult, collectGarbage, type Plan, type SizeName } from "./lib/harness.js"
 import { formatMicros, formatRate, buildReport, renderReport, writeReport } from "./lib/report.js"
 import type { SuiteContext } from "./lib/suite.js"
+import { coherenceSuite } from "./suites/coherence.js"
 import { type HeapResult, heapSuite } from "./suites/heap.js"
 import { l1Suite } from "./suites/l1.js"
 import { redisSuite } from "./suites/redis.js"
 import { jsonBytes, sizes as allSizes } from "./lib/values.js"
 
-const suiteNames = ["l1", "redis", "heap"] as const
+const suiteNames = ["l1", "redis", "heap", "coherence"] as const
 type SuiteName = (typeof suiteNames)[number]
 
 interface Arguments {
@@ -103,6 +104,10 @@ const main = (args: Arguments) =>
     if (args.suites.includes("redis")) {
       process.stderr.write("L2 hits and miss-then-set against Redis\n")
       results.push(...yield* Effect.scoped(redisSuite(context)))
+    }
+    if (args.suites.includes("coherence")) {
+      process.stderr.write("L1 coherence: invalidation lag across processes, L1 hits with tracking vs off\n")
+      results.push(...yield* Effect.scoped(coherenceSuite(context)))
     }
     let heap: ReadonlyArray<HeapResult> | undefined
     if (args.suites.includes("heap")) {

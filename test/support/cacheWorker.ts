@@ -4,9 +4,11 @@
  * answers one JSON command per stdin line with one JSON line on stdout, and exits when
  * stdin closes. Started by test/support/workers.ts.
  */
-import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { createInterface } from "node:readline"
 import { Cache, type CacheService, type RedisCacheOptions } from "../../src/index.js"
+import { SecurityConfig } from "../../src/security/SecurityConfig.js"
+import type { WorkerOptions, WorkerSecurity } from "./workers.js"
 
 interface Command {
   readonly id: number
@@ -44,7 +46,16 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
   }
 }
 
-const options = JSON.parse(process.argv[2] ?? "{}") as RedisCacheOptions
+// The secret fields arrive as plain strings and become Redacted here, as an application's config would make them.
+const securityConfig = ({ aclPassword, redisAuth, ...plain }: WorkerSecurity): SecurityConfig =>
+  new SecurityConfig({
+    ...plain,
+    ...(aclPassword === undefined ? {} : { aclPassword: Redacted.make(aclPassword) }),
+    ...(redisAuth === undefined ? {} : { redisAuth: Redacted.make(redisAuth) })
+  })
+
+const { security, ...rest } = JSON.parse(process.argv[2] ?? "{}") as WorkerOptions
+const options: RedisCacheOptions = security === undefined ? rest : { ...rest, security: securityConfig(security) }
 
 const main = Effect.gen(function*() {
   const scope = yield* Scope.make()

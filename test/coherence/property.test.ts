@@ -1,0 +1,112 @@
+/**
+ * The coherence rule as a property: whatever the interleaving of sets, deletes and reads
+ * on three cache instances (separate processes, one real redis-server), once every write
+ * is acknowledged and one invalidation round trip has passed, every instance reads what
+ * Redis holds. What Redis holds is read by a fourth instance with no L1.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import fc from "fast-check"
+import { type RedisServerHandle, startRedisServer } from "../support/RedisServer.js"
+import { awaitLinked, type CacheWorker, pollUntil, readKey as read, startCacheWorker } from "../support/workers.js"
+
+const KEYS = ["a", "b", "c", "d"] as const
+const MARKER = "barrier"
+
+type Command =
+  | { readonly op: "set"; readonly instance: number; readonly key: string; readonly value: number }
+  | { readonly op: "delete" | "get"; readonly instance: number; readonly key: string }
+
+// A step is one to three commands sent at once: their order in Redis is the processes' race.
+// Reads weigh as much as writes, so that instances hold L1 copies for writes to make stale.
+const command: fc.Arbitrary<Command> = fc.oneof(
+  fc.record({
+    op: fc.constant("set" as const),
+    instance: fc.nat(2),
+    key: fc.constantFrom(...KEYS),
+    value: fc.nat(1_000_000)
+  }),
+  fc.record({ op: fc.constantFrom("delete" as const, "get" as const), instance: fc.nat(2), key: fc.constantFrom(...KEYS) }),
+  fc.record({ op: fc.constant("get" as const), instance: fc.nat(2), key: fc.constantFrom(...KEYS) })
+)
+const steps = fc.array(fc.array(command, { minLength: 1, maxLength: 3 }), { minLength: 5, maxLength: 15 })
+
+const l1Hits = (worker: CacheWorker) =>
+  Effect.map(worker.call("stats"), (stats) => (stats as { readonly l1Hits: number }).l1Hits)
+
+// Each run has keys of its own, so that a counterexample does not depend on the runs before it.
+const run = (workers: ReadonlyArray<CacheWorker>, round: number, { instance, key, op, ...args }: Command) =>
+  Effect.asVoid(workers[instance]!.call(op, { ...args, key: `${round}:${key}` }))
+
+/**
+ * One invalidation round trip on every instance. The reference writes the marker, each
+ * instance reads it until it serves it from L1; then the reference overwrites it and each
+ * instance reads until it sees the new value. An L1 copy is dropped only by the marker's
+ * invalidation, which Redis sends on the instance's subscriber connection after those of
+ * every write it processed before: everything before the barrier has been delivered.
+ */
+const barrier = (reference: CacheWorker, workers: ReadonlyArray<CacheWorker>, round: number) =>
+  Effect.gen(function*() {
+    const held = { found: true, value: `held-${round}` }
+    const next = { found: true, value: `next-${round}` }
+    yield* reference.call("set", { key: MARKER, value: held.value })
+    yield* Effect.forEach(workers, (worker) =>
+      pollUntil(
+        () => `instance ${worker.pid} did not serve the marker from L1`,
+        Effect.gen(function*() {
+          const before = yield* l1Hits(worker)
+          const found = yield* read(worker, MARKER)
+          return JSON.stringify(found) === JSON.stringify(held) && (yield* l1Hits(worker)) > before
+        })
+      ), { discard: true })
+    yield* reference.call("set", { key: MARKER, value: next.value })
+    yield* Effect.forEach(workers, (worker) =>
+      pollUntil(
+        () => `instance ${worker.pid} did not see the new marker`,
+        Effect.map(read(worker, MARKER), (found) => JSON.stringify(found) === JSON.stringify(next))
+      ), { discard: true })
+  })
+
+const startInstances = (server: RedisServerHandle) =>
+  Effect.gen(function*() {
+    const workers = yield* Effect.all(
+      [0, 1, 2].map((i) =>
+        startCacheWorker({ redisUrl: server.url, cacheName: `instance-${i}`, invalidationPingInterval: "200 millis" })
+      ),
+      { concurrency: "unbounded" }
+    )
+    // Reads Redis through the same codec, with no L1 to be stale.
+    const reference = yield* startCacheWorker({
+      redisUrl: server.url,
+      cacheName: "reference",
+      enableL1: false,
+      l1Invalidation: "off"
+    })
+    for (const worker of workers) yield* awaitLinked(worker)
+    return { workers, reference }
+  })
+
+describe("L1 coherence as a property (tracking, three processes)", () => {
+  it.live("after random interleavings of sets, deletes and reads and one invalidation round trip, every instance reads what Redis holds", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const { reference, workers } = yield* startInstances(server)
+      let round = 0
+      const property = fc.asyncProperty(steps, (plan) =>
+        Effect.runPromise(Effect.gen(function*() {
+          const current = round++
+          for (const step of plan) {
+            yield* Effect.all(step.map((c) => run(workers, current, c)), { concurrency: "unbounded" })
+          }
+          yield* barrier(reference, workers, current)
+          for (const key of KEYS.map((key) => `${current}:${key}`)) {
+            const truth = yield* read(reference, key)
+            for (const [i, worker] of workers.entries()) {
+              assert.deepStrictEqual(yield* read(worker, key), truth, `instance ${i} reads ${key} unlike Redis`)
+            }
+          }
+        }))
+      )
+      yield* Effect.promise(() => fc.assert(property, { numRuns: 25 }))
+    })), 180_000)
+})
