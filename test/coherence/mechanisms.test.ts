@@ -1,5 +1,5 @@
 /**
- * Cross-instance L1 coherence with Redis server-assisted tracking, tested the way it is
+ * Cross-instance L1 coherence, both mechanisms (tracking and the bus), tested the way it is
  * used: each cache instance is a separate Node process (test/support/workers.ts) on one
  * real redis-server.
  */
@@ -7,52 +7,20 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { cacheAclRule, type RedisCacheOptions } from "../../src/index.js"
 import { type RedisServerHandle, startRedisServer } from "../support/RedisServer.js"
-import { type CacheWorker, startCacheWorker } from "../support/workers.js"
+import {
+  awaitLinked,
+  type CacheWorker,
+  eventuallyReads,
+  type Found,
+  readKey,
+  startCacheWorker,
+  workerStatus
+} from "../support/workers.js"
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
-
-interface Found {
-  readonly found: boolean
-  readonly value?: unknown
-}
-
-const read = (worker: CacheWorker, key: string) => worker.call("get", { key }) as Effect.Effect<Found, string>
-
-/** Polls until `worker` reads `expected` for `key` (a hang guard, not a timing claim). */
-const eventually = (worker: CacheWorker, key: string, expected: Found, withinMs = 5_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + withinMs
-    let last: Found = { found: false }
-    while (Date.now() < deadline) {
-      last = yield* read(worker, key)
-      if (JSON.stringify(last) === JSON.stringify(expected)) return
-      yield* sleep(5)
-    }
-    assert.fail(`worker ${worker.pid} still reads ${JSON.stringify(last)} for ${key}, expected ${JSON.stringify(expected)}`)
-  })
-
-const status = (worker: CacheWorker) =>
-  worker.call("status") as Effect.Effect<{
-    readonly mode: string
-    readonly invalidation: {
-      readonly mechanism: string
-      readonly linked: boolean
-      readonly flushes: number
-      readonly invalidationsReceived: number
-    }
-    readonly l1Entries: number
-  }, string>
-
-const awaitLinked = (worker: CacheWorker, withinMs = 10_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + withinMs
-    while (Date.now() < deadline) {
-      const current = yield* status(worker)
-      if (current.mode === "Connected" && current.invalidation.linked) return
-      yield* sleep(20)
-    }
-    assert.fail(`worker ${worker.pid} did not link: ${JSON.stringify(yield* status(worker))}`)
-  })
+const read = readKey
+const status = workerStatus
+const eventually = eventuallyReads
 
 // Instances share the key prefix (that is what makes them one cache) but not their name, which
 // names their connections in CLIENT LIST.
