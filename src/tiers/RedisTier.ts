@@ -436,7 +436,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       const reason = classifyConnectionError(error, options.redisUrl).message
       lastError = Option.some(reason)
       dropClient(target)
-      return invalidation.disconnected(target).pipe(Effect.andThen(changeMode("MemoryOnly", reason))).pipe(Effect.andThen(Queue.offer(lost, undefined)), Effect.asVoid)
+      return invalidation.disconnected(target).pipe(
+        Effect.andThen(changeMode("MemoryOnly", reason)),
+        Effect.andThen(Queue.offer(lost, undefined)),
+        Effect.asVoid
+      )
     })
 
   // No retries, no offline queue, no reconnection of its own: ours is driven by the schedule.

@@ -13,24 +13,31 @@ export const makeMessageHandler = (l1: L1Effects, prefix: string, busChannel: st
   const name = channel.toString()
   if (name === TRACKING_CHANNEL) {
     // A null payload is FLUSHALL/FLUSHDB (or a tracking table overflow): everything goes.
-    if (message === null) return l1.flush("redis_flushed")
+    if (message === null) {
+      l1.flush("redis_flushed")
+      return
+    }
     const keys = trackedKeys(message as ReadonlyArray<Buffer>, prefix)
     for (const key of keys) l1.evict(key)
-    return l1.received(keys.length, "tracking")
+    l1.received(keys.length, "tracking")
+    return
   }
   if (name !== busChannel || !Buffer.isBuffer(message)) return
   const decoded = decodeBusMessage(message)
   // A message this version cannot read may name keys it cannot see: everything goes.
-  if (decoded === undefined) return l1.flush("version")
+  if (decoded === undefined) {
+    l1.flush("version")
+    return
+  }
   if (decoded.instance.equals(instance)) return
   const { change, writtenAt } = decoded
   if (change._tag === "Keys") {
     for (const key of change.keys) l1.evict(key)
-    return l1.received(change.keys.length, "bus", writtenAt)
-  }
-  if (change._tag === "Clear") {
+    l1.received(change.keys.length, "bus", writtenAt)
+  } else if (change._tag === "Clear") {
     l1.flush("remote_clear")
-    return l1.received(1, "bus", writtenAt)
+    l1.received(1, "bus", writtenAt)
+  } else {
+    l1.received(l1.evictPattern(change.pattern, change.glob), "bus", writtenAt)
   }
-  l1.received(l1.evictPattern(change.pattern, change.glob), "bus", writtenAt)
 }
