@@ -352,8 +352,16 @@ const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
   const withRedis = RedisTier.layer(settings).pipe(Layer.provideMerge(withInvalidation))
   const security = Layer.effect(
     CacheSecurity,
-    RedisTier.use((tier) =>
-      CacheSecurity.make({ url: settings.redisUrl, config: settings.security, client: tier.client }))
+    Effect.gen(function*() {
+      const tier = yield* RedisTier
+      const invalidation = yield* Invalidation
+      return yield* CacheSecurity.make({
+        url: settings.redisUrl,
+        config: settings.security,
+        client: tier.client,
+        invalidation: invalidation.status
+      })
+    })
   )
   return Layer.mergeAll(Layer.effect(Cache, makeCache(settings)), security).pipe(Layer.provideMerge(withRedis))
 }

@@ -64,6 +64,8 @@ export interface CacheSecurityOptions {
   readonly config: Option.Option<SecurityConfig>
   /** The cache's live connection, `None` while degraded. */
   readonly client: Effect.Effect<Option.Option<Redis>>
+  /** The cache's L1 coherence, reported in the status (docs/coherence.md). */
+  readonly invalidation?: Effect.Effect<{ readonly mechanism: string; readonly linked: boolean }>
 }
 
 const nowIso = Effect.map(DateTime.now, DateTime.formatIso)
@@ -255,6 +257,9 @@ const make = Effect.fnUntraced(function*(options: CacheSecurityOptions): Effect.
         })
       }),
       securityEventsCount: events.length,
+      l1Invalidation: options.invalidation === undefined
+        ? null
+        : yield* Effect.map(options.invalidation, ({ linked, mechanism }) => ({ mechanism, linked })),
       recommendationsCount: recommendationsFor(configuration, settings, last).length
     }
   })
@@ -394,6 +399,7 @@ const notConfiguredStatus: Effect.Effect<SecurityStatus> = Effect.map(nowIso, (t
   configuration: null,
   lastValidation: null,
   securityEventsCount: 0,
+  l1Invalidation: null,
   recommendationsCount: notConfiguredRecommendations.length
 }))
 

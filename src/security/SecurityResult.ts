@@ -89,6 +89,8 @@ export interface SecurityStatus {
     readonly recommendationsCount: number
   } | null
   readonly securityEventsCount: number
+  /** L1 coherence of a Redis-backed cache (docs/coherence.md): the mechanism in use and whether its link is up. */
+  readonly l1Invalidation: { readonly mechanism: string; readonly linked: boolean } | null
   readonly recommendationsCount: number
 }
 

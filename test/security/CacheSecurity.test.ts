@@ -1,5 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Option, Redacted } from "effect"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Cache } from "../../src/index.js"
 import type { Redis } from "ioredis"
 import { CacheSecurity, type CacheSecurityOptions } from "../../src/security/CacheSecurity.js"
 import { connectRedis, redisConnectionOptions } from "../../src/security/connectionOptions.js"
@@ -352,4 +353,22 @@ describe("CacheSecurity.notConfigured", () => {
       assert.strictEqual(result.score, 0)
       assert.isFalse((yield* service.generateSecurityReportJson).configured)
     }).pipe(Effect.provide(CacheSecurity.layerNotConfigured)))
+})
+
+describe("the security status reports L1 coherence", () => {
+  for (const mechanism of ["tracking", "bus", "off"] as const) {
+    it.live(`l1Invalidation "${mechanism}": the status names the mechanism and its link`, () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* startRedisServer()
+        const context = yield* Layer.build(Cache.layerRedis({ redisUrl: server.url, l1Invalidation: mechanism }))
+        const status = yield* Context.get(context, CacheSecurity).getSecurityStatus
+        assert.deepStrictEqual(status.l1Invalidation, { mechanism, linked: true })
+      })))
+  }
+
+  it.live("a memory cache has none", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const context = yield* Layer.build(Cache.layerMemory())
+      assert.isNull((yield* Context.get(context, CacheSecurity).getSecurityStatus).l1Invalidation)
+    })))
 })
