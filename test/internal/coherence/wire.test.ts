@@ -1,0 +1,53 @@
+import { assert, describe, it } from "@effect/vitest"
+import fc from "fast-check"
+import { type BusChange, decodeBusMessage, encodeBusMessage } from "../../../src/internal/coherence/busMessage.js"
+import { makeRefillGuard } from "../../../src/internal/coherence/refillGuard.js"
+
+const wellFormed = fc.string({ unit: "grapheme", maxLength: 40 })
+const change: fc.Arbitrary<BusChange> = fc.oneof(
+  fc.array(wellFormed, { maxLength: 20 }).map((keys) => ({ _tag: "Keys" as const, keys })),
+  fc.record({ pattern: wellFormed, glob: fc.boolean() }).map((p) => ({ _tag: "Pattern" as const, ...p })),
+  fc.constant({ _tag: "Clear" as const })
+)
+
+describe("bus messages", () => {
+  it("decode to exactly what was encoded: change, write time, instance", () =>
+    fc.assert(fc.property(change, fc.integer({ min: 0, max: 2 ** 48 - 1 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), (c, at, id) => {
+      const instance = Buffer.from(id)
+      const decoded = decodeBusMessage(encodeBusMessage(c, at, instance))
+      assert.deepStrictEqual(decoded?.change, c)
+      assert.strictEqual(decoded?.writtenAt, at)
+      assert.isTrue(decoded?.instance.equals(instance))
+    })))
+
+  it("a message of another version, or cut short, is not read", () => {
+    const bytes = encodeBusMessage({ _tag: "Keys", keys: ["abc"] }, 1, Buffer.alloc(16))
+    const other = Buffer.from(bytes)
+    other[0] = 2
+    assert.isUndefined(decodeBusMessage(other))
+    assert.isUndefined(decodeBusMessage(bytes.subarray(0, bytes.byteLength - 1)))
+    assert.isUndefined(decodeBusMessage(Buffer.from("not a bus message")))
+  })
+})
+
+describe("the refill guard", () => {
+  it("a read stamped before a change of its key may not refill; other keys may", () => {
+    const guard = makeRefillGuard()
+    const stamp = guard.stamp()
+    guard.touch("a")
+    assert.isFalse(guard.mayRefill("a", stamp))
+    assert.isTrue(guard.mayRefill("b", stamp))
+    assert.isTrue(guard.mayRefill("a", guard.stamp()), "a read stamped after the change may")
+  })
+
+  it("touchAll forbids every read in flight, and so does remembering too many keys", () => {
+    const guard = makeRefillGuard()
+    const before = guard.stamp()
+    guard.touchAll()
+    assert.isFalse(guard.mayRefill("any", before))
+    const stamp = guard.stamp()
+    for (let i = 0; i <= 10_000; i++) guard.touch(`k${i}`)
+    assert.isFalse(guard.mayRefill("never-touched", stamp), "past the bound, the whole cache counts as touched")
+    assert.isTrue(guard.mayRefill("never-touched", guard.stamp()))
+  })
+})
