@@ -249,7 +249,8 @@ describe("Serializer.structured", () => {
       [new Set([text]), [text]]
     ]
     fc.assert(
-      fc.property(anyString, anyString, (key, text) => {
+      // "__proto__" as an own property is refused for another reason (tested on its own)
+      fc.property(anyString.filter((key) => key !== "__proto__"), anyString, (key, text) => {
         for (const [value, strings] of places(key, text)) {
           if (strings.every(wellFormed)) expect(roundTrip(value)).toStrictEqual(value)
           else assert.include(rejection(structured, value), "has a lone surrogate")
