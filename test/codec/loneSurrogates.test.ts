@@ -43,7 +43,8 @@ describe("the codec keeps every string or refuses it at encode", () => {
       it(`${serializer.name}, ${compressionThreshold === 0 ? "compressed" : "uncompressed"}`, () => {
         const codec = Codec.make({ serializer, compressionThreshold })
         fc.assert(
-          fc.property(anyString, anyString, (key, text) => {
+          // "__proto__" as an own property is refused by structured for its own reason (Serializer.test.ts)
+          fc.property(anyString.filter((key) => key !== "__proto__"), anyString, (key, text) => {
             const input = { [key]: [text, text.repeat(3)] }
             const encoded = codec.encodeExit("k", input)
             if (Exit.isSuccess(encoded)) {
