@@ -51,8 +51,21 @@ const failedLogins = (server: RedisServerHandle) =>
   })
 
 /** TLS handshakes the server failed (it logs them at `--loglevel verbose`; INFO stats does not count them). */
-const failedHandshakes = (server: RedisServerHandle) =>
+const handshakesLogged = (server: RedisServerHandle) =>
   fs.readFileSync(path.join(server.dir, "redis.log"), "utf8").match(/Error accepting a client connection/g)?.length ?? 0
+
+/**
+ * The failed TLS handshakes the server logged. The client may give up before the server has
+ * written its log line (a loaded machine), so this waits for the first line (a hang guard),
+ * then a little for any later one.
+ */
+const failedHandshakes = (server: RedisServerHandle) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + 5_000
+    while (handshakesLogged(server) === 0 && Date.now() < deadline) yield* Effect.sleep("20 millis")
+    yield* Effect.sleep("200 millis")
+    return handshakesLogged(server)
+  })
 
 /** A server that serves `pair` on an extra TLS port, and its handle (its plain port answers the cli). */
 const serverWithCertificate = (files: TlsFiles, pair: CertificatePair) =>
@@ -99,7 +112,7 @@ layer(SecurityFixture.layer, { excludeTestServices: true })("failures retrying c
         const error = connectionErrorOf(exit)
         assert.strictEqual(error.reason, "tls", error.message)
         assert.include(error.message, text)
-        assert.strictEqual(failedHandshakes(server), 1, text)
+        assert.strictEqual(yield* failedHandshakes(server), 1, text)
       }
     }))
 
@@ -115,7 +128,7 @@ layer(SecurityFixture.layer, { excludeTestServices: true })("failures retrying c
       assert.strictEqual(error.reason, "tls", error.message)
       assert.include(error.message, "client certificate")
       // One attempt and its two diagnostic probes (plain, then TLS without a certificate).
-      assert.isAtMost(failedHandshakes(server), 3)
+      assert.isAtMost(yield* failedHandshakes(server), 3)
     }))
 
   it.effect("a running cache whose password stops working reconnects at the schedule's cap, logging once", () => {
