@@ -1,0 +1,99 @@
+/**
+ * The cache on a real Redis Cluster (3 masters + 3 replicas, started by each test): the
+ * same two-tier semantics as on one server, batched reads and writes across slots, SCAN
+ * of every master, degradation and replay when a master dies, and a manual failover.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Option } from "effect"
+import type { RedisCacheOptions } from "../../src/index.js"
+import { startRedisCluster } from "../support/Cluster.js"
+import { redisCache } from "../support/cache.js"
+
+const KEYS = 300
+const keys = Array.from({ length: KEYS }, (_, i) => `user:${i}`)
+
+const dbSizes = (cluster: { readonly nodes: ReadonlyArray<{ cli: (...args: ReadonlyArray<string>) => Effect.Effect<string> }> }) =>
+  Effect.forEach(cluster.nodes, (node) => Effect.map(node.cli("DBSIZE"), Number))
+
+describe("Cache.layerRedis on Redis Cluster", () => {
+  it.live("set/get/delete/clear/invalidatePattern, batched across slots, read back by a second cache", () =>
+    Effect.gen(function*() {
+      const cluster = yield* startRedisCluster({ replicas: 1 })
+      const writer = yield* redisCache({ cluster: { nodes: cluster.urls } })
+      // A list of URLs is a cluster too.
+      const reader = yield* redisCache({ redisUrl: cluster.urls })
+      assert.strictEqual((yield* writer.status).mode, "Connected")
+      assert.match(Option.getOrThrow((yield* writer.status).url), /#cluster=/)
+
+      // Concurrent sets leave in batches, which the tier splits by slot.
+      yield* Effect.forEach(keys, (key, i) => writer.set(key, { i }), { concurrency: "unbounded", discard: true })
+      const sizes = yield* dbSizes(cluster)
+      assert.strictEqual(sizes.reduce((a, b) => a + b, 0), KEYS)
+      for (const size of sizes) assert.isAbove(size, 0, "every master holds some of the keys")
+
+      const read = yield* Effect.forEach(keys, (key) => reader.get(key), { concurrency: "unbounded" })
+      read.forEach((value, i) => assert.deepStrictEqual(Option.getOrThrow(value), { i }))
+      assert.strictEqual((yield* reader.stats).l2Hits, KEYS)
+
+      // Large values take the MULTI + MGET read path and one SET per key.
+      const big = "x".repeat(10_000)
+      const bigKeys = keys.slice(0, 60).map((key) => `big:${key}`)
+      yield* Effect.forEach(bigKeys, (key) => writer.set(key, big), { concurrency: "unbounded", discard: true })
+      for (let round = 0; round < 2; round++) {
+        const fresh = yield* redisCache({ cluster: { nodes: cluster.urls } })
+        const values = yield* Effect.forEach(bigKeys, (key) => fresh.get(key), { concurrency: "unbounded" })
+        for (const value of values) assert.strictEqual(Option.getOrThrow(value), big)
+      }
+
+      // Keys under one {hash tag} share a slot, and so a command.
+      const tagged = keys.slice(0, 50).map((key) => `{tenant}:${key}`)
+      yield* Effect.forEach(tagged, (key) => writer.set(key, key), { concurrency: "unbounded", discard: true })
+      const taggedRead = yield* Effect.forEach(tagged, (key) => reader.get(key), { concurrency: "unbounded" })
+      taggedRead.forEach((value, i) => assert.strictEqual(Option.getOrThrow(value), tagged[i]))
+
+      assert.isTrue(yield* writer.delete("user:0"))
+      assert.isTrue(Option.isNone(yield* redisCache({ cluster: { nodes: cluster.urls } }).pipe(Effect.flatMap((c) => c.get("user:0")))))
+
+      // A pattern delete SCANs every master: keys on all three go.
+      const removed = yield* writer.invalidatePattern("user:1*", { glob: true })
+      const expected = keys.filter((key) => key.startsWith("user:1")).length
+      assert.strictEqual(removed, expected)
+      const afterPattern = yield* dbSizes(cluster)
+      assert.strictEqual(afterPattern.reduce((a, b) => a + b, 0), KEYS - 1 - expected + bigKeys.length + tagged.length)
+
+      yield* writer.clear
+      assert.deepStrictEqual(yield* dbSizes(cluster), [0, 0, 0])
+      const cleared = yield* redisCache({ cluster: { nodes: cluster.urls } })
+      assert.isTrue(Option.isNone(yield* cleared.get("user:5")))
+    }), 120_000)
+
+  it.live("the topology options are validated, naming the field, and never echo a password", () =>
+    Effect.gen(function*() {
+      const failure = (options: RedisCacheOptions) =>
+        Effect.map(Effect.exit(redisCache(options)), (exit) => {
+          assert.isTrue(Exit.isFailure(exit))
+          return JSON.stringify(exit)
+        })
+      const both = yield* failure({
+        cluster: { nodes: ["redis://127.0.0.1:7000"] },
+        sentinel: { sentinels: [{ host: "127.0.0.1", port: 26379 }], name: "m" }
+      })
+      assert.include(both, "sentinel")
+      assert.include(both, "cannot be combined with cluster")
+      const db = yield* failure({ cluster: { nodes: ["redis://127.0.0.1:7000", "redis://:s3cret@127.0.0.1:7001/2"] } })
+      assert.include(db, "cluster.nodes.1")
+      assert.include(db, "Redis Cluster has only database 0")
+      assert.include(db, "credentials are those of the first node")
+      assert.notInclude(db, "s3cret")
+      const schemes = yield* failure({ redisUrl: ["redis://127.0.0.1:7000", "rediss://127.0.0.1:7001"] })
+      assert.include(schemes, "redisUrl.1")
+      const plainPassword = yield* failure({
+        // A password must be Redacted: a plain string is refused, and not shown.
+        sentinel: { sentinels: [{ host: "127.0.0.1", port: 26379 }], name: "m", sentinelPassword: "hunter2" as never }
+      })
+      assert.include(plainPassword, "sentinel.sentinelPassword")
+      assert.notInclude(plainPassword, "hunter2")
+      const badPort = yield* failure({ sentinel: { sentinels: [{ host: "127.0.0.1", port: 0 }], name: "m" } })
+      assert.include(badPort, "sentinel.sentinels.0.port")
+    }))
+})
