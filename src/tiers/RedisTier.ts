@@ -457,7 +457,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const markLost = (target: Redis, error: unknown) =>
     Effect.suspend(() => {
       if (client !== target) return Effect.void
-      const reason = classifyConnectionError(error, options.redisUrl).message
+      // A cluster or a sentinel setup is named by what the status shows (its first node), not the unused redisUrl.
+      const reason = classifyConnectionError(error, topology._tag === "Standalone" ? options.redisUrl : url).message
       lastError = Option.some(reason)
       dropClient(target)
       return invalidation.disconnected(target).pipe(Effect.andThen(changeMode("MemoryOnly", reason))).pipe(Effect.andThen(Queue.offer(lost, undefined)), Effect.asVoid)
