@@ -14,7 +14,7 @@ export interface RedisSentinelHandle {
   readonly replica: RedisServerHandle
   readonly sentinels: ReadonlyArray<RedisServerHandle>
   /** What the cache's `sentinel.sentinels` needs. */
-  readonly addresses: ReadonlyArray<{ readonly host: "127.0.0.1"; readonly port: number }>
+  readonly addresses: readonly [{ readonly host: "127.0.0.1"; readonly port: number }, ...Array<{ readonly host: "127.0.0.1"; readonly port: number }>]
   /** The port of the master the Sentinels currently name. */
   readonly currentMasterPort: Effect.Effect<number>
 }
@@ -86,7 +86,7 @@ export const startRedisSentinel = (
       master,
       replica,
       sentinels,
-      addresses: sentinels.map((sentinel) => ({ host: sentinel.host, port: sentinel.port })),
+      addresses: sentinels.map((sentinel) => ({ host: sentinel.host, port: sentinel.port })) as unknown as RedisSentinelHandle["addresses"],
       currentMasterPort
     }
   })

@@ -7,10 +7,19 @@ import { assert } from "@effect/vitest"
 import { Effect, Fiber, Option } from "effect"
 import type { CacheService } from "../../src/index.js"
 
-/** A running load: `stop` ends it and answers the last value acknowledged per key. */
+/** The last write acknowledged on a key: its value and when (Date.now()). */
+export interface Acknowledged {
+  readonly value: number
+  readonly at: number
+}
+
+/** A running load: `stop` ends it and answers the last write acknowledged per key. */
 export interface Load {
-  readonly stop: Effect.Effect<ReadonlyMap<string, number>>
+  readonly stop: Effect.Effect<ReadonlyMap<string, Acknowledged>>
+  /** The modes the cache went through, in order. */
   readonly modes: Array<string>
+  /** When the cache last became Connected (0: not since the load started). */
+  readonly lastConnectedAt: () => number
 }
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
@@ -19,10 +28,12 @@ const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setT
 export const startLoad = (cache: CacheService, writers = 8): Effect.Effect<Load> =>
   Effect.gen(function*() {
     const modes: Array<string> = []
+    let connectedAt = 0
     yield* cache.registerCallback("mode_change", (_from, to) => {
       modes.push(to)
+      if (to === "Connected") connectedAt = Date.now()
     })
-    const acknowledged = new Map<string, number>()
+    const acknowledged = new Map<string, Acknowledged>()
     let running = true
     const writer = (w: number) =>
       Effect.gen(function*() {
@@ -30,7 +41,7 @@ export const startLoad = (cache: CacheService, writers = 8): Effect.Effect<Load>
           const key = `load:${w}:${n % 200}`
           // A set never fails for want of Redis: stored, or kept in L1 and queued for replay.
           yield* cache.set(key, n)
-          acknowledged.set(key, n)
+          acknowledged.set(key, { value: n, at: Date.now() })
           if (n % 5 === 0) yield* cache.get(`load:${w}:${(n * 7) % 200}`)
           yield* sleep(10)
         }
@@ -38,6 +49,7 @@ export const startLoad = (cache: CacheService, writers = 8): Effect.Effect<Load>
     const fibers = yield* Effect.forEach(Array.from({ length: writers }, (_, w) => w), (w) => Effect.forkChild(writer(w)))
     return {
       modes,
+      lastConnectedAt: () => connectedAt,
       stop: Effect.gen(function*() {
         running = false
         for (const fiber of fibers) {
@@ -49,14 +61,15 @@ export const startLoad = (cache: CacheService, writers = 8): Effect.Effect<Load>
     }
   })
 
-/** How many acknowledged writes `reader` (a cache with an empty L1) does not read back as written. */
-export const countLost = (reader: CacheService, acknowledged: ReadonlyMap<string, number>) =>
+/** The acknowledged writes `reader` (a cache with an empty L1) does not read back as written. */
+export const countLost = (reader: CacheService, acknowledged: ReadonlyMap<string, Acknowledged>) =>
   Effect.gen(function*() {
     const entries = Array.from(acknowledged)
     const read = yield* Effect.forEach(entries, ([key]) => reader.get(key), { concurrency: 50 })
-    let lost = 0
+    const lostWrites: Array<Acknowledged & { readonly key: string }> = []
     read.forEach((value, i) => {
-      if (Option.getOrUndefined(value) !== entries[i]![1]) lost++
+      const [key, write] = entries[i]!
+      if (Option.getOrUndefined(value) !== write.value) lostWrites.push({ key, ...write })
     })
-    return { lost, total: entries.length }
+    return { lost: lostWrites.length, total: entries.length, lostWrites }
   })
