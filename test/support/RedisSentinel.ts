@@ -50,20 +50,35 @@ const waitUntil = (what: string, check: Effect.Effect<boolean>): Effect.Effect<v
  * without an answer (quorum 2), so a failover takes a few seconds.
  */
 export const startRedisSentinel = (
-  options: { readonly args?: ReadonlyArray<string> } = {}
+  options: {
+    readonly args?: ReadonlyArray<string>
+    /** `requirepass` of the master and the replica (and `masterauth`, `sentinel auth-pass`). */
+    readonly masterPassword?: string
+    /** `requirepass` of the Sentinels. */
+    readonly sentinelPassword?: string
+  } = {}
 ): Effect.Effect<RedisSentinelHandle, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const master = yield* startRedisServer({ args: options.args ?? [] })
-    const replica = yield* startRedisServer({ args: ["--replicaof", master.host, String(master.port), ...(options.args ?? [])] })
+    const auth = options.masterPassword === undefined
+      ? []
+      : ["--requirepass", options.masterPassword, "--masterauth", options.masterPassword]
+    const master = yield* startRedisServer({ args: [...auth, ...(options.args ?? [])] })
+    const replica = yield* startRedisServer({
+      args: ["--replicaof", master.host, String(master.port), ...auth, ...(options.args ?? [])]
+    })
     const config = [
       `sentinel monitor ${NAME} ${master.host} ${master.port} 2`,
       `sentinel down-after-milliseconds ${NAME} 1000`,
       `sentinel failover-timeout ${NAME} 5000`,
       `sentinel parallel-syncs ${NAME} 1`,
+      ...(options.masterPassword === undefined ? [] : [`sentinel auth-pass ${NAME} ${options.masterPassword}`]),
+      // Sentinels authenticate to each other with the same password they require.
+      ...(options.sentinelPassword === undefined ? [] : [`sentinel sentinel-pass ${options.sentinelPassword}`]),
       ""
     ].join("\n")
     const sentinels: Array<RedisServerHandle> = []
-    for (let i = 0; i < 3; i++) sentinels.push(yield* startRedisServer({ sentinelConfig: config }))
+    const sentinelAuth = options.sentinelPassword === undefined ? [] : ["--requirepass", options.sentinelPassword]
+    for (let i = 0; i < 3; i++) sentinels.push(yield* startRedisServer({ sentinelConfig: config, args: sentinelAuth }))
     yield* waitUntil(
       "the replica did not sync",
       Effect.map(replica.cli("INFO", "replication"), (info) => /master_link_status:up/.test(info))

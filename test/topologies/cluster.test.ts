@@ -6,7 +6,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
 import type { RedisCacheOptions } from "../../src/index.js"
-import { Schedule } from "effect"
+import { Redacted, Schedule } from "effect"
+import { cacheAclRule } from "../../src/security/aclRule.js"
+import { SecurityConfig } from "../../src/security/SecurityConfig.js"
 import { startRedisCluster, waitForClusterOk } from "../support/Cluster.js"
 import { awaitMode, awaitReplayed, redisCache } from "../support/cache.js"
 import { countLost, startLoad } from "./load.js"
@@ -146,4 +148,32 @@ describe("Cache.layerRedis on Redis Cluster", () => {
       // The promoted replica now serves the slot range: writes reached it.
       assert.isAbove(Number(yield* replica.cli("DBSIZE")), 0)
     }), 120_000)
+
+  it.live("an ACL user on every node: the least-privilege rule plus CLUSTER SLOTS and INFO; nothing refused", () =>
+    Effect.gen(function*() {
+      const cluster = yield* startRedisCluster()
+      const password = "cache-Password-0123456789"
+      const admin = ["--user", "admin", "--pass", "admin-Password-0123456789"] as const
+      for (const node of cluster.nodes) {
+        yield* node.cli("ACL", "SETUSER", "admin", "on", ">admin-Password-0123456789", "~*", "&*", "+@all")
+        const rule = `${cacheAclRule({ prefix: "cache:" })} +cluster|slots +cluster|info`.split(" ")
+        yield* node.cli("ACL", "SETUSER", "cache", "reset", "on", `>${password}`, ...rule)
+        yield* node.cli("ACL", "SETUSER", "default", "off")
+      }
+      const security = new SecurityConfig({ aclUsername: "cache", aclPassword: Redacted.make(password), verifyCertificates: false })
+      const cache = yield* redisCache({ cluster: { nodes: cluster.urls }, security })
+      yield* Effect.forEach(keys, (key, i) => cache.set(key, i), { concurrency: "unbounded", discard: true })
+      const reader = yield* redisCache({ cluster: { nodes: cluster.urls }, security })
+      const read = yield* Effect.forEach(keys, (key) => reader.get(key), { concurrency: "unbounded" })
+      read.forEach((value, i) => assert.strictEqual(Option.getOrThrow(value), i))
+      assert.strictEqual(yield* cache.invalidatePattern("user:2*", { glob: true }), keys.filter((k) => k.startsWith("user:2")).length)
+      yield* cache.clear
+      for (const node of cluster.nodes) {
+        assert.strictEqual(yield* node.cli(...admin, "DBSIZE"), "0")
+        // CONFIG GET proto-max-bulk-len is asked and may be refused (the tier then assumes Redis' default).
+        const refused = (yield* node.cli(...admin, "ACL", "LOG")).split("\n").filter((line, i, lines) => lines[i - 1] === "object")
+        assert.deepStrictEqual(refused.filter((object) => object !== "config|get"), [], `refused on ${node.port}`)
+        assert.match(yield* node.cli(...admin, "CLIENT", "LIST"), /user=cache/)
+      }
+    }), 60_000)
 })

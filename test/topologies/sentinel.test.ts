@@ -5,11 +5,12 @@
  * master) taken for a lost connection.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option, Schedule } from "effect"
+import { Effect, Exit, Option, Redacted, Schedule } from "effect"
+import { SecurityConfig } from "../../src/security/SecurityConfig.js"
 import type { RedisCacheOptions } from "../../src/index.js"
 import { startRedisServer } from "../support/RedisServer.js"
 import { type RedisSentinelHandle, startRedisSentinel } from "../support/RedisSentinel.js"
-import { awaitMode, awaitReplayed, redisCache } from "../support/cache.js"
+import { awaitMode, awaitReplayed, redisCache, redisCacheExit } from "../support/cache.js"
 import { countLost, startLoad } from "./load.js"
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
@@ -115,5 +116,26 @@ describe("Cache.layerRedis through Redis Sentinel", () => {
       yield* demoted.cli("REPLICAOF", "NO", "ONE")
       yield* awaitReplayed(cache)
       assert.strictEqual(yield* demoted.cli("EXISTS", "cache:during"), "1")
+    }), 60_000)
+
+  it.live("passwords: the master's from the security config, the Sentinels' own sentinelPassword (Redacted)", () =>
+    Effect.gen(function*() {
+      const masterPassword = "master-Password-0123456789"
+      const sentinelPassword = "sentinel-Password-0123456789"
+      const setup = yield* startRedisSentinel({ masterPassword, sentinelPassword })
+      const security = new SecurityConfig({ redisAuth: Redacted.make(masterPassword), verifyCertificates: false })
+      const sentinel = { sentinels: setup.addresses, name: setup.name }
+      const cache = yield* redisCache({
+        sentinel: { ...sentinel, sentinelPassword: Redacted.make(sentinelPassword) },
+        security
+      })
+      yield* cache.set("k", 1)
+      assert.strictEqual(yield* setup.master.cli("EXISTS", "cache:k"), "1")
+      // Without the Sentinels' password the master cannot be found; the error never shows a password.
+      const refused = yield* redisCacheExit({ sentinel, security, failOnConnectionError: true, connectAttempts: 1 })
+      assert.isTrue(Exit.isFailure(refused))
+      const text = JSON.stringify(refused)
+      assert.notInclude(text, masterPassword)
+      assert.notInclude(text, sentinelPassword)
     }), 60_000)
 })
