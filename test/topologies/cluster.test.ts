@@ -171,7 +171,7 @@ describe("Cache.layerRedis on Redis Cluster", () => {
       for (const node of cluster.nodes) {
         assert.strictEqual(yield* node.cli(...admin, "DBSIZE"), "0")
         // CONFIG GET proto-max-bulk-len is asked and may be refused (the tier then assumes Redis' default).
-        const refused = (yield* node.cli(...admin, "ACL", "LOG")).split("\n").filter((line, i, lines) => lines[i - 1] === "object")
+        const refused = (yield* node.cli(...admin, "ACL", "LOG")).split("\n").filter((_line, i, lines) => lines[i - 1] === "object")
         assert.deepStrictEqual(refused.filter((object) => object !== "config|get"), [], `refused on ${node.port}`)
         assert.match(yield* node.cli(...admin, "CLIENT", "LIST"), /user=cache/)
       }
