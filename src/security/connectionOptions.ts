@@ -723,6 +723,32 @@ export const connectCluster = (
   tuning: ClusterTuning,
   options: ConnectRedisOptions = {}
 ): Effect.Effect<Cluster, ConnectionError, Scope.Scope> =>
+  Effect.catch(connectClusterOnce(url, nodes, settings, tuning, options), (error) =>
+    error.reason === "closed" || error.reason === "timeout"
+      ? Effect.flatMap(diagnoseNode(nodes[0]!, settings, options), (diagnosed) => Effect.fail(diagnosed ?? error))
+      : Effect.fail(error))
+
+// ioredis' Cluster reports a node it cannot reach as "Connection is closed." and drops the cause (a
+// TLS or AUTH failure): one plain connection to the first startup node says what it was.
+const diagnoseNode = (node: NodeAddress, settings: ConnectionSettings, options: ConnectRedisOptions) =>
+  Effect.scoped(
+    connectRedis(`${settings.tls === undefined ? "redis" : "rediss"}://${node.host}:${node.port}`, {
+      ...settings,
+      host: node.host,
+      port: node.port
+    }, options).pipe(
+      Effect.as(undefined),
+      Effect.catch((diagnosed) => Effect.succeed(diagnosed.reason === "closed" ? undefined : diagnosed))
+    )
+  )
+
+const connectClusterOnce = (
+  url: string,
+  nodes: ReadonlyArray<NodeAddress>,
+  settings: ConnectionSettings,
+  tuning: ClusterTuning,
+  options: ConnectRedisOptions
+): Effect.Effect<Cluster, ConnectionError, Scope.Scope> =>
   connectManaged(
     () =>
       new Cluster(nodes.map(({ host, port }) => ({ host, port })), {

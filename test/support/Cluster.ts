@@ -14,6 +14,8 @@ export interface RedisClusterOptions {
   readonly replicas?: number
   /** Extra `redis-server` arguments for every node. */
   readonly args?: ReadonlyArray<string>
+  /** Serve TLS only, on the client port, the cluster bus and replication (PEM paths; no client certificates). */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string }
 }
 
 /** A running cluster whose slots are all served. */
@@ -63,13 +65,20 @@ export const startRedisCluster = (
     for (let i = 0; i < masters * (1 + replicas); i++) {
       // The bus port is chosen explicitly: the default (port + 10000) can fall outside 1-65535 for high free ports.
       const busPort = yield* freePort
+      const tlsArgs = options.tls === undefined ? [] : ["--tls-cluster", "yes", "--tls-replication", "yes"]
       nodes.push(
         yield* startRedisServer({
-          args: ["--cluster-enabled", "yes", "--cluster-port", String(busPort), "--cluster-node-timeout", "2000", ...(options.args ?? [])]
+          ...(options.tls === undefined ? {} : { tls: { ...options.tls, authClients: "no" as const } }),
+          args: [
+            "--cluster-enabled", "yes", "--cluster-port", String(busPort), "--cluster-node-timeout", "2000",
+            ...tlsArgs,
+            ...(options.args ?? [])
+          ]
         })
       )
     }
     yield* redisCli([
+      ...(options.tls === undefined ? [] : ["--tls", "--cacert", options.tls.ca]),
       "--cluster",
       "create",
       ...nodes.map((node) => `${node.host}:${node.port}`),

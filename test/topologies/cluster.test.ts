@@ -10,6 +10,7 @@ import { Redacted, Schedule } from "effect"
 import { cacheAclRule } from "../../src/security/aclRule.js"
 import { SecurityConfig } from "../../src/security/SecurityConfig.js"
 import { startRedisCluster, waitForClusterOk } from "../support/Cluster.js"
+import { generateTlsFiles } from "../support/Tls.js"
 import { awaitMode, awaitReplayed, redisCache } from "../support/cache.js"
 import { countLost, startLoad } from "./load.js"
 
@@ -175,5 +176,27 @@ describe("Cache.layerRedis on Redis Cluster", () => {
         assert.deepStrictEqual(refused.filter((object) => object !== "config|get"), [], `refused on ${node.port}`)
         assert.match(yield* node.cli(...admin, "CLIENT", "LIST"), /user=cache/)
       }
+    }), 60_000)
+
+  it.live("TLS on every node: rediss:// startup nodes, the CA of the security config, certificates verified", () =>
+    Effect.gen(function*() {
+      const files = yield* generateTlsFiles
+      const cluster = yield* startRedisCluster({ tls: { cert: files.server.cert, key: files.server.key, ca: files.ca.cert } })
+      assert.match(cluster.urls[0], /^rediss:/)
+      const security = new SecurityConfig({ useTls: true, tlsCa: { path: files.ca.cert }, verifyCertificates: true })
+      const cache = yield* redisCache({ cluster: { nodes: cluster.urls }, security })
+      assert.strictEqual((yield* cache.status).mode, "Connected")
+      yield* Effect.forEach(keys, (key, i) => cache.set(key, i), { concurrency: "unbounded", discard: true })
+      for (const size of yield* dbSizes(cluster)) assert.isAbove(size, 0, "every master was written to over TLS")
+      const reader = yield* redisCache({ cluster: { nodes: cluster.urls }, security })
+      const read = yield* Effect.forEach(keys, (key) => reader.get(key), { concurrency: "unbounded" })
+      read.forEach((value, i) => assert.strictEqual(Option.getOrThrow(value), i))
+      // A CA the nodes' certificates are not signed by: no node is trusted, the layer fails fast.
+      const untrusted = new SecurityConfig({ useTls: true, tlsCa: { path: files.otherCa.cert }, verifyCertificates: true })
+      const refused = yield* Effect.exit(
+        redisCache({ cluster: { nodes: cluster.urls }, security: untrusted, failOnConnectionError: true, connectAttempts: 1 })
+      )
+      assert.isTrue(Exit.isFailure(refused))
+      assert.include(JSON.stringify(refused), "\"reason\":\"tls\"")
     }), 60_000)
 })
