@@ -16,7 +16,7 @@
  */
 import { Context, Duration, Effect, Layer, Option, Schedule, type Schema, type Stream } from "effect"
 import { MemoryCacheOptions, RedisCacheOptions, validateOptions, validateTopology } from "./CacheOptions.js"
-import { l1InvalidationOf, primaryUrl, topologyOf } from "./tiers/RedisTopology.js"
+import { l1InvalidationOf, primaryUrl, securityUrlOf, topologyOf } from "./tiers/RedisTopology.js"
 import { Codec } from "./codec/Codec.js"
 import { Serializer } from "./codec/Serializer.js"
 import type { CacheError, ConfigurationError, ConnectionError, ValidationError } from "./errors.js"
@@ -360,7 +360,12 @@ const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
   const security = Layer.effect(
     CacheSecurity,
     RedisTier.use((tier) =>
-      CacheSecurity.make({ url: settings.redisUrl, config: settings.security, client: tier.client }))
+      Effect.flatMap(tier.client, (client) =>
+        CacheSecurity.make({
+          url: securityUrlOf(settings.topology, settings.redisUrl, client),
+          config: settings.security,
+          client: tier.client
+        })))
   )
   return Layer.mergeAll(Layer.effect(Cache, makeCache(settings)), security).pipe(Layer.provideMerge(withRedis))
 }

@@ -5,6 +5,9 @@
  *
  * @since 0.1.0
  */
+import { isIPv6 } from "node:net"
+import { Option } from "effect"
+import type { Redis } from "ioredis"
 import type { ClusterTuning, NodeAddress, SentinelSettings } from "../security/connectionOptions.js"
 import { redactUrl } from "../internal/url.js"
 
@@ -125,4 +128,32 @@ export const l1InvalidationOf = (
     notice: `l1Invalidation "tracking" is not available on Redis ${topology._tag} yet: L1 copies live for their TTL ` +
       `(l1Invalidation is "off"; see docs/topologies.md)`
   }
+}
+
+/**
+ * The URL the security checks (`CacheSecurity`, which also opens probe connections of its
+ * own) look at: `redisUrl` on one server; on a cluster or through Sentinel, the server the
+ * tier's `client` is connected to (a cluster's first master, the master the Sentinels named)
+ * with the scheme and credentials of the URL the connection was made with. Never the unused
+ * default `redisUrl` of a cluster or a sentinel setup.
+ *
+ * @since 0.1.0
+ */
+export const securityUrlOf = (
+  topology: RedisTopology,
+  redisUrl: string,
+  client: Option.Option<Redis>
+): string => {
+  if (topology._tag === "Standalone" || Option.isNone(client)) {
+    return topology._tag === "Cluster" ? topology.nodes[0]! : redisUrl
+  }
+  const base = new URL(topology._tag === "Cluster" ? topology.nodes[0]! : redisUrl)
+  // A Sentinel-found connection keeps the placeholder host in its options; its socket knows the master.
+  const stream = (client.value as { readonly stream?: { readonly remoteAddress?: string; readonly remotePort?: number } }).stream
+  const host = stream?.remoteAddress ?? client.value.options.host
+  const port = stream?.remotePort ?? client.value.options.port
+  if (host === undefined || port === undefined) return base.href
+  base.hostname = isIPv6(host) ? `[${host}]` : host
+  base.port = String(port)
+  return base.href
 }

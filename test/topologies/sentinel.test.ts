@@ -5,7 +5,8 @@
  * master) taken for a lost connection.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Option, Redacted, Schedule } from "effect"
+import { Context, Effect, Exit, Layer, Option, Redacted, Schedule } from "effect"
+import { Cache, CacheSecurity } from "../../src/index.js"
 import { SecurityConfig } from "../../src/security/SecurityConfig.js"
 import type { RedisCacheOptions } from "../../src/index.js"
 import { startRedisServer } from "../support/RedisServer.js"
@@ -132,6 +133,15 @@ describe("Cache.layerRedis through Redis Sentinel", () => {
       yield* cache.set("k", 1)
       assert.strictEqual(yield* setup.master.cli("EXISTS", "cache:k"), "1")
       // Without the Sentinels' password the master cannot be found; the error never shows a password.
+      // The security checks look at the master the Sentinels named (never the unused default redisUrl):
+      // their probe without credentials is refused there.
+      const context = yield* Layer.build(Cache.layerRedis({
+        sentinel: { ...sentinel, sentinelPassword: Redacted.make(sentinelPassword) },
+        security,
+        connectTimeout: "500 millis"
+      }))
+      const checked = yield* Context.get(context, CacheSecurity).validateSecurity
+      assert.match(String(checked.detailedChecks.authentication_enforced), /^OK/)
       const refused = yield* redisCacheExit({ sentinel, security, failOnConnectionError: true, connectAttempts: 1 })
       assert.isTrue(Exit.isFailure(refused))
       const text = JSON.stringify(refused)
