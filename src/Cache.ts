@@ -15,7 +15,8 @@
  * @since 0.1.0
  */
 import { Context, Duration, Effect, Layer, Option, Schedule, type Schema, type Stream } from "effect"
-import { MemoryCacheOptions, RedisCacheOptions, validateOptions } from "./CacheOptions.js"
+import { MemoryCacheOptions, RedisCacheOptions, validateOptions, validateTopology } from "./CacheOptions.js"
+import { l1InvalidationOf, primaryUrl, securityUrlOf, topologyOf } from "./tiers/RedisTopology.js"
 import { Codec } from "./codec/Codec.js"
 import { Serializer } from "./codec/Serializer.js"
 import type { CacheError, ConfigurationError, ConnectionError, ValidationError } from "./errors.js"
@@ -259,6 +260,11 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
         Effect.tap((valid): Effect.Effect<unknown, ConfigurationError> =>
           valid.security === undefined ? Effect.void : validateSecurityConfig(valid.security)
         ),
+        Effect.flatMap(validateTopology),
+        Effect.tap((valid) => Option.match(Option.fromNullishOr(l1InvalidationOf(valid).notice), {
+          onNone: () => Effect.void,
+          onSome: (notice) => Effect.logWarning(`Redis cache '${valid.cacheName ?? "default"}': ${notice}`)
+        })),
         Effect.map((valid) => redisLayer(redisSettings(valid)))
       )
     )
@@ -317,7 +323,8 @@ const redisSettings = (valid: RedisCacheOptions) => ({
   maxValueBytes: valid.maxValueBytes,
   compressionThreshold: valid.compressionThreshold ?? 1000,
   compressionLevel: valid.compressionLevel ?? 6,
-  redisUrl: valid.redisUrl ?? "redis://127.0.0.1:6379",
+  redisUrl: primaryUrl(valid.redisUrl) ?? "redis://127.0.0.1:6379",
+  topology: topologyOf(valid),
   commandTimeout: valid.commandTimeout ?? Duration.seconds(1),
   connectTimeout: valid.connectTimeout ?? Duration.seconds(2),
   reconnectSchedule: valid.reconnectSchedule ??
@@ -328,7 +335,7 @@ const redisSettings = (valid: RedisCacheOptions) => ({
     : Math.max(1, Math.floor(valid.security.maxRetries) + 1)),
   replayQueueLimit: valid.replayQueueLimit ?? 10_000,
   security: Option.fromNullishOr(valid.security),
-  mechanism: valid.l1Invalidation ?? "tracking",
+  mechanism: l1InvalidationOf(valid).mechanism,
   pingInterval: valid.invalidationPingInterval ?? Duration.seconds(1)
 })
 
@@ -355,8 +362,9 @@ const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
     Effect.gen(function*() {
       const tier = yield* RedisTier
       const invalidation = yield* Invalidation
+      const client = yield* tier.client
       return yield* CacheSecurity.make({
-        url: settings.redisUrl,
+        url: securityUrlOf(settings.topology, settings.redisUrl, client),
         config: settings.security,
         client: tier.client,
         invalidation: invalidation.status

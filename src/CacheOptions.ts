@@ -124,6 +124,53 @@ export const RedisUrl = Schema.String.check(
   })
 )
 
+const NonEmptyString = Schema.String.check(Schema.makeFilter((text: string) => text.trim() !== "" || "cannot be empty"))
+
+const NodeAddress = Schema.Struct({ host: NonEmptyString, port: intBetween(1, 65535) })
+
+/**
+ * A Redis Cluster: its startup nodes (any few of its nodes; the rest are discovered) and
+ * the ioredis Cluster settings that matter to a cache. See docs/topologies.md.
+ *
+ * @since 0.1.0
+ */
+export const ClusterOption = Schema.Struct({
+  /** Startup node URLs. Credentials and TLS come from the first (and the `security` config) and apply to every node. */
+  nodes: Schema.NonEmptyArray(RedisUrl),
+  /** Most MOVED/ASK redirections followed per command. Default 16. */
+  maxRedirections: Schema.optionalKey(intBetween(1, 100)),
+  /** Milliseconds before a command that met a closed node connection is retried. Default 100. */
+  retryDelayOnFailover: Schema.optionalKey(intBetween(0, 60_000)),
+  /** Milliseconds before a command that met CLUSTERDOWN is retried. Default 100. */
+  retryDelayOnClusterDown: Schema.optionalKey(intBetween(0, 60_000)),
+  /** Milliseconds a slot-map refresh may take. Default 1000. */
+  slotsRefreshTimeout: Schema.optionalKey(intBetween(1, 60_000)),
+  /** Milliseconds between slot-map refreshes. Default 5000. */
+  slotsRefreshInterval: Schema.optionalKey(intBetween(100, 3_600_000)),
+  /** Announced `host:port` of a node mapped to the address this client must use (NAT, containers). */
+  natMap: Schema.optionalKey(Schema.Record(Schema.String, NodeAddress))
+})
+
+/**
+ * A master found through Redis Sentinel. See docs/topologies.md.
+ *
+ * @since 0.1.0
+ */
+export const SentinelOption = Schema.Struct({
+  /** The Sentinels to ask (any one that answers will do). */
+  sentinels: Schema.NonEmptyArray(NodeAddress),
+  /** The master's name, as in `sentinel monitor <name> ...`. */
+  name: NonEmptyString,
+  /** Only "master": the cache writes, and a replica refuses writes. */
+  role: Schema.optionalKey(Schema.Literal("master")),
+  /** The Sentinels' own ACL user (Sentinel's `requirepass`/ACL, not the master's). */
+  sentinelUsername: Schema.optionalKey(Schema.String),
+  /** The Sentinels' own password, as a `Redacted`. */
+  sentinelPassword: Schema.optionalKey(Schema.Redacted(Schema.String)),
+  /** Whether the Sentinels speak TLS (with the `security` config's CA and client certificate). Default false. */
+  tls: Schema.optionalKey(Schema.Boolean)
+})
+
 const schedule = Schema.declare(
   (u: unknown): u is Schedule.Schedule<unknown, unknown> => Schedule.isSchedule(u),
   { expected: "an Effect Schedule" }
@@ -192,8 +239,16 @@ export type MemoryCacheOptions = typeof MemoryCacheOptions.Type
  */
 export const RedisCacheOptions = Schema.Struct({
   ...CommonOptionFields,
-  /** Where Redis is. Default `redis://127.0.0.1:6379`. */
-  redisUrl: Schema.optionalKey(RedisUrl),
+  /**
+   * Where Redis is. Default `redis://127.0.0.1:6379`. A list of URLs is a Redis Cluster's
+   * startup nodes (as `cluster: { nodes }`). With `sentinel`, only its credentials,
+   * database and scheme are used (the Sentinels say where the master is).
+   */
+  redisUrl: Schema.optionalKey(Schema.Union([RedisUrl, Schema.NonEmptyArray(RedisUrl)])),
+  /** A Redis Cluster (docs/topologies.md). */
+  cluster: Schema.optionalKey(ClusterOption),
+  /** A master found through Redis Sentinel (docs/topologies.md). */
+  sentinel: Schema.optionalKey(SentinelOption),
   /** Whether to keep an L1 copy in process memory. Default true. */
   enableL1: Schema.optionalKey(Schema.Boolean),
   /** Most L1 entries. Default 1000. */
@@ -246,11 +301,17 @@ export const RedisCacheOptions = Schema.Struct({
  */
 export type RedisCacheOptions = typeof RedisCacheOptions.Type
 
-const secretFields = new Set(["security"])
+const secretFields = new Set(["security", "sentinel.sentinelPassword"])
+
+// Fields that hold Redis URLs (or lists of them), whose passwords are never shown.
+const isUrlField = (field: string) => /^(redisUrl|cluster\.nodes)(\.\d+)?$/.test(field)
 
 const renderValue = (field: string, value: unknown): string => {
-  if (secretFields.has(field)) return "<redacted>"
-  if (field === "redisUrl" && typeof value === "string") return JSON.stringify(redactUrl(value))
+  if (secretFields.has(field) || field === "sentinel" || field === "cluster") return "<redacted>"
+  if (isUrlField(field) && typeof value === "string") return JSON.stringify(redactUrl(value))
+  if (isUrlField(field) && Array.isArray(value)) {
+    return JSON.stringify(value.map((url) => typeof url === "string" ? redactUrl(url) : url))
+  }
   if (value === undefined) return "undefined"
   if (typeof value === "string") return JSON.stringify(value)
   if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint" || value === null) {
@@ -316,4 +377,56 @@ export const validateOptions = <S extends Schema.Codec<unknown, unknown>>(
     const error = exit.cause.reasons.find((r) => r._tag === "Fail")
     if (error === undefined || !Schema.isSchemaError(error.error)) return Effect.die(exit.cause)
     return Effect.fail(validationError(issuesOf(error.error, input), { subject }))
+  })
+
+const credentialsOf = (url: string): string => {
+  const parsed = new URL(url)
+  return `${parsed.username}:${parsed.password}`
+}
+
+const clusterNodeIssues = (field: string, nodes: ReadonlyArray<string>): Array<ValidationIssue> => {
+  const issues: Array<ValidationIssue> = []
+  const first = nodes[0]!
+  nodes.forEach((url, i) => {
+    const at = `${field}.${i}`
+    const shown = JSON.stringify(redactUrl(url))
+    const db = new URL(url).pathname.replace(/^\//, "")
+    if (db !== "" && db !== "0") issues.push({ field: at, value: shown, rule: "Redis Cluster has only database 0" })
+    if (/^rediss:/.test(url) !== /^rediss:/.test(first)) {
+      issues.push({ field: at, value: shown, rule: "every node must use the scheme of the first (all redis:// or all rediss://)" })
+    }
+    const credentials = credentialsOf(url)
+    if (i > 0 && credentials !== ":" && credentials !== credentialsOf(first)) {
+      issues.push({ field: at, value: shown, rule: "credentials are those of the first node: the others must repeat them or carry none" })
+    }
+  })
+  return issues
+}
+
+/**
+ * The rules between the topology options, which one field's schema cannot see: one
+ * topology at a time, and a cluster's nodes agree on database 0, scheme and credentials.
+ * Each issue names its field (`cluster.nodes.1`, `sentinel`, `redisUrl`).
+ *
+ * @since 0.1.0
+ */
+export const validateTopology = (valid: RedisCacheOptions): Effect.Effect<RedisCacheOptions, ValidationError> =>
+  Effect.suspend(() => {
+    const issues: Array<ValidationIssue> = []
+    const urlList = Array.isArray(valid.redisUrl) ? valid.redisUrl : undefined
+    if (valid.cluster !== undefined && valid.sentinel !== undefined) {
+      issues.push({ field: "sentinel", value: "<redacted>", rule: "cannot be combined with cluster: pick one topology" })
+    }
+    if (urlList !== undefined && (valid.cluster !== undefined || valid.sentinel !== undefined)) {
+      issues.push({
+        field: "redisUrl",
+        value: JSON.stringify(urlList.map(redactUrl)),
+        rule: "a list of URLs is a cluster's nodes: give it as redisUrl or as cluster.nodes, and not with sentinel"
+      })
+    }
+    if (valid.cluster !== undefined) issues.push(...clusterNodeIssues("cluster.nodes", valid.cluster.nodes))
+    else if (urlList !== undefined) issues.push(...clusterNodeIssues("redisUrl", urlList))
+    return issues.length === 0
+      ? Effect.succeed(valid)
+      : Effect.fail(validationError(issues, { subject: "Invalid Redis cache options" }))
   })

@@ -43,6 +43,7 @@ import {
   WebAppOptions
 } from "./FactoryOptions.js"
 import { presetCacheOptions, presets } from "./presets.js"
+import { primaryUrl } from "../tiers/RedisTopology.js"
 
 /**
  * A web or testing cache.
@@ -96,7 +97,7 @@ const redisCache = (cacheType: CacheType, options: RedisCacheOptions): CacheLaye
         new InfrastructureError({
           message: `Redis connection failed for ${cacheTypeLabel[cacheType]} cache`,
           context: {
-            redisUrl: redactUrl(options.redisUrl ?? FactoryDefaults.webApp.redisUrl),
+            redisUrl: redactUrl(primaryUrl(options.redisUrl) ?? FactoryDefaults.webApp.redisUrl),
             cacheType,
             failOnConnectionError: true
           },

@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { Duration, Effect, Option, Predicate, Redacted, type Scope } from "effect"
-import { Redis } from "ioredis"
+import { Cluster, Redis } from "ioredis"
 import { ConfigurationError, ConnectionError } from "../errors.js"
 import { redactUrl as redactRedisUrl } from "../internal/url.js"
 import type { PemSource, SecretPemSource, SecurityConfig } from "./SecurityConfig.js"
@@ -572,4 +572,242 @@ export const connectRedis = (
         Effect.as(client)
       )
     )
+  )
+
+// -------------------------------------------------------------------------------------------------
+// Cluster and Sentinel
+
+/**
+ * A `host:port` pair: a cluster's startup node or a sentinel.
+ *
+ * @since 0.1.0
+ */
+export interface NodeAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * The ioredis Cluster settings that matter to the cache, as validated by the cache options.
+ *
+ * @since 0.1.0
+ */
+export interface ClusterTuning {
+  /** Most MOVED/ASK redirections followed per command (ioredis default 16). */
+  readonly maxRedirections?: number
+  /** Milliseconds before a command that met a closed node connection is retried (ioredis default 100). */
+  readonly retryDelayOnFailover?: number
+  /** Milliseconds before a command that met CLUSTERDOWN is retried (ioredis default 100). */
+  readonly retryDelayOnClusterDown?: number
+  /** Milliseconds a slot-map refresh may take (ioredis default 1000). */
+  readonly slotsRefreshTimeout?: number
+  /** Milliseconds between slot-map refreshes (ioredis default 5000). */
+  readonly slotsRefreshInterval?: number
+  /** Addresses the nodes announce mapped to the addresses this client must use (NAT, containers). */
+  readonly natMap?: Readonly<Record<string, NodeAddress>>
+}
+
+/**
+ * Where the Sentinels are and which master they watch.
+ *
+ * @since 0.1.0
+ */
+export interface SentinelSettings {
+  readonly sentinels: ReadonlyArray<NodeAddress>
+  /** The master's name, as in `sentinel monitor <name> ...`. */
+  readonly name: string
+  readonly sentinelUsername?: string
+  readonly sentinelPassword?: Redacted.Redacted<string>
+  /** Whether the sentinels themselves speak TLS (with the same CA and client certificate as the data nodes). */
+  readonly tls: boolean
+}
+
+/** What ioredis' clients have in common that a managed connection needs. */
+interface ManagedClient {
+  readonly status: string
+  connect(): Promise<void>
+  quit(): Promise<unknown>
+  disconnect(): void
+  on(event: string, listener: (error: unknown) => void): unknown
+}
+
+// ioredis wraps a cluster's last node failure; the node error says more than the wrapper.
+const withCauses = (error: unknown): ReadonlyArray<unknown> =>
+  Predicate.hasProperty(error, "lastNodeError") && error.lastNodeError != null ? [error.lastNodeError, error] : [error]
+
+/**
+ * Opens a client made by `create` (lazy, never retrying by itself), failing with a
+ * classified {@link ConnectionError} or a timeout after `timeoutMs`; it lives in the Scope.
+ */
+const connectManaged = <C extends ManagedClient>(
+  create: () => C,
+  url: string,
+  where: string,
+  timeoutMs: number
+): Effect.Effect<C, ConnectionError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const emitted: Array<unknown> = []
+      const client = create()
+      const keep = (error: unknown) => {
+        if (emitted.length < 10) emitted.push(...withCauses(error))
+      }
+      client.on("error", keep)
+      // A cluster reports each node's failure here too; without a listener nothing is lost, but keep the cause.
+      client.on("node error", keep)
+      return { client, emitted }
+    }),
+    ({ client }) =>
+      Effect.promise(() => client.status === "ready" ? client.quit().catch(() => "") : Promise.resolve("")).pipe(
+        Effect.timeoutOption(Duration.seconds(1)),
+        Effect.ensuring(Effect.sync(() => {
+          if (client.status !== "end") client.disconnect()
+        }))
+      )
+  ).pipe(
+    Effect.flatMap(({ client, emitted }) =>
+      Effect.tryPromise({
+        try: () => client.connect(),
+        catch: (rejection): ReadonlyArray<unknown> => [...emitted, ...withCauses(rejection)]
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: Duration.millis(timeoutMs),
+          orElse: () =>
+            Effect.fail(
+              new ConnectionError({
+                message: `Cannot connect to Redis at ${where}: no answer within ${timeoutMs} ms`,
+                url: redactUrl(url),
+                reason: "timeout"
+              })
+            )
+        }),
+        Effect.mapError((errors) => Array.isArray(errors) ? classifyConnectionError(errors, url) : errors as ConnectionError),
+        Effect.as(client)
+      )
+    )
+  )
+
+// SNI and host name checks follow each node's own host (Node's default): one servername cannot fit every node.
+const withoutServername = (options: tls.ConnectionOptions): tls.ConnectionOptions => {
+  const { servername: _servername, ...rest } = options
+  return rest
+}
+
+// What every node connection of a cluster or a sentinel setup shares with a standalone one.
+const nodeOptions = (settings: ConnectionSettings, options: ConnectRedisOptions) => ({
+  ...(settings.username === undefined ? {} : { username: settings.username }),
+  ...(settings.password === undefined ? {} : { password: settings.password }),
+  ...(settings.tls === undefined ? {} : { tls: withoutServername(settings.tls) }),
+  connectTimeout: settings.connectTimeout,
+  ...(settings.socketTimeout === undefined ? {} : { socketTimeout: settings.socketTimeout }),
+  maxRetriesPerRequest: 0,
+  reconnectOnError: null,
+  ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
+  ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout }),
+  ...(options.protocol === undefined ? {} : { protocol: options.protocol })
+})
+
+/**
+ * Opens an ioredis `Cluster` on `nodes` (its startup nodes), every node with the
+ * credentials, TLS and timeouts of `settings`. Like {@link connectRedis} it fails fast:
+ * no offline queue, no reconnection of its own (`clusterRetryStrategy` returns null),
+ * so the caller's schedule drives reconnection. MOVED and ASK are followed by ioredis.
+ * `url` is what messages show (redacted).
+ *
+ * @since 0.1.0
+ */
+export const connectCluster = (
+  url: string,
+  nodes: ReadonlyArray<NodeAddress>,
+  settings: ConnectionSettings,
+  tuning: ClusterTuning,
+  options: ConnectRedisOptions = {}
+): Effect.Effect<Cluster, ConnectionError, Scope.Scope> =>
+  Effect.catch(connectClusterOnce(url, nodes, settings, tuning, options), (error) =>
+    error.reason === "closed" || error.reason === "timeout"
+      ? Effect.flatMap(diagnoseNode(nodes[0]!, settings, options), (diagnosed) => Effect.fail(diagnosed ?? error))
+      : Effect.fail(error))
+
+// ioredis' Cluster reports a node it cannot reach as "Connection is closed." and drops the cause (a
+// TLS or AUTH failure): one plain connection to the first startup node says what it was.
+const diagnoseNode = (node: NodeAddress, settings: ConnectionSettings, options: ConnectRedisOptions) =>
+  Effect.scoped(
+    connectRedis(`${settings.tls === undefined ? "redis" : "rediss"}://${node.host}:${node.port}`, {
+      ...settings,
+      host: node.host,
+      port: node.port
+    }, options).pipe(
+      Effect.as(undefined),
+      Effect.catch((diagnosed) => Effect.succeed(diagnosed.reason === "closed" ? undefined : diagnosed))
+    )
+  )
+
+const connectClusterOnce = (
+  url: string,
+  nodes: ReadonlyArray<NodeAddress>,
+  settings: ConnectionSettings,
+  tuning: ClusterTuning,
+  options: ConnectRedisOptions
+): Effect.Effect<Cluster, ConnectionError, Scope.Scope> =>
+  connectManaged(
+    () =>
+      new Cluster(nodes.map(({ host, port }) => ({ host, port })), {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        enableReadyCheck: true,
+        clusterRetryStrategy: () => null,
+        ...(tuning.maxRedirections === undefined ? {} : { maxRedirections: tuning.maxRedirections }),
+        ...(tuning.retryDelayOnFailover === undefined ? {} : { retryDelayOnFailover: tuning.retryDelayOnFailover }),
+        ...(tuning.retryDelayOnClusterDown === undefined ? {} : { retryDelayOnClusterDown: tuning.retryDelayOnClusterDown }),
+        ...(tuning.slotsRefreshTimeout === undefined ? {} : { slotsRefreshTimeout: tuning.slotsRefreshTimeout }),
+        ...(tuning.slotsRefreshInterval === undefined ? {} : { slotsRefreshInterval: tuning.slotsRefreshInterval }),
+        ...(tuning.natMap === undefined ? {} : { natMap: { ...tuning.natMap } }),
+        redisOptions: nodeOptions(settings, options)
+      }),
+    url,
+    nodes.map(({ host, port }) => `${host}:${port}`).join(","),
+    // Slot discovery is a few round trips on top of the handshake.
+    2 * settings.connectTimeout + 500
+  )
+
+/**
+ * Opens a connection to the master that the Sentinels in `sentinel` name, with
+ * `failoverDetector` on: when the Sentinels announce `+switch-master` the connection is
+ * closed at once (and the caller reconnects through the Sentinels to the new master),
+ * rather than writing to a demoted master until a timeout notices. Credentials and TLS of
+ * `settings` apply to the master; `sentinelUsername`/`sentinelPassword` and, with
+ * `sentinel.tls`, the same TLS files to the Sentinels.
+ *
+ * @since 0.1.0
+ */
+export const connectSentinel = (
+  url: string,
+  sentinel: SentinelSettings,
+  settings: ConnectionSettings,
+  options: ConnectRedisOptions = {}
+): Effect.Effect<Redis, ConnectionError, Scope.Scope> =>
+  connectManaged(
+    () =>
+      new Redis({
+        ...nodeOptions(settings, options),
+        ...(settings.db === undefined ? {} : { db: settings.db }),
+        sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
+        name: sentinel.name,
+        role: "master",
+        ...(sentinel.sentinelUsername === undefined ? {} : { sentinelUsername: sentinel.sentinelUsername }),
+        ...(sentinel.sentinelPassword === undefined ? {} : { sentinelPassword: Redacted.value(sentinel.sentinelPassword) }),
+        ...(settings.tls === undefined ? {} : { enableTLSForSentinelMode: true }),
+        ...(sentinel.tls && settings.tls !== undefined ? { sentinelTLS: withoutServername(settings.tls) } : {}),
+        ...(options.commandTimeout === undefined ? {} : { sentinelCommandTimeout: options.commandTimeout }),
+        failoverDetector: true,
+        updateSentinels: true,
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        retryStrategy: () => null,
+        sentinelRetryStrategy: () => null
+      }),
+    url,
+    `the master "${sentinel.name}" (through ${sentinel.sentinels.map(({ host, port }) => `${host}:${port}`).join(",")})`,
+    // Asking a sentinel, then connecting to the master it names.
+    2 * settings.connectTimeout + 500
   )

@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Context, Data, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Scope } from "effect"
-import type { Redis } from "ioredis"
+import type { Cluster, Redis } from "ioredis"
 import type { CacheModeName } from "../events/CacheEvents.js"
 import { CacheEvents } from "../events/CacheEvents.js"
 import type { ConfigurationError, ConnectionError, ValidationError } from "../errors.js"
@@ -37,13 +37,20 @@ import {
   valueTooLarge
 } from "../internal/serverLimits.js"
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
-import { classifyConnectionError, connectRedis, redisConnectionOptions } from "../security/connectionOptions.js"
+import {
+  classifyConnectionError,
+  connectCluster,
+  connectRedis,
+  connectSentinel,
+  redisConnectionOptions
+} from "../security/connectionOptions.js"
 import { Invalidation, localInvalidation } from "../coherence/Invalidation.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { makeBatcher, type Resume } from "../internal/batcher.js"
 import { escapeGlob, matcher } from "../internal/pattern.js"
-import { redactUrl } from "../internal/url.js"
+import { groupBySlot, perSlot } from "../internal/slots.js"
 import { MemoryTier } from "./MemoryTier.js"
+import { addressOf, type RedisTopology, shownTopology, standalone } from "./RedisTopology.js"
 
 /**
  * What the Redis tier needs to know. Durations are already validated by the cache
@@ -64,6 +71,8 @@ export interface RedisTierOptions {
   readonly cacheName: string
   /** With L1 off, memory serves only while Redis is away, and is emptied when Redis is back. */
   readonly enableL1: boolean
+  /** One server (default, at `redisUrl`), a Redis Cluster, or a master found through Sentinel. */
+  readonly topology?: RedisTopology
 }
 
 /**
@@ -161,7 +170,14 @@ export class RedisTier extends Context.Service<RedisTier, {
 /** A command or connection attempt that failed: the cause is what ioredis rejected with. */
 class RedisFailure extends Data.TaggedError("RedisFailure")<{ readonly cause: unknown }> {}
 
-const isTransportError = (error: unknown): boolean => !(error instanceof Error && error.name === "ReplyError")
+// Replies that say the node cannot serve us now, whatever we send: a demoted master (READONLY,
+// Sentinel failover), a cluster without a quorum or a slot owner (CLUSTERDOWN), a replica that
+// lost its master (MASTERDOWN). They are a lost connection, not a refusal: the tier goes
+// memory-only and reconnects (through the Sentinels, or to the new slot map).
+const UNSERVABLE = /^(READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)\b/
+
+const isTransportError = (error: unknown): boolean =>
+  !(error instanceof Error && error.name === "ReplyError") || UNSERVABLE.test(error.message)
 
 // The ACL or configuration refusal behind a failed batch command; inside MULTI it comes
 // back as EXECABORT with the refusals of the queued commands attached.
@@ -333,6 +349,8 @@ const transactionReplies = (
 /** A connection and what the tier learnt about its server when it connected. */
 interface Connection {
   readonly client: Redis
+  /** The same client, typed as what it is, when the topology is a cluster. */
+  readonly cluster: Cluster | undefined
   readonly scope: Scope.Closeable
   readonly limit: BulkLimit
 }
@@ -369,15 +387,20 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const invalidation = Option.getOrElse(yield* Effect.serviceOption(Invalidation), localInvalidation)
   const clock = yield* Clock.Clock
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
-  const url = redactUrl(options.redisUrl)
+  const topology = options.topology ?? standalone
+  const url = shownTopology(topology, options.redisUrl)
   const commandTimeout = Duration.toMillis(options.commandTimeout)
   const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout)
-  const baseSettings = yield* redisConnectionOptions(options.redisUrl, options.security)
+  // A cluster's nodes share the credentials and TLS of its first URL (the options schema checks they agree).
+  const settingsUrl = topology._tag === "Cluster" ? topology.nodes[0]! : options.redisUrl
+  const baseSettings = yield* redisConnectionOptions(settingsUrl, options.security)
   const connectionSettings = { ...baseSettings, connectTimeout: Duration.toMillis(connectTimeout) }
   const connectionName = `effect-redis-cache:${options.cacheName}`
   const magic = ENVELOPE_MAGIC
 
   let client: Redis | undefined
+  // The same client as `client` when the topology is a cluster: it knows the masters.
+  let cluster: Cluster | undefined
   // Each connection lives in a scope of its own: closing it sends QUIT (when the
   // connection is still healthy) and disconnects.
   let clientScope: Scope.Closeable | undefined
@@ -422,6 +445,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     const scope = client === target ? clientScope : undefined
     if (client === target) {
       client = undefined
+      cluster = undefined
       clientScope = undefined
     }
     target.removeAllListeners("end")
@@ -433,7 +457,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const markLost = (target: Redis, error: unknown) =>
     Effect.suspend(() => {
       if (client !== target) return Effect.void
-      const reason = classifyConnectionError(error, options.redisUrl).message
+      // A cluster or a sentinel setup is named by what the status shows (its first node), not the unused redisUrl.
+      const reason = classifyConnectionError(error, topology._tag === "Standalone" ? options.redisUrl : url).message
       lastError = Option.some(reason)
       dropClient(target)
       return invalidation.disconnected(target).pipe(
@@ -446,11 +471,31 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // No retries, no offline queue, no reconnection of its own: ours is driven by the schedule.
   // No auto-pipelining either: the tier batches by itself, and a full batch must reach the
   // socket when it is sent, not at the next tick together with everything after it.
+  const connectTopology: Effect.Effect<[Redis, Cluster | undefined], ConnectionError, Scope.Scope> = (() => {
+    const connection = { connectionName, commandTimeout }
+    switch (topology._tag) {
+      case "Standalone":
+        return Effect.map(connectRedis(options.redisUrl, connectionSettings, connection), (redis) => [redis, undefined])
+      case "Sentinel":
+        return Effect.map(
+          connectSentinel(url, topology, connectionSettings, connection),
+          (redis) => [redis, undefined]
+        )
+      case "Cluster":
+        // ioredis' Cluster answers every command the tier sends a Redis (routed by slot); the tier
+        // keeps it typed as a cluster too, for what only a cluster has (its masters).
+        return Effect.map(
+          connectCluster(url, topology.nodes.map(addressOf), connectionSettings, topology.tuning, connection),
+          (connected) => [connected as unknown as Redis, connected]
+        )
+    }
+  })()
+
   const connectOnce: Effect.Effect<Connection, ConnectionError> = Effect.flatMap(Scope.make(), (scope) =>
-    connectRedis(options.redisUrl, connectionSettings, { connectionName, commandTimeout }).pipe(
+    connectTopology.pipe(
       Scope.provide(scope),
-      Effect.flatMap((connected) =>
-        Effect.map(bulkLimitOf(connected), (limit) => ({ client: connected, scope, limit }))
+      Effect.flatMap(([connected, asCluster]) =>
+        Effect.map(bulkLimitOf(connected), (limit) => ({ client: connected, cluster: asCluster, scope, limit }))
       ),
       Effect.onExit((exit) => {
         lastFailureFinal = Exit.isFailure(exit) && isFinalConnectionFailure(Cause.squash(exit.cause))
@@ -467,9 +512,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       }
     )
 
-  const adopt = ({ client: fresh, scope, limit }: Connection) =>
+  const adopt = ({ client: fresh, cluster: freshCluster, scope, limit }: Connection) =>
     Effect.andThen(Effect.sync(() => {
       client = fresh
+      cluster = freshCluster
       clientScope = scope
       maxBulkBytes = limit.maxBulkBytes
       limitKnown = limit.known
@@ -492,6 +538,25 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     }
     return target as Redis & ReplayCommands & ScriptCommands
   }
+
+  // The masters to SCAN: every master of a cluster (each holds only its slots' keys), else the one server.
+  const scanned = (target: Redis): ReadonlyArray<Redis> =>
+    cluster !== undefined && (target as unknown) === cluster ? cluster.nodes("master") : [target]
+
+  // SCANs every master in turn; `each` gets the keys of one SCAN page, all from one node.
+  const scanEverywhere = (target: Redis, pattern: string, each: (keys: Array<string>) => Promise<void>) =>
+    scanned(target).reduce<Promise<void>>(
+      (previous, node) => previous.then(() => scanKeys(node, pattern, each)),
+      Promise.resolve()
+    )
+
+  // A multi-key command per slot on a cluster (the server refuses CROSSSLOT), else one command.
+  const slotted = <A>(target: Redis, keys: Array<string>, run: (keys: Array<string>) => Promise<A>): Promise<Array<A>> =>
+    cluster !== undefined && (target as unknown) === cluster
+      ? Promise.all(groupBySlot(keys, (key) => key).map((group) => run(group.map((i) => keys[i]!))))
+      : run(keys).then((answer) => [answer])
+
+  const sum = (counts: Array<number>) => counts.reduce((total, n) => total + n, 0)
 
   const scanKeys = (target: Redis, pattern: string, each: (keys: Array<string>) => Promise<void>) =>
     new Promise<void>((resolve, reject) => {
@@ -537,7 +602,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   }
 
   const replayPattern = (target: Redis, commands: ReplayCommands, pattern: string, at: number) =>
-    scanKeys(target, pattern, (keys) => commands.deleteIfNotNewer(keys.length, ...keys, at, magic).then(() => undefined))
+    scanEverywhere(target, pattern, (keys) =>
+      slotted(target, keys, (group) => commands.deleteIfNotNewer(group.length, ...group, at, magic)).then(() => undefined))
       .then((): ReplayOutcome => 1, refusedAlone)
 
   // The server proved it cannot take `size` bytes (it answered "invalid bulk length", or closed
@@ -756,6 +822,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       const scope = clientScope
       client?.removeAllListeners("end")
       client = undefined
+      cluster = undefined
       clientScope = undefined
       return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
     })
@@ -883,9 +950,12 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // Requests made in the same tick share one round trip and one command: the plain
   // command for a lone request, a script or a transaction for several (one command per
   // request when the server refuses those).
+  // On a cluster a batch is split by slot (a script's or a transaction's keys must share one), and the
+  // parts are sent together; keys that share a {hash tag} still share a command.
   const batched = <I, A>(
     name: string,
     unavailable: Exit.Exit<A>,
+    keyOf: (input: I) => string,
     one: (target: Redis, input: I) => Promise<Exit.Exit<A, RedisReplyError>>,
     many: (target: Redis, inputs: Array<I>) => Promise<Array<Exit.Exit<A, RedisReplyError>>>
   ) =>
@@ -895,8 +965,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         for (const resume of resumes) resume(unavailable)
         return
       }
-      const each = () => oneByOne(target, inputs, one)
-      const outcomes = inputs.length === 1 ? each() : batchOrEach(() => many(target, inputs), each)
+      const send = (part: Array<I>) => {
+        const each = () => oneByOne(target, part, one)
+        return part.length === 1 ? each() : batchOrEach(() => many(target, part), each)
+      }
+      const outcomes = cluster !== undefined && inputs.length > 1 ? perSlot(inputs, keyOf, send) : send(inputs)
       outcomes.then(
         (settled) => resumeAll(resumes, settled),
         (error) => {
@@ -960,6 +1033,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     batched<string, RedisRead>(
       "GET",
       UNAVAILABLE_EXIT,
+      (fullKey) => fullKey,
       (target, fullKey) => readOne(target, fullKey, withTtl),
       readMany(withTtl)
     )
@@ -1006,7 +1080,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       : writeManyThroughLua(target, requests)
   }
   // `undefined`: Redis could not be asked.
-  const writes = batched<WriteRequest, "OK" | undefined>("SET", NOT_ASKED, writeOne, writeMany)
+  const writes = batched<WriteRequest, "OK" | undefined>("SET", NOT_ASKED, (request) => request.fullKey, writeOne, writeMany)
 
   return RedisTier.of({
     isConnected: () => mode === "Connected",
@@ -1048,9 +1122,9 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       Effect.suspend(() => {
         let removed = 0
         return command("SCAN", (target) =>
-          scanKeys(target, pattern, (keys) =>
-            target.unlink(...keys).then((n) => {
-              removed += n
+          scanEverywhere(target, pattern, (keys) =>
+            slotted(target, keys, (group) => target.unlink(...group)).then((counts) => {
+              removed += sum(counts)
             })).then(() => removed)).pipe(
             Effect.map((done) => {
               if (done !== undefined) return removed
@@ -1081,7 +1155,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       pendingReplay: pending.size + pendingPatterns.size,
       droppedWhileDegraded
     })),
-    client: Effect.sync(() => Option.fromNullishOr(client)),
+    // A cluster's first master stands for it in security checks and diagnostics.
+    client: Effect.sync(() => Option.fromNullishOr(cluster === undefined ? client : cluster.nodes("master")[0])),
     keyPrefix: options.keyPrefix,
     url
   })

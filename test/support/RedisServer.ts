@@ -36,6 +36,12 @@ export interface RedisServerOptions {
   }
   /** Path of an ACL file to load (`--aclfile`). */
   readonly aclFile?: string
+  /**
+   * Run a Sentinel (`redis-server <conf> --sentinel`) instead of a data server: the
+   * text of its config file (`sentinel monitor ...` lines), written once into its dir
+   * (Sentinel rewrites it as it learns). `args` are appended as for a server.
+   */
+  readonly sentinelConfig?: string
 }
 
 /** A running test server and the faults a test can inflict on it. */
@@ -237,8 +243,23 @@ class ManagedServer {
     fs.rmSync(this.dir, { recursive: true, force: true })
   }
 
+  private sentinelArgs(port: number, config: string): Array<string> {
+    const file = path.join(this.dir, "sentinel.conf")
+    if (!fs.existsSync(file)) fs.writeFileSync(file, config)
+    return [
+      file, "--sentinel",
+      "--bind", HOST,
+      "--port", String(port),
+      "--dir", this.dir,
+      "--daemonize", "no",
+      "--logfile", this.logFile,
+      ...(this.options.args ?? [])
+    ]
+  }
+
   private serverArgs(port: number): Array<string> {
     const { options } = this
+    if (options.sentinelConfig !== undefined) return this.sentinelArgs(port, options.sentinelConfig)
     const args = [
       "--bind", HOST,
       "--save", "",
