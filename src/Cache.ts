@@ -28,6 +28,7 @@ import { makeReadPath } from "./internal/cache/readPath.js"
 import { makeSingleFlight } from "./internal/cache/singleFlight.js"
 import { makeStats } from "./internal/cache/stats.js"
 import { makeWritePath } from "./internal/cache/writePath.js"
+import { resilienceDefaults } from "./internal/cache/resilienceSettings.js"
 import { MemoryTier, type MemoryTierStats } from "./tiers/MemoryTier.js"
 import { RedisTier } from "./tiers/RedisTier.js"
 import { Invalidation, type InvalidationStatus } from "./coherence/Invalidation.js"
@@ -42,6 +43,8 @@ import { validateSecurityConfig } from "./security/SecurityConfig.js"
 export interface SetOptions {
   /** Time to live; a bare number means milliseconds (Effect's `Duration.Input`). Default: the cache's `defaultTtl`. */
   readonly ttl?: Duration.Input
+  /** Most time added at random to the TTL (0: none). Default: the cache's `ttlJitter`. See docs/resilience.md. */
+  readonly ttlJitter?: Duration.Input
   /** Encode the value with this schema before storing it (read it back with `get(key, schema)`). */
   readonly schema?: Schema.Codec<unknown, unknown>
 }
@@ -54,6 +57,8 @@ export interface SetOptions {
  */
 export interface GetOrSetOptions<A> {
   readonly ttl?: Duration.Input
+  /** Most time added at random to the stored value's TTL (0: none). Default: the cache's `ttlJitter`. */
+  readonly ttlJitter?: Duration.Input
   readonly schema?: Schema.Codec<A, unknown>
 }
 
@@ -277,6 +282,7 @@ const schemaMismatchRule = (valid: { readonly onSchemaMismatch?: SchemaMismatchR
 const memorySettings = (valid: MemoryCacheOptions) => ({
   cacheName: valid.cacheName ?? "default",
   onSchemaMismatch: schemaMismatchRule(valid),
+  resilience: resilienceDefaults(valid),
   defaultTtlMillis: Duration.toMillis(valid.defaultTtl ?? DEFAULT_TTL),
   enableL1: true,
   keyPrefix: "",
@@ -307,6 +313,7 @@ const exponentialFrom = (base: Duration.Duration): Schedule.Schedule<unknown, un
 const redisSettings = (valid: RedisCacheOptions) => ({
   cacheName: valid.cacheName ?? "default",
   onSchemaMismatch: schemaMismatchRule(valid),
+  resilience: resilienceDefaults(valid),
   defaultTtlMillis: Duration.toMillis(valid.defaultTtl ?? DEFAULT_TTL),
   enableL1: valid.enableL1 ?? true,
   keyPrefix: valid.keyPrefix ?? "cache:",

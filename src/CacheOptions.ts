@@ -162,7 +162,12 @@ export const CommonOptionFields = {
    * The largest value, in serialized bytes (before compression), that `set` accepts
    * and `get` reads back. Default 64 MiB (docs/configuration.md, "maxValueBytes").
    */
-  maxValueBytes: Schema.optionalKey(intBetween(1024, CacheLimits.maxValueBytes))
+  maxValueBytes: Schema.optionalKey(intBetween(1024, CacheLimits.maxValueBytes)),
+  /**
+   * Most time added at random to every TTL this cache writes, so that entries written
+   * together do not expire together. Default: none (docs/resilience.md).
+   */
+  ttlJitter: Schema.optionalKey(Ttl)
 }
 
 /**

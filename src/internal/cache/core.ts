@@ -14,6 +14,7 @@ import { Invalidation, localInvalidation } from "../../coherence/Invalidation.js
 import { MemoryTier } from "../../tiers/MemoryTier.js"
 import { type RedisReplyError, RedisTier } from "../../tiers/RedisTier.js"
 import { makeRedisTracer } from "./redisSpans.js"
+import type { ResilienceDefaults } from "./resilienceSettings.js"
 
 /** What a stored value that no longer fits the reader's schema gives: a miss (default) or a SerializationError. */
 export type SchemaMismatchRule = "miss" | "fail"
@@ -25,6 +26,8 @@ export interface CoreSettings {
   readonly enableL1: boolean
   readonly keyPrefix: string
   readonly onSchemaMismatch: SchemaMismatchRule
+  /** The cache-wide defaults of the resilience options (docs/resilience.md). */
+  readonly resilience: ResilienceDefaults
 }
 
 /** Counters of one cache; L1's own counters live in the memory tier. */

@@ -37,6 +37,7 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
     const schema = options?.schema as AnySchema
     const setOptions: SetOptions = {
       ...(options?.ttl === undefined ? {} : { ttl: options.ttl }),
+      ...(options?.ttlJitter === undefined ? {} : { ttlJitter: options.ttlJitter }),
       ...(schema === undefined ? {} : { schema })
     }
     const lookUpAndStore = lookup.pipe(

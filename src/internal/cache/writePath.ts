@@ -6,7 +6,8 @@ import type { CacheError } from "../../errors.js"
 import type { RedisTier } from "../../tiers/RedisTier.js"
 import type { SetOptions } from "../../Cache.js"
 import type { CacheCore } from "./core.js"
-import { keyError, keyIssue, ttlMillisOf, undefinedValueError } from "./inputs.js"
+import { keyError, keyIssue, undefinedValueError } from "./inputs.js"
+import { jitteredTtlOf } from "./lifetime.js"
 import { schemaEncoder, schemaFailure } from "./schemas.js"
 
 /** The write operations of a cache. */
@@ -68,7 +69,7 @@ export const makeWritePath = (core: CacheCore) => {
   const set = (key: string, input: unknown, options?: SetOptions): Effect.Effect<void, CacheError> =>
     Effect.suspend((): Effect.Effect<void, CacheError> => {
       if (keyIssue(key) !== undefined) return keyError(key)
-      const ttlMillis = ttlMillisOf(key, options?.ttl, defaultTtlMillis)
+      const ttlMillis = jitteredTtlOf(key, options, defaultTtlMillis, settings.resilience)
       if (typeof ttlMillis !== "number") return Exit.fail(ttlMillis)
       if (input === undefined) return undefinedValueError(key)
       guard.touch(key)
