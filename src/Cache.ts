@@ -45,6 +45,8 @@ export interface SetOptions {
   readonly ttl?: Duration.Input
   /** Most time added at random to the TTL (0: none). Default: the cache's `ttlJitter`. See docs/resilience.md. */
   readonly ttlJitter?: Duration.Input
+  /** How long past its TTL the entry is kept for `getOrSet`'s fail-safe (0: not at all). Default: the cache's `staleFor`. */
+  readonly staleFor?: Duration.Input
   /** Encode the value with this schema before storing it (read it back with `get(key, schema)`). */
   readonly schema?: Schema.Codec<unknown, unknown>
 }
@@ -59,6 +61,14 @@ export interface GetOrSetOptions<A> {
   readonly ttl?: Duration.Input
   /** Most time added at random to the stored value's TTL (0: none). Default: the cache's `ttlJitter`. */
   readonly ttlJitter?: Duration.Input
+  /** How long past its TTL the stored value is kept for fail-safe. Default: the cache's `staleFor`. */
+  readonly staleFor?: Duration.Input
+  /** When the lookup (or Redis) fails and a stale value is at hand, answer with it. Default: the cache's `staleOnError`. */
+  readonly staleOnError?: boolean
+  /** A lookup that dies (a defect) counts as a failure for `staleOnError` too. Default false. */
+  readonly staleOnDefect?: boolean
+  /** How long fail-safe serves the stale value before it tries the lookup again. Default: the cache's (30 s). */
+  readonly failSafeThrottle?: Duration.Input
   readonly schema?: Schema.Codec<A, unknown>
 }
 
@@ -98,6 +108,29 @@ export interface CacheStats {
   readonly serializationErrors: number
   /** Stored values that did not fit the reader's schema and were read as misses (`onSchemaMismatch: "miss"`). */
   readonly schemaMismatches: number
+  /** What the resilience options did (docs/resilience.md). */
+  readonly resilience: ResilienceStats
+}
+
+/**
+ * Counters of the resilience options of `getOrSet` (docs/resilience.md).
+ *
+ * @since 0.1.0
+ */
+export interface ResilienceStats {
+  /** Stale values served, whatever the cause (each is also a `StaleServed` event). */
+  readonly staleServed: number
+  /** Lookups that failed and were answered with a stale value. */
+  readonly failSafeActivations: number
+  readonly softTimeouts: number
+  readonly hardTimeouts: number
+  readonly backgroundRefreshesStarted: number
+  readonly backgroundRefreshesSucceeded: number
+  readonly backgroundRefreshesFailed: number
+  /** `distributedLock`: locks this cache took, waits for another holder, waits that timed out. */
+  readonly locksAcquired: number
+  readonly locksWaited: number
+  readonly lockTimeouts: number
 }
 
 /**

@@ -76,6 +76,14 @@ export const Ttl = PositiveDuration(CacheLimits.maxTtlMillis, "365 days")
 
 const Timeout = PositiveDuration(10 * 60 * 1000, "10 minutes")
 
+// A duration where 0 means "off" (a throttle, a timeout that is not wanted), at most 365 days.
+const NonNegativeDuration = durationInput.check(
+  Schema.makeFilter((input: Duration.Input) => {
+    const millis = toMillis(input)
+    return (millis >= 0 && millis <= CacheLimits.maxTtlMillis) || "must be between 0 and 365 days"
+  })
+)
+
 /**
  * An integer between `minimum` and `maximum`, inclusive.
  *
@@ -167,7 +175,16 @@ export const CommonOptionFields = {
    * Most time added at random to every TTL this cache writes, so that entries written
    * together do not expire together. Default: none (docs/resilience.md).
    */
-  ttlJitter: Schema.optionalKey(Ttl)
+  ttlJitter: Schema.optionalKey(Ttl),
+  /**
+   * How long past its TTL an entry is kept, in both tiers, so that `getOrSet` can serve
+   * it when the lookup fails (`staleOnError`). `get` never serves it. Default: none.
+   */
+  staleFor: Schema.optionalKey(Ttl),
+  /** `getOrSet` serves a stale value (kept by `staleFor`) when the lookup, or Redis, fails. Default false. */
+  staleOnError: Schema.optionalKey(Schema.Boolean),
+  /** After fail-safe served a stale value, how long it is served before the lookup is tried again. Default 30 s. */
+  failSafeThrottle: Schema.optionalKey(NonNegativeDuration)
 }
 
 /**

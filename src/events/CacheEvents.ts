@@ -22,12 +22,24 @@ export type CacheEvent =
   | { readonly _tag: "L1Invalidated"; readonly keys: number; readonly mechanism: "tracking" }
   /** L1 was emptied: changes made elsewhere may have been missed (a lost link, a recovery) or Redis was flushed. */
   | { readonly _tag: "L1Flushed"; readonly cause: string }
+  /** `getOrSet` answered with a value past its TTL (docs/resilience.md), and why. */
+  | { readonly _tag: "StaleServed"; readonly key: string; readonly cause: StaleCause }
+  /** A lookup failed and fail-safe served a stale value instead; the lookup waits `failSafeThrottle`. */
+  | { readonly _tag: "FailSafeActivated"; readonly key: string; readonly error: string }
   | {
     readonly _tag: "ModeChanged"
     readonly from: CacheModeName
     readonly to: CacheModeName
     readonly reason: string
   }
+
+/**
+ * Why `getOrSet` served a stale value: the lookup failed (or timed out), Redis failed,
+ * fail-safe's throttle is on, or the soft timeout passed.
+ *
+ * @since 0.1.0
+ */
+export type StaleCause = "lookupFailed" | "redisError" | "throttled" | "softTimeout"
 
 /**
  * The modes a cache can be in: `Connected` and `MemoryOnly`/`Connecting` for a

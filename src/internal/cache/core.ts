@@ -15,6 +15,7 @@ import { MemoryTier } from "../../tiers/MemoryTier.js"
 import { type RedisReplyError, RedisTier } from "../../tiers/RedisTier.js"
 import { makeRedisTracer } from "./redisSpans.js"
 import type { ResilienceDefaults } from "./resilienceSettings.js"
+import { newResilienceCounters, type ResilienceCounters } from "./resilienceCounters.js"
 
 /** What a stored value that no longer fits the reader's schema gives: a miss (default) or a SerializationError. */
 export type SchemaMismatchRule = "miss" | "fail"
@@ -38,6 +39,7 @@ export interface CoreCounters {
   deletes: number
   serializationErrors: number
   schemaMismatches: number
+  readonly resilience: ResilienceCounters
 }
 
 /** The cache core. */
@@ -60,7 +62,8 @@ export const makeCore = Effect.fnUntraced(function*(settings: CoreSettings) {
     sets: 0,
     deletes: 0,
     serializationErrors: 0,
-    schemaMismatches: 0
+    schemaMismatches: 0,
+    resilience: newResilienceCounters()
   }
   // Coherence: the refill guard (a Redis read that raced a write or an invalidation must
   // not refill L1 with what it read) and whether L1 may hold copies now.

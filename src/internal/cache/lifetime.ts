@@ -1,6 +1,7 @@
 /**
  * How long a write lives: its TTL plus the random jitter (`ttlJitter`) that keeps
- * entries written together from expiring together.
+ * entries written together from expiring together, and the grace after it (`staleFor`)
+ * during which the entry is kept, physically, for fail-safe.
  */
 import { Duration, Option } from "effect"
 import { CacheLimits } from "../../CacheOptions.js"
@@ -12,6 +13,7 @@ import type { ResilienceDefaults } from "./resilienceSettings.js"
 export interface LifetimeOptions {
   readonly ttl?: Duration.Input | undefined
   readonly ttlJitter?: Duration.Input | undefined
+  readonly staleFor?: Duration.Input | undefined
 }
 
 /** A per-call duration that may be zero ("off for this call"), in milliseconds, or the refusal. */
@@ -49,3 +51,14 @@ export const jitteredTtlOf = (
   if (jitter === 0) return ttlMillis
   return Math.min(CacheLimits.maxTtlMillis, ttlMillis + Math.floor(Math.random() * (jitter + 1)))
 }
+
+/** How long past its TTL a write is kept for fail-safe, in milliseconds (0: not at all), or the refusal. */
+export const staleMillisOf = (
+  key: string,
+  options: LifetimeOptions | undefined,
+  defaults: ResilienceDefaults
+): number | ValidationError => nonNegativeMillisOf(key, "staleFor", options?.staleFor, defaults.staleForMillis)
+
+/** What the envelope records of a write: its time, and its logical expiry when it is kept past it. */
+export const encodeMetaOf = (writtenAt: number, ttlMillis: number, staleMillis: number) =>
+  staleMillis > 0 ? { writtenAt, expiresAt: writtenAt + ttlMillis } : { writtenAt }

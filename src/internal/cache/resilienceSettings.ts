@@ -8,19 +8,34 @@ import { Duration } from "effect"
 export interface ResilienceDefaults {
   /** Most milliseconds added at random to every TTL this cache writes; 0: none. */
   readonly ttlJitterMillis: number
+  /** How long past its TTL an entry is kept for fail-safe; 0: not at all. */
+  readonly staleForMillis: number
+  /** Serve a stale value when the lookup fails (or Redis does). */
+  readonly staleOnError: boolean
+  /** How long a stale value served by fail-safe is served before the lookup is tried again. */
+  readonly failSafeThrottleMillis: number
 }
 
 /** The resilience options as the option schemas give them. */
 export interface ResilienceOptionInput {
   readonly ttlJitter?: Duration.Input | undefined
+  readonly staleFor?: Duration.Input | undefined
+  readonly staleOnError?: boolean | undefined
+  readonly failSafeThrottle?: Duration.Input | undefined
 }
+
+/** `failSafeThrottle` when none is given: 30 seconds, as FusionCache. */
+export const DEFAULT_FAIL_SAFE_THROTTLE_MILLIS = 30_000
 
 const millisOr = (input: Duration.Input | undefined, fallback: number): number =>
   input === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(input))
 
 /** The defaults from a cache's validated options. */
 export const resilienceDefaults = (valid: ResilienceOptionInput): ResilienceDefaults => ({
-  ttlJitterMillis: millisOr(valid.ttlJitter, 0)
+  ttlJitterMillis: millisOr(valid.ttlJitter, 0),
+  staleForMillis: millisOr(valid.staleFor, 0),
+  staleOnError: valid.staleOnError ?? false,
+  failSafeThrottleMillis: millisOr(valid.failSafeThrottle, DEFAULT_FAIL_SAFE_THROTTLE_MILLIS)
 })
 
 /** Every option off. */

@@ -6,9 +6,11 @@
  * all the callers that were waiting on it.
  */
 import { Cause, Deferred, Effect, Exit, Option, type Schema } from "effect"
-import type { CacheError } from "../../errors.js"
+import { type CacheError, ValidationError } from "../../errors.js"
 import type { GetOrSetOptions, SetOptions } from "../../Cache.js"
 import type { CacheCore } from "./core.js"
+import { makeResilience } from "./resilience.js"
+import { policyOf, type ResiliencePolicy } from "./resiliencePolicy.js"
 
 type AnySchema = Schema.Codec<unknown, unknown> | undefined
 
@@ -26,6 +28,7 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
   const l1Serves = () => core.l1Always || redis?.isConnected() === false
   // One leader per key: later callers wait for its outcome.
   const leaders = new Map<string, Deferred.Deferred<unknown, unknown>>()
+  const resilience = makeResilience(core)
 
   const lead = <A, E, R>(
     key: string,
@@ -35,9 +38,30 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
     readFirst: boolean
   ): Effect.Effect<A, E | CacheError, R> => {
     const schema = options?.schema as AnySchema
+    const policy = policyOf(key, options as GetOrSetOptions<unknown> | undefined, settings.resilience)
+    const found: Effect.Effect<A, E | CacheError, R> = policy instanceof ValidationError
+      ? Exit.fail(policy)
+      : readThenLookUp(key, lookup, options, schema, policy, readFirst)
+    return found.pipe(
+      Effect.onExit((exit) => {
+        if (leaders.get(key) === deferred) leaders.delete(key)
+        return Deferred.done(deferred, exit)
+      })
+    )
+  }
+
+  const readThenLookUp = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options: GetOrSetOptions<A> | undefined,
+    schema: AnySchema,
+    policy: ResiliencePolicy | undefined,
+    readFirst: boolean
+  ): Effect.Effect<A, E | CacheError, R> => {
     const setOptions: SetOptions = {
       ...(options?.ttl === undefined ? {} : { ttl: options.ttl }),
       ...(options?.ttlJitter === undefined ? {} : { ttlJitter: options.ttlJitter }),
+      ...(policy === undefined ? {} : { staleFor: policy.staleMillis }),
       ...(schema === undefined ? {} : { schema })
     }
     const lookUpAndStore = lookup.pipe(
@@ -49,15 +73,10 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
           captureStackTrace: false
         })
     )
-    const found = readFirst
-      ? Effect.flatMap(parts.get(key, schema), (found) => Option.isSome(found) ? Effect.succeed(found.value as A) : lookUpAndStore)
-      : lookUpAndStore
-    return found.pipe(
-      Effect.onExit((exit) => {
-        if (leaders.get(key) === deferred) leaders.delete(key)
-        return Deferred.done(deferred, exit)
-      })
-    )
+    const attempt = policy === undefined ? lookUpAndStore : resilience.lookUp(key, policy, schema, lookUpAndStore)
+    if (!readFirst) return attempt
+    const read = policy === undefined ? parts.get(key, schema) : resilience.read(key, policy, schema, parts.get(key, schema))
+    return Effect.flatMap(read, (found) => Option.isSome(found) ? Effect.succeed(found.value as A) : attempt)
   }
 
   const follow = <A, E, R>(

@@ -1,0 +1,48 @@
+/**
+ * The resilience policy of one `getOrSet` call: its options over the cache's defaults,
+ * validated, in milliseconds. `undefined` when every option is off, so that a call
+ * without them takes the plain single flight.
+ */
+import type { GetOrSetOptions } from "../../Cache.js"
+import type { ValidationError } from "../../errors.js"
+import { nonNegativeMillisOf } from "./lifetime.js"
+import type { ResilienceDefaults } from "./resilienceSettings.js"
+
+/** What a call asks of fail-safe. */
+export interface ResiliencePolicy {
+  /** Kept past the TTL, for fail-safe (0: not at all). */
+  readonly staleMillis: number
+  readonly staleOnError: boolean
+  /** A lookup that dies counts as a failure for fail-safe too. */
+  readonly staleOnDefect: boolean
+  readonly throttleMillis: number
+}
+
+const any = (options: GetOrSetOptions<unknown> | undefined, defaults: ResilienceDefaults): boolean =>
+  defaults.staleOnError || defaults.staleForMillis > 0 ||
+  (options !== undefined &&
+    (options.staleOnError !== undefined || options.staleFor !== undefined || options.staleOnDefect !== undefined))
+
+/** The policy of a call, `undefined` when every option is off, or the refusal of an option. */
+export const policyOf = (
+  key: string,
+  options: GetOrSetOptions<unknown> | undefined,
+  defaults: ResilienceDefaults
+): ResiliencePolicy | ValidationError | undefined => {
+  if (!any(options, defaults)) return undefined
+  const staleMillis = nonNegativeMillisOf(key, "staleFor", options?.staleFor, defaults.staleForMillis)
+  if (typeof staleMillis !== "number") return staleMillis
+  const throttleMillis = nonNegativeMillisOf(
+    key,
+    "failSafeThrottle",
+    options?.failSafeThrottle,
+    defaults.failSafeThrottleMillis
+  )
+  if (typeof throttleMillis !== "number") return throttleMillis
+  return {
+    staleMillis,
+    staleOnError: options?.staleOnError ?? defaults.staleOnError,
+    staleOnDefect: options?.staleOnDefect ?? false,
+    throttleMillis
+  }
+}
