@@ -69,6 +69,12 @@ export interface GetOrSetOptions<A> {
   readonly staleOnDefect?: boolean
   /** How long fail-safe serves the stale value before it tries the lookup again. Default: the cache's (30 s). */
   readonly failSafeThrottle?: Duration.Input
+  /** With a stale value at hand, answer with it after this long and let the lookup finish in the background. */
+  readonly softTimeout?: Duration.Input
+  /** Fail with a `LookupTimeoutError` after this long (the lookup is interrupted unless `completeInBackground`). */
+  readonly hardTimeout?: Duration.Input
+  /** A lookup past `hardTimeout` keeps running in the background and stores its value. Default false. */
+  readonly completeInBackground?: boolean
   readonly schema?: Schema.Codec<A, unknown>
 }
 

@@ -184,7 +184,13 @@ export const CommonOptionFields = {
   /** `getOrSet` serves a stale value (kept by `staleFor`) when the lookup, or Redis, fails. Default false. */
   staleOnError: Schema.optionalKey(Schema.Boolean),
   /** After fail-safe served a stale value, how long it is served before the lookup is tried again. Default 30 s. */
-  failSafeThrottle: Schema.optionalKey(NonNegativeDuration)
+  failSafeThrottle: Schema.optionalKey(NonNegativeDuration),
+  /** With a stale value at hand, `getOrSet` answers with it after this long; the lookup finishes in the background. */
+  softTimeout: Schema.optionalKey(Timeout),
+  /** `getOrSet` fails with a `LookupTimeoutError` after this long. Default: none. */
+  hardTimeout: Schema.optionalKey(Timeout),
+  /** A lookup past `hardTimeout` keeps running in the background and stores its value. Default false (interrupted). */
+  completeInBackground: Schema.optionalKey(Schema.Boolean)
 }
 
 /**

@@ -26,6 +26,15 @@ export type CacheEvent =
   | { readonly _tag: "StaleServed"; readonly key: string; readonly cause: StaleCause }
   /** A lookup failed and fail-safe served a stale value instead; the lookup waits `failSafeThrottle`. */
   | { readonly _tag: "FailSafeActivated"; readonly key: string; readonly error: string }
+  /** A lookup ran past `softTimeout` (a stale value was served) or `hardTimeout` (the caller got a `LookupTimeoutError`). */
+  | { readonly _tag: "LookupTimedOut"; readonly key: string; readonly timeout: "soft" | "hard"; readonly afterMillis: number }
+  /** A lookup that runs, or ran, in the background: after a timeout, or started by `refreshAhead`. */
+  | {
+    readonly _tag: "BackgroundRefresh"
+    readonly key: string
+    readonly outcome: "started" | "succeeded" | "failed"
+    readonly reason: "softTimeout" | "hardTimeout" | "refreshAhead"
+  }
   | {
     readonly _tag: "ModeChanged"
     readonly from: CacheModeName

@@ -54,6 +54,8 @@ export const makeCore = Effect.fnUntraced(function*(settings: CoreSettings) {
   const redis = Option.getOrUndefined(yield* Effect.serviceOption(RedisTier))
   const clock = yield* Clock.Clock
   const tracing = yield* CacheTracingOptions
+  // Background lookups (timeouts, refresh-ahead) run in the cache's scope and end with it.
+  const scope = yield* Effect.scope
   const { cacheName } = settings
 
   const counters: CoreCounters = {
@@ -119,6 +121,7 @@ export const makeCore = Effect.fnUntraced(function*(settings: CoreSettings) {
     redis,
     clock,
     tracing,
+    scope,
     counters,
     invalidation,
     guard: invalidation.guard,

@@ -16,12 +16,18 @@ export interface ResiliencePolicy {
   /** A lookup that dies counts as a failure for fail-safe too. */
   readonly staleOnDefect: boolean
   readonly throttleMillis: number
+  /** 0: none. */
+  readonly softTimeoutMillis: number
+  readonly hardTimeoutMillis: number
+  readonly completeInBackground: boolean
 }
 
 const any = (options: GetOrSetOptions<unknown> | undefined, defaults: ResilienceDefaults): boolean =>
-  defaults.staleOnError || defaults.staleForMillis > 0 ||
+  defaults.staleOnError || defaults.staleForMillis > 0 || defaults.softTimeoutMillis > 0 ||
+  defaults.hardTimeoutMillis > 0 ||
   (options !== undefined &&
-    (options.staleOnError !== undefined || options.staleFor !== undefined || options.staleOnDefect !== undefined))
+    (options.staleOnError !== undefined || options.staleFor !== undefined || options.staleOnDefect !== undefined ||
+      options.softTimeout !== undefined || options.hardTimeout !== undefined))
 
 /** The policy of a call, `undefined` when every option is off, or the refusal of an option. */
 export const policyOf = (
@@ -39,10 +45,17 @@ export const policyOf = (
     defaults.failSafeThrottleMillis
   )
   if (typeof throttleMillis !== "number") return throttleMillis
+  const softTimeoutMillis = nonNegativeMillisOf(key, "softTimeout", options?.softTimeout, defaults.softTimeoutMillis)
+  if (typeof softTimeoutMillis !== "number") return softTimeoutMillis
+  const hardTimeoutMillis = nonNegativeMillisOf(key, "hardTimeout", options?.hardTimeout, defaults.hardTimeoutMillis)
+  if (typeof hardTimeoutMillis !== "number") return hardTimeoutMillis
   return {
     staleMillis,
     staleOnError: options?.staleOnError ?? defaults.staleOnError,
     staleOnDefect: options?.staleOnDefect ?? false,
-    throttleMillis
+    throttleMillis,
+    softTimeoutMillis,
+    hardTimeoutMillis,
+    completeInBackground: options?.completeInBackground ?? defaults.completeInBackground
   }
 }

@@ -14,6 +14,10 @@ export interface ResilienceDefaults {
   readonly staleOnError: boolean
   /** How long a stale value served by fail-safe is served before the lookup is tried again. */
   readonly failSafeThrottleMillis: number
+  /** Soft and hard timeouts of a lookup; 0: none. */
+  readonly softTimeoutMillis: number
+  readonly hardTimeoutMillis: number
+  readonly completeInBackground: boolean
 }
 
 /** The resilience options as the option schemas give them. */
@@ -22,6 +26,9 @@ export interface ResilienceOptionInput {
   readonly staleFor?: Duration.Input | undefined
   readonly staleOnError?: boolean | undefined
   readonly failSafeThrottle?: Duration.Input | undefined
+  readonly softTimeout?: Duration.Input | undefined
+  readonly hardTimeout?: Duration.Input | undefined
+  readonly completeInBackground?: boolean | undefined
 }
 
 /** `failSafeThrottle` when none is given: 30 seconds, as FusionCache. */
@@ -35,7 +42,10 @@ export const resilienceDefaults = (valid: ResilienceOptionInput): ResilienceDefa
   ttlJitterMillis: millisOr(valid.ttlJitter, 0),
   staleForMillis: millisOr(valid.staleFor, 0),
   staleOnError: valid.staleOnError ?? false,
-  failSafeThrottleMillis: millisOr(valid.failSafeThrottle, DEFAULT_FAIL_SAFE_THROTTLE_MILLIS)
+  failSafeThrottleMillis: millisOr(valid.failSafeThrottle, DEFAULT_FAIL_SAFE_THROTTLE_MILLIS),
+  softTimeoutMillis: millisOr(valid.softTimeout, 0),
+  hardTimeoutMillis: millisOr(valid.hardTimeout, 0),
+  completeInBackground: valid.completeInBackground ?? false
 })
 
 /** Every option off. */
