@@ -75,6 +75,8 @@ export interface GetOrSetOptions<A> {
   readonly hardTimeout?: Duration.Input
   /** A lookup past `hardTimeout` keeps running in the background and stores its value. Default false. */
   readonly completeInBackground?: boolean
+  /** A hit after this fraction of the TTL (0 to 1) starts one background lookup that replaces the value. */
+  readonly refreshAhead?: number
   readonly schema?: Schema.Codec<A, unknown>
 }
 

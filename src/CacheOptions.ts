@@ -190,7 +190,14 @@ export const CommonOptionFields = {
   /** `getOrSet` fails with a `LookupTimeoutError` after this long. Default: none. */
   hardTimeout: Schema.optionalKey(Timeout),
   /** A lookup past `hardTimeout` keeps running in the background and stores its value. Default false (interrupted). */
-  completeInBackground: Schema.optionalKey(Schema.Boolean)
+  completeInBackground: Schema.optionalKey(Schema.Boolean),
+  /**
+   * Eager refresh: a `getOrSet` hit after this fraction of the entry's TTL (e.g. 0.8)
+   * answers at once and starts one background lookup that replaces the value. Default: off.
+   */
+  refreshAhead: Schema.optionalKey(
+    Schema.Finite.check(Schema.makeFilter((n: number) => (n > 0 && n < 1) || "must be between 0 and 1 (exclusive)"))
+  )
 }
 
 /**

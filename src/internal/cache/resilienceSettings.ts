@@ -18,6 +18,8 @@ export interface ResilienceDefaults {
   readonly softTimeoutMillis: number
   readonly hardTimeoutMillis: number
   readonly completeInBackground: boolean
+  /** Fraction of the TTL after which a `getOrSet` hit starts a background refresh; 0: never. */
+  readonly refreshAhead: number
 }
 
 /** The resilience options as the option schemas give them. */
@@ -29,6 +31,7 @@ export interface ResilienceOptionInput {
   readonly softTimeout?: Duration.Input | undefined
   readonly hardTimeout?: Duration.Input | undefined
   readonly completeInBackground?: boolean | undefined
+  readonly refreshAhead?: number | undefined
 }
 
 /** `failSafeThrottle` when none is given: 30 seconds, as FusionCache. */
@@ -45,7 +48,8 @@ export const resilienceDefaults = (valid: ResilienceOptionInput): ResilienceDefa
   failSafeThrottleMillis: millisOr(valid.failSafeThrottle, DEFAULT_FAIL_SAFE_THROTTLE_MILLIS),
   softTimeoutMillis: millisOr(valid.softTimeout, 0),
   hardTimeoutMillis: millisOr(valid.hardTimeout, 0),
-  completeInBackground: valid.completeInBackground ?? false
+  completeInBackground: valid.completeInBackground ?? false,
+  refreshAhead: valid.refreshAhead ?? 0
 })
 
 /** Every option off. */

@@ -50,21 +50,20 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
     )
   }
 
-  const readThenLookUp = <A, E, R>(
+  const storingLookup = <A, E, R>(
     key: string,
     lookup: Effect.Effect<A, E, R>,
     options: GetOrSetOptions<A> | undefined,
-    schema: AnySchema,
-    policy: ResiliencePolicy | undefined,
-    readFirst: boolean
+    staleMillis: number | undefined
   ): Effect.Effect<A, E | CacheError, R> => {
+    const schema = options?.schema as AnySchema
     const setOptions: SetOptions = {
       ...(options?.ttl === undefined ? {} : { ttl: options.ttl }),
       ...(options?.ttlJitter === undefined ? {} : { ttlJitter: options.ttlJitter }),
-      ...(policy === undefined ? {} : { staleFor: policy.staleMillis }),
+      ...(staleMillis === undefined ? {} : { staleFor: staleMillis }),
       ...(schema === undefined ? {} : { schema })
     }
-    const lookUpAndStore = lookup.pipe(
+    return lookup.pipe(
       Effect.tap((value) => parts.set(key, value, setOptions)),
       // always a span: the user's lookup runs in it and may read it (logs, currentSpan)
       (self) =>
@@ -73,10 +72,38 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
           captureStackTrace: false
         })
     )
+  }
+
+  const readThenLookUp = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options: GetOrSetOptions<A> | undefined,
+    schema: AnySchema,
+    policy: ResiliencePolicy | undefined,
+    readFirst: boolean
+  ): Effect.Effect<A, E | CacheError, R> => {
+    const lookUpAndStore = storingLookup(key, lookup, options, policy?.staleMillis)
     const attempt = policy === undefined ? lookUpAndStore : resilience.lookUp(key, policy, schema, lookUpAndStore)
     if (!readFirst) return attempt
     const read = policy === undefined ? parts.get(key, schema) : resilience.read(key, policy, schema, parts.get(key, schema))
-    return Effect.flatMap(read, (found) => Option.isSome(found) ? Effect.succeed(found.value as A) : attempt)
+    return Effect.flatMap(read, (found) => Option.isSome(found) ? answer(key, lookup, options, found.value as A) : attempt)
+  }
+
+  // A hit. With refreshAhead, a hit late in its TTL also starts one background lookup.
+  const answer = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options: GetOrSetOptions<A> | undefined,
+    value: A
+  ): Effect.Effect<A, CacheError, R> => {
+    const fraction = resilience.refreshFraction(key, options as GetOrSetOptions<unknown> | undefined)
+    if (fraction === 0) return Exit.succeed(value)
+    if (typeof fraction !== "number") return Exit.fail(fraction)
+    return resilience.refreshAhead(key, fraction, options as GetOrSetOptions<unknown> | undefined, value, () => {
+      const policy = policyOf(key, options as GetOrSetOptions<unknown> | undefined, settings.resilience)
+      const staleMillis = policy === undefined || policy instanceof ValidationError ? undefined : policy.staleMillis
+      return storingLookup(key, lookup, options, staleMillis)
+    })
   }
 
   const follow = <A, E, R>(
@@ -104,7 +131,7 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
       if (l1Serves() && memory.has(key)) {
         return Effect.flatMap(parts.get(key, options?.schema as AnySchema), (found) =>
           // L1 holds a value that does not fit the schema: look up without reading again.
-          Option.isSome(found) ? Exit.succeed(found.value as A) : becomeLeader(key, lookup, options, false))
+          Option.isSome(found) ? answer(key, lookup, options, found.value as A) : becomeLeader(key, lookup, options, false))
       }
       return becomeLeader(key, lookup, options, true)
     })
