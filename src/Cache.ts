@@ -58,7 +58,11 @@ export interface SetOptions {
  * @since 0.1.0
  */
 export interface GetOrSetOptions<A> {
-  readonly ttl?: Duration.Input
+  /**
+   * Time to live of the stored value, or a function of the value that gives it
+   * (adaptive TTL: e.g. `(user) => user.active ? "1 hour" : "1 day"`).
+   */
+  readonly ttl?: Duration.Input | ((value: A) => Duration.Input)
   /** Most time added at random to the stored value's TTL (0: none). Default: the cache's `ttlJitter`. */
   readonly ttlJitter?: Duration.Input
   /** How long past its TTL the stored value is kept for fail-safe. Default: the cache's `staleFor`. */

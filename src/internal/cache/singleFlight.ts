@@ -57,14 +57,16 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
     staleMillis: number | undefined
   ): Effect.Effect<A, E | CacheError, R> => {
     const schema = options?.schema as AnySchema
+    const ttl = options?.ttl
     const setOptions: SetOptions = {
-      ...(options?.ttl === undefined ? {} : { ttl: options.ttl }),
+      ...(ttl === undefined || typeof ttl === "function" ? {} : { ttl }),
       ...(options?.ttlJitter === undefined ? {} : { ttlJitter: options.ttlJitter }),
       ...(staleMillis === undefined ? {} : { staleFor: staleMillis }),
       ...(schema === undefined ? {} : { schema })
     }
     return lookup.pipe(
-      Effect.tap((value) => parts.set(key, value, setOptions)),
+      // adaptive TTL: the value decides how long it lives
+      Effect.tap((value) => parts.set(key, value, typeof ttl === "function" ? { ...setOptions, ttl: ttl(value) } : setOptions)),
       // always a span: the user's lookup runs in it and may read it (logs, currentSpan)
       (self) =>
         Effect.withSpan(self, "Cache.getOrSet.lookup", {
