@@ -81,6 +81,12 @@ export interface GetOrSetOptions<A> {
   readonly completeInBackground?: boolean
   /** A hit after this fraction of the TTL (0 to 1) starts one background lookup that replaces the value. */
   readonly refreshAhead?: number
+  /** One lookup across instances: a Redis lock; the others wait for the stored value (docs/resilience.md). */
+  readonly distributedLock?: boolean
+  /** Longest the lock lives. Default: the cache's (10 s). */
+  readonly lockTtl?: Duration.Input
+  /** Longest a caller waits for another instance's lock before it looks up itself. Default: the cache's (15 s). */
+  readonly lockTimeout?: Duration.Input
   readonly schema?: Schema.Codec<A, unknown>
 }
 

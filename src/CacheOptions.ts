@@ -197,7 +197,13 @@ export const CommonOptionFields = {
    */
   refreshAhead: Schema.optionalKey(
     Schema.Finite.check(Schema.makeFilter((n: number) => (n > 0 && n < 1) || "must be between 0 and 1 (exclusive)"))
-  )
+  ),
+  /** On a miss, one instance looks up (through a Redis lock) while the others wait for its value. Default false. */
+  distributedLock: Schema.optionalKey(Schema.Boolean),
+  /** Longest a `distributedLock` lock lives (its holder may die). Default 10 seconds. */
+  lockTtl: Schema.optionalKey(Timeout),
+  /** Longest an instance waits for another's lock before it looks up itself. Default 15 seconds. */
+  lockTimeout: Schema.optionalKey(Timeout)
 }
 
 /**

@@ -35,6 +35,8 @@ export type CacheEvent =
     readonly outcome: "started" | "succeeded" | "failed"
     readonly reason: "softTimeout" | "hardTimeout" | "refreshAhead"
   }
+  /** `distributedLock`: this instance took the key's lock, waited for another holder, or stopped waiting after `lockTimeout`. */
+  | { readonly _tag: "DistributedLock"; readonly key: string; readonly outcome: "acquired" | "waited" | "timedOut" }
   | {
     readonly _tag: "ModeChanged"
     readonly from: CacheModeName

@@ -14,7 +14,9 @@
  * security check and the invalidation link. L1 coherence (docs/coherence.md) adds
  * `CLIENT ID` and `SUBSCRIBE __redis__:invalidate` on its own connection and
  * `CLIENT TRACKING` on the data connection, hence the one channel the rule allows. `AUTH` and `HELLO` need no permission: Redis lets every user run
- * them. `SELECT` is added when the URL names a database other than 0.
+ * them. `SELECT` is added when the URL names a database other than 0. `getOrSet`'s
+ * `distributedLock` needs nothing more: `SET ... NX PX` takes the lock (a key under the
+ * prefix), a script (`GET`, `UNLINK`) releases it, and waiters poll with `GET`.
  * test/security/aclRule.test.ts runs a cache under exactly this rule and checks
  * that the cache uses every one of these commands (`PING` aside) and is refused none.
  *

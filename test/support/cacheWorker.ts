@@ -5,18 +5,46 @@
  * stdin closes. Started by test/support/workers.ts.
  */
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { Redis } from "ioredis"
 import { createInterface } from "node:readline"
 import { Cache, type CacheService, type RedisCacheOptions } from "../../src/index.js"
 
 interface Command {
   readonly id: number
-  readonly op: "set" | "get" | "delete" | "clear" | "invalidatePattern" | "status" | "stats" | "getOrSet"
+  readonly op:
+    | "set"
+    | "get"
+    | "delete"
+    | "clear"
+    | "invalidatePattern"
+    | "status"
+    | "stats"
+    | "getOrSet"
+    | "getOrSetCounted"
   readonly key?: string
   readonly value?: unknown
   readonly ttl?: number
   readonly pattern?: string
   readonly glob?: boolean
+  /** getOrSetCounted: the lookup INCRs this key (outside the cache's prefix) with a raw client, then sleeps. */
+  readonly counter?: string
+  readonly sleepMs?: number
 }
+
+// A client of its own, outside the cache: what a lookup does to count its runs.
+let raw: Redis | undefined
+const rawClient = (): Redis => {
+  raw ??= new Redis(options.redisUrl ?? "redis://127.0.0.1:6379")
+  return raw
+}
+
+const countedLookup = (command: Command) =>
+  Effect.promise(() => rawClient().incr(command.counter ?? "lookups")).pipe(
+    Effect.andThen(Effect.sleep(command.sleepMs ?? 0)),
+    Effect.as(command.value)
+  )
+
+const options = JSON.parse(process.argv[2] ?? "{}") as RedisCacheOptions
 
 const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unknown> => {
   const key = command.key ?? ""
@@ -27,6 +55,8 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
       return Effect.map(cache.get(key), (found) => Option.isSome(found) ? { found: true, value: found.value } : { found: false })
     case "getOrSet":
       return cache.getOrSet(key, Effect.succeed(command.value))
+    case "getOrSetCounted":
+      return cache.getOrSet(key, countedLookup(command))
     case "delete":
       return cache.delete(key)
     case "clear":
@@ -44,7 +74,6 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
   }
 }
 
-const options = JSON.parse(process.argv[2] ?? "{}") as RedisCacheOptions
 
 const main = Effect.gen(function*() {
   const scope = yield* Scope.make()

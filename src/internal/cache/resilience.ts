@@ -9,6 +9,7 @@ import { type CacheError, validationError, type ValidationError } from "../../er
 import { ttlMillisOf } from "./inputs.js"
 import type { CacheCore } from "./core.js"
 import { makeBackgroundLookups } from "./backgroundRefresh.js"
+import { makeDistributedLock } from "./distributedLock.js"
 import { makeFailSafe } from "./failSafe.js"
 import { makeTimeouts } from "./timeouts.js"
 import type { ResiliencePolicy } from "./resiliencePolicy.js"
@@ -22,6 +23,7 @@ export const makeResilience = (core: CacheCore) => {
   const { defaultTtlMillis } = core.settings
   const background = makeBackgroundLookups(core)
   const timeouts = makeTimeouts(core, background, failSafe)
+  const lock = makeDistributedLock(core)
 
   /** The leader's read: a Redis failure may be answered with L1's stale copy. */
   const read = (
@@ -34,14 +36,16 @@ export const makeResilience = (core: CacheCore) => {
       ? Effect.catch(get, (error) => Effect.map(failSafe.onReadFailure(key, error, policy, schema), Option.some))
       : get
 
-  /** The leader's lookup (which stores its value), under its timeouts, under fail-safe. */
+  /** The leader's lookup (which stores its value), under its timeouts, under fail-safe, under the distributed lock. */
   const lookUp = <A, E, R>(
     key: string,
     policy: ResiliencePolicy,
     schema: AnySchema,
     attempt: Effect.Effect<A, E | CacheError, R>
-  ): Effect.Effect<A, E | CacheError, R> =>
-    failSafe.protect(key, timeouts.apply(key, policy, schema, attempt), policy, schema)
+  ): Effect.Effect<A, E | CacheError, R> => {
+    const protectedAttempt = failSafe.protect(key, timeouts.apply(key, policy, schema, attempt), policy, schema)
+    return policy.distributedLock ? lock.around(key, schema, policy, protectedAttempt) : protectedAttempt
+  }
 
   /** The call's `refreshAhead` (0: off), or its refusal. */
   const refreshFraction = (key: string, options: GetOrSetOptions<unknown> | undefined): number | ValidationError => {

@@ -20,11 +20,15 @@ export interface ResiliencePolicy {
   readonly softTimeoutMillis: number
   readonly hardTimeoutMillis: number
   readonly completeInBackground: boolean
+  readonly distributedLock: boolean
+  readonly lockTtlMillis: number
+  readonly lockTimeoutMillis: number
 }
 
 const any = (options: GetOrSetOptions<unknown> | undefined, defaults: ResilienceDefaults): boolean =>
   defaults.staleOnError || defaults.staleForMillis > 0 || defaults.softTimeoutMillis > 0 ||
-  defaults.hardTimeoutMillis > 0 ||
+  defaults.hardTimeoutMillis > 0 || defaults.distributedLock ||
+  (options !== undefined && options.distributedLock !== undefined) ||
   (options !== undefined &&
     (options.staleOnError !== undefined || options.staleFor !== undefined || options.staleOnDefect !== undefined ||
       options.softTimeout !== undefined || options.hardTimeout !== undefined))
@@ -49,6 +53,10 @@ export const policyOf = (
   if (typeof softTimeoutMillis !== "number") return softTimeoutMillis
   const hardTimeoutMillis = nonNegativeMillisOf(key, "hardTimeout", options?.hardTimeout, defaults.hardTimeoutMillis)
   if (typeof hardTimeoutMillis !== "number") return hardTimeoutMillis
+  const lockTtlMillis = nonNegativeMillisOf(key, "lockTtl", options?.lockTtl, defaults.lockTtlMillis)
+  if (typeof lockTtlMillis !== "number") return lockTtlMillis
+  const lockTimeoutMillis = nonNegativeMillisOf(key, "lockTimeout", options?.lockTimeout, defaults.lockTimeoutMillis)
+  if (typeof lockTimeoutMillis !== "number") return lockTimeoutMillis
   return {
     staleMillis,
     staleOnError: options?.staleOnError ?? defaults.staleOnError,
@@ -56,6 +64,10 @@ export const policyOf = (
     throttleMillis,
     softTimeoutMillis,
     hardTimeoutMillis,
-    completeInBackground: options?.completeInBackground ?? defaults.completeInBackground
+    completeInBackground: options?.completeInBackground ?? defaults.completeInBackground,
+    // a lock that expires at once would lock nothing
+    distributedLock: (options?.distributedLock ?? defaults.distributedLock) && lockTtlMillis > 0,
+    lockTtlMillis,
+    lockTimeoutMillis
   }
 }

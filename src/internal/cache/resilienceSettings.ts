@@ -20,6 +20,10 @@ export interface ResilienceDefaults {
   readonly completeInBackground: boolean
   /** Fraction of the TTL after which a `getOrSet` hit starts a background refresh; 0: never. */
   readonly refreshAhead: number
+  /** One lookup across instances through a Redis lock. */
+  readonly distributedLock: boolean
+  readonly lockTtlMillis: number
+  readonly lockTimeoutMillis: number
 }
 
 /** The resilience options as the option schemas give them. */
@@ -32,6 +36,9 @@ export interface ResilienceOptionInput {
   readonly hardTimeout?: Duration.Input | undefined
   readonly completeInBackground?: boolean | undefined
   readonly refreshAhead?: number | undefined
+  readonly distributedLock?: boolean | undefined
+  readonly lockTtl?: Duration.Input | undefined
+  readonly lockTimeout?: Duration.Input | undefined
 }
 
 /** `failSafeThrottle` when none is given: 30 seconds, as FusionCache. */
@@ -49,7 +56,10 @@ export const resilienceDefaults = (valid: ResilienceOptionInput): ResilienceDefa
   softTimeoutMillis: millisOr(valid.softTimeout, 0),
   hardTimeoutMillis: millisOr(valid.hardTimeout, 0),
   completeInBackground: valid.completeInBackground ?? false,
-  refreshAhead: valid.refreshAhead ?? 0
+  refreshAhead: valid.refreshAhead ?? 0,
+  distributedLock: valid.distributedLock ?? false,
+  lockTtlMillis: millisOr(valid.lockTtl, 10_000),
+  lockTimeoutMillis: millisOr(valid.lockTimeout, 15_000)
 })
 
 /** Every option off. */
