@@ -81,6 +81,11 @@ export interface GetOrSetOptions<A> {
   readonly completeInBackground?: boolean
   /** A hit after this fraction of the TTL (0 to 1) starts one background lookup that replaces the value. */
   readonly refreshAhead?: number
+  /**
+   * Negative caching, for a lookup that returns an `Option`: `Option.none()` is stored too,
+   * for this long, and `getOrSet` answers an `Option` (docs/resilience.md). Default: off.
+   */
+  readonly missTtl?: Duration.Input
   /** One lookup across instances: a Redis lock; the others wait for the stored value (docs/resilience.md). */
   readonly distributedLock?: boolean
   /** Longest the lock lives. Default: the cache's (10 s). */

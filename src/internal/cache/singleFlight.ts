@@ -6,11 +6,18 @@
  * all the callers that were waiting on it.
  */
 import { Cause, Deferred, Effect, Exit, Option, type Schema } from "effect"
-import { type CacheError, ValidationError } from "../../errors.js"
+import { type CacheError, validationError, ValidationError } from "../../errors.js"
 import type { GetOrSetOptions, SetOptions } from "../../Cache.js"
 import type { CacheCore } from "./core.js"
 import { makeResilience } from "./resilience.js"
 import { policyOf, type ResiliencePolicy } from "./resiliencePolicy.js"
+import { answerOf, storedFormOf } from "./negativeCache.js"
+
+const missTtlWithSchema = (key: string) =>
+  validationError([{ field: "schema", value: "a schema", rule: "cannot be combined with missTtl (the lookup's Option is stored unwrapped)" }], {
+    subject: "Invalid getOrSet options",
+    key
+  })
 
 type AnySchema = Schema.Codec<unknown, unknown> | undefined
 
@@ -64,9 +71,15 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
       ...(staleMillis === undefined ? {} : { staleFor: staleMillis }),
       ...(schema === undefined ? {} : { schema })
     }
+    const optionsFor = (value: A): SetOptions => typeof ttl === "function" ? { ...setOptions, ttl: ttl(value) } : setOptions
+    const store = (value: A) => {
+      if (options?.missTtl === undefined) return parts.set(key, value, optionsFor(value))
+      const { negative, stored } = storedFormOf(value)
+      return parts.set(key, stored, negative ? { ...setOptions, ttl: options.missTtl } : optionsFor(value))
+    }
     return lookup.pipe(
       // adaptive TTL: the value decides how long it lives
-      Effect.tap((value) => parts.set(key, value, typeof ttl === "function" ? { ...setOptions, ttl: ttl(value) } : setOptions)),
+      Effect.tap(store),
       // always a span: the user's lookup runs in it and may read it (logs, currentSpan)
       (self) =>
         Effect.withSpan(self, "Cache.getOrSet.lookup", {
@@ -122,6 +135,17 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
     )
 
   const getOrSet = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options?: GetOrSetOptions<A>
+  ): Effect.Effect<A, E | CacheError, R> => {
+    if (options?.missTtl === undefined) return flight(key, lookup, options)
+    if (options.schema !== undefined) return Exit.fail(missTtlWithSchema(key))
+    // negative caching: whatever answers (a stored value, a negative entry, the lookup) answers as an Option
+    return Effect.map(flight(key, lookup, options), (value) => answerOf(value) as A)
+  }
+
+  const flight = <A, E, R>(
     key: string,
     lookup: Effect.Effect<A, E, R>,
     options?: GetOrSetOptions<A>
