@@ -9,7 +9,11 @@ const memoryCache = () => Effect.map(Layer.build(Cache.layerMemory()), (context)
 
 const counting = (answer: () => Option.Option<string>) => {
   const state = { runs: 0 }
-  return { state, lookup: Effect.sync(() => (state.runs++, answer())) }
+  const lookup = Effect.sync(() => {
+    state.runs++
+    return answer()
+  })
+  return { state, lookup }
 }
 
 describe("missTtl: negative caching of a lookup that returns Option", () => {
