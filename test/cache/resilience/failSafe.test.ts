@@ -1,6 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import { Redis } from "ioredis"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { cacheAclRule } from "../../../src/security/aclRule.js"
 import { TestClock } from "effect/testing"
 import { Cache, type CacheEvent, type CacheService, InfrastructureError } from "../../../src/index.js"
 import { startRedisServer } from "../../support/RedisServer.js"
@@ -138,5 +142,35 @@ describe("fail-safe against a real redis-server", () => {
       yield* server.resume
       assert.strictEqual(value, "v1")
       assert.strictEqual((yield* cache.stats).resilience.failSafeActivations, 1)
+    })))
+})
+
+describe("stale on Redis error (real redis-server)", () => {
+  it.live("the leader's Redis read fails with an InfrastructureError: L1's stale copy answers, no lookup", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "effect-redis-cache-stale-acl-"))),
+        (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      const aclFile = path.join(dir, "users.acl")
+      // a user that may write but not GET: every read of Redis fails with a NOPERM reply
+      const noGet = cacheAclRule({ prefix: "cache:" }).replace("+get ", "")
+      fs.writeFileSync(aclFile, `user default off\nuser cache on >cache-Password-0123 ${noGet}\n`)
+      const server = yield* startRedisServer({ aclFile })
+      const cache = yield* redisCache({
+        redisUrl: `redis://cache:cache-Password-0123@127.0.0.1:${server.port}`,
+        staleOnError: true,
+        l1Invalidation: "off"
+      })
+      yield* cache.set("k", "v1", { ttl: 200, staleFor: "1 minute" })
+      yield* Effect.sleep("400 millis")
+      const plain = yield* Effect.flip(cache.getOrSet("k", Effect.succeed("v2"), { staleOnError: false }))
+      assert.strictEqual(plain._tag, "InfrastructureError")
+      const seen = yield* collect(cache)
+      let runs = 0
+      assert.strictEqual(yield* cache.getOrSet("k", Effect.sync(() => `v${++runs}`)), "v1")
+      assert.strictEqual(runs, 0)
+      yield* Effect.yieldNow
+      assert.isTrue(seen.some((e) => e._tag === "StaleServed" && e.cause === "redisError"), JSON.stringify(seen))
     })))
 })
