@@ -300,7 +300,8 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
     lru.allowStale = graceUntil.size > 0
     try {
       for (const key of lru.keys()) {
-        if (predicate(key)) doomed.push(key)
+        // with allowStale the walk also meets expired entries: only those in their grace count
+        if (predicate(key) && (!lru.allowStale || !(lru.getRemainingTTL(key) < 0) || graced(key))) doomed.push(key)
       }
     } finally {
       lru.allowStale = false
