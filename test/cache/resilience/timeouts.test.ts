@@ -120,4 +120,22 @@ describe("timeouts against a real redis-server", () => {
       while (Option.isNone(yield* other.get("k")) && Date.now() < deadline) yield* Effect.sleep("20 millis")
       assert.deepStrictEqual(yield* other.get("k"), Option.some("v2"))
     })))
+
+  it.live("Redis paused while the background lookup completes: its value is kept and reaches Redis after resume", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const cache = yield* redisCache({ redisUrl: server.url, commandTimeout: "200 millis" })
+      yield* cache.set("k", "v1", { ttl: 200, staleFor: "1 minute" })
+      yield* Effect.sleep("400 millis")
+      const value = yield* cache.getOrSet("k", Effect.as(Effect.sleep("300 millis"), "v2"), { softTimeout: 50 })
+      assert.strictEqual(value, "v1")
+      yield* server.pause
+      yield* Effect.sleep("1 second")
+      yield* server.resume
+      const other = yield* redisCache({ redisUrl: server.url })
+      const deadline = Date.now() + 15_000
+      while (Option.getOrUndefined(yield* other.get("k")) !== "v2" && Date.now() < deadline) yield* Effect.sleep("50 millis")
+      assert.deepStrictEqual(yield* other.get("k"), Option.some("v2"))
+      assert.strictEqual((yield* cache.stats).resilience.backgroundRefreshesSucceeded, 1)
+    })))
 })
