@@ -29,6 +29,7 @@ import { makeReadPath } from "./internal/cache/readPath.js"
 import { makeSingleFlight } from "./internal/cache/singleFlight.js"
 import { makeStats } from "./internal/cache/stats.js"
 import { makeWritePath } from "./internal/cache/writePath.js"
+import { resilienceDefaults } from "./internal/cache/resilienceSettings.js"
 import { MemoryTier, type MemoryTierStats } from "./tiers/MemoryTier.js"
 import { RedisTier } from "./tiers/RedisTier.js"
 import { Invalidation, type InvalidationStatus } from "./coherence/Invalidation.js"
@@ -43,6 +44,10 @@ import { validateSecurityConfig } from "./security/SecurityConfig.js"
 export interface SetOptions {
   /** Time to live; a bare number means milliseconds (Effect's `Duration.Input`). Default: the cache's `defaultTtl`. */
   readonly ttl?: Duration.Input
+  /** Most time added at random to the TTL (0: none). Default: the cache's `ttlJitter`. See docs/resilience.md. */
+  readonly ttlJitter?: Duration.Input
+  /** How long past its TTL the entry is kept for `getOrSet`'s fail-safe (0: not at all). Default: the cache's `staleFor`. */
+  readonly staleFor?: Duration.Input
   /** Encode the value with this schema before storing it (read it back with `get(key, schema)`). */
   readonly schema?: Schema.Codec<unknown, unknown>
 }
@@ -54,7 +59,40 @@ export interface SetOptions {
  * @since 0.1.0
  */
 export interface GetOrSetOptions<A> {
-  readonly ttl?: Duration.Input
+  /**
+   * Time to live of the stored value, or a function of the value that gives it
+   * (adaptive TTL: e.g. `(user) => user.active ? "1 hour" : "1 day"`).
+   */
+  readonly ttl?: Duration.Input | ((value: A) => Duration.Input)
+  /** Most time added at random to the stored value's TTL (0: none). Default: the cache's `ttlJitter`. */
+  readonly ttlJitter?: Duration.Input
+  /** How long past its TTL the stored value is kept for fail-safe. Default: the cache's `staleFor`. */
+  readonly staleFor?: Duration.Input
+  /** When the lookup (or Redis) fails and a stale value is at hand, answer with it. Default: the cache's `staleOnError`. */
+  readonly staleOnError?: boolean
+  /** A lookup that dies (a defect) counts as a failure for `staleOnError` too. Default false. */
+  readonly staleOnDefect?: boolean
+  /** How long fail-safe serves the stale value before it tries the lookup again. Default: the cache's (30 s). */
+  readonly failSafeThrottle?: Duration.Input
+  /** With a stale value at hand, answer with it after this long and let the lookup finish in the background. */
+  readonly softTimeout?: Duration.Input
+  /** Fail with a `LookupTimeoutError` after this long (the lookup is interrupted unless `completeInBackground`). */
+  readonly hardTimeout?: Duration.Input
+  /** A lookup past `hardTimeout` keeps running in the background and stores its value. Default false. */
+  readonly completeInBackground?: boolean
+  /** A hit after this fraction of the TTL (0 to 1) starts one background lookup that replaces the value. */
+  readonly refreshAhead?: number
+  /**
+   * Negative caching, for a lookup that returns an `Option`: `Option.none()` is stored too,
+   * for this long, and `getOrSet` answers an `Option` (docs/resilience.md). Default: off.
+   */
+  readonly missTtl?: Duration.Input
+  /** One lookup across instances: a Redis lock; the others wait for the stored value (docs/resilience.md). */
+  readonly distributedLock?: boolean
+  /** Longest the lock lives. Default: the cache's (10 s). */
+  readonly lockTtl?: Duration.Input
+  /** Longest a caller waits for another instance's lock before it looks up itself. Default: the cache's (15 s). */
+  readonly lockTimeout?: Duration.Input
   readonly schema?: Schema.Codec<A, unknown>
 }
 
@@ -94,6 +132,29 @@ export interface CacheStats {
   readonly serializationErrors: number
   /** Stored values that did not fit the reader's schema and were read as misses (`onSchemaMismatch: "miss"`). */
   readonly schemaMismatches: number
+  /** What the resilience options did (docs/resilience.md). */
+  readonly resilience: ResilienceStats
+}
+
+/**
+ * Counters of the resilience options of `getOrSet` (docs/resilience.md).
+ *
+ * @since 0.1.0
+ */
+export interface ResilienceStats {
+  /** Stale values served, whatever the cause (each is also a `StaleServed` event). */
+  readonly staleServed: number
+  /** Lookups that failed and were answered with a stale value. */
+  readonly failSafeActivations: number
+  readonly softTimeouts: number
+  readonly hardTimeouts: number
+  readonly backgroundRefreshesStarted: number
+  readonly backgroundRefreshesSucceeded: number
+  readonly backgroundRefreshesFailed: number
+  /** `distributedLock`: locks this cache took, waits for another holder, waits that timed out. */
+  readonly locksAcquired: number
+  readonly locksWaited: number
+  readonly lockTimeouts: number
 }
 
 /**
@@ -283,6 +344,7 @@ const schemaMismatchRule = (valid: { readonly onSchemaMismatch?: SchemaMismatchR
 const memorySettings = (valid: MemoryCacheOptions) => ({
   cacheName: valid.cacheName ?? "default",
   onSchemaMismatch: schemaMismatchRule(valid),
+  resilience: resilienceDefaults(valid),
   defaultTtlMillis: Duration.toMillis(valid.defaultTtl ?? DEFAULT_TTL),
   enableL1: true,
   keyPrefix: "",
@@ -313,6 +375,7 @@ const exponentialFrom = (base: Duration.Duration): Schedule.Schedule<unknown, un
 const redisSettings = (valid: RedisCacheOptions) => ({
   cacheName: valid.cacheName ?? "default",
   onSchemaMismatch: schemaMismatchRule(valid),
+  resilience: resilienceDefaults(valid),
   defaultTtlMillis: Duration.toMillis(valid.defaultTtl ?? DEFAULT_TTL),
   enableL1: valid.enableL1 ?? true,
   keyPrefix: valid.keyPrefix ?? "cache:",

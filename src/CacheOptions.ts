@@ -76,6 +76,14 @@ export const Ttl = PositiveDuration(CacheLimits.maxTtlMillis, "365 days")
 
 const Timeout = PositiveDuration(10 * 60 * 1000, "10 minutes")
 
+// A duration where 0 means "off" (a throttle, a timeout that is not wanted), at most 365 days.
+const NonNegativeDuration = durationInput.check(
+  Schema.makeFilter((input: Duration.Input) => {
+    const millis = toMillis(input)
+    return (millis >= 0 && millis <= CacheLimits.maxTtlMillis) || "must be between 0 and 365 days"
+  })
+)
+
 /**
  * An integer between `minimum` and `maximum`, inclusive.
  *
@@ -209,7 +217,40 @@ export const CommonOptionFields = {
    * The largest value, in serialized bytes (before compression), that `set` accepts
    * and `get` reads back. Default 64 MiB (docs/configuration.md, "maxValueBytes").
    */
-  maxValueBytes: Schema.optionalKey(intBetween(1024, CacheLimits.maxValueBytes))
+  maxValueBytes: Schema.optionalKey(intBetween(1024, CacheLimits.maxValueBytes)),
+  /**
+   * Most time added at random to every TTL this cache writes, so that entries written
+   * together do not expire together. Default: none (docs/resilience.md).
+   */
+  ttlJitter: Schema.optionalKey(Ttl),
+  /**
+   * How long past its TTL an entry is kept, in both tiers, so that `getOrSet` can serve
+   * it when the lookup fails (`staleOnError`). `get` never serves it. Default: none.
+   */
+  staleFor: Schema.optionalKey(Ttl),
+  /** `getOrSet` serves a stale value (kept by `staleFor`) when the lookup, or Redis, fails. Default false. */
+  staleOnError: Schema.optionalKey(Schema.Boolean),
+  /** After fail-safe served a stale value, how long it is served before the lookup is tried again. Default 30 s. */
+  failSafeThrottle: Schema.optionalKey(NonNegativeDuration),
+  /** With a stale value at hand, `getOrSet` answers with it after this long; the lookup finishes in the background. */
+  softTimeout: Schema.optionalKey(Timeout),
+  /** `getOrSet` fails with a `LookupTimeoutError` after this long. Default: none. */
+  hardTimeout: Schema.optionalKey(Timeout),
+  /** A lookup past `hardTimeout` keeps running in the background and stores its value. Default false (interrupted). */
+  completeInBackground: Schema.optionalKey(Schema.Boolean),
+  /**
+   * Eager refresh: a `getOrSet` hit after this fraction of the entry's TTL (e.g. 0.8)
+   * answers at once and starts one background lookup that replaces the value. Default: off.
+   */
+  refreshAhead: Schema.optionalKey(
+    Schema.Finite.check(Schema.makeFilter((n: number) => (n > 0 && n < 1) || "must be between 0 and 1 (exclusive)"))
+  ),
+  /** On a miss, one instance looks up (through a Redis lock) while the others wait for its value. Default false. */
+  distributedLock: Schema.optionalKey(Schema.Boolean),
+  /** Longest a `distributedLock` lock lives (its holder may die). Default 10 seconds. */
+  lockTtl: Schema.optionalKey(Timeout),
+  /** Longest an instance waits for another's lock before it looks up itself. Default 15 seconds. */
+  lockTimeout: Schema.optionalKey(Timeout)
 }
 
 /**

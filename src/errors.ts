@@ -104,11 +104,29 @@ export class ConfigurationError extends Schema.TaggedError<ConfigurationError>()
 }) {}
 
 /**
+ * `getOrSet`'s lookup ran past its `hardTimeout`: it was interrupted, or, with
+ * `completeInBackground`, left to finish and store its value in the background.
+ *
+ * @since 0.1.0
+ */
+export class LookupTimeoutError extends Schema.TaggedError<LookupTimeoutError>()("LookupTimeoutError", {
+  message: Schema.String,
+  key: Schema.String,
+  timeoutMillis: Schema.Finite,
+  completesInBackground: Schema.Boolean
+}) {}
+
+/**
  * Every error a cache operation can fail with.
  *
  * @since 0.1.0
  */
-export type CacheError = ValidationError | SerializationError | ConnectionError | InfrastructureError
+export type CacheError =
+  | ValidationError
+  | SerializationError
+  | ConnectionError
+  | InfrastructureError
+  | LookupTimeoutError
 
 /**
  * Builds a {@link ValidationError} whose message lists every issue.

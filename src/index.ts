@@ -8,6 +8,7 @@ export {
   type CacheService,
   type CacheStats,
   type CacheStatus,
+  type ResilienceStats,
   defaultReconnectSchedule,
   type GetOrSetOptions,
   type SetOptions

@@ -94,6 +94,11 @@ export interface EncodeMeta {
   readonly writtenAt?: number | undefined
   /** A uint32, e.g. derived from the value's Schema. */
   readonly fingerprint?: number | undefined
+  /**
+   * The end of the entry's TTL, milliseconds since the epoch, when it is kept past it
+   * (fail-safe's `staleFor`): a reader serves it as fresh only before this moment.
+   */
+  readonly expiresAt?: number | undefined
 }
 
 /**
@@ -104,6 +109,8 @@ export interface EncodeMeta {
 export interface Decoded {
   readonly value: unknown
   readonly size: number
+  /** The logical expiry written with the value (`EncodeMeta.expiresAt`), if any. */
+  readonly expiresAt?: number | undefined
 }
 
 /**
@@ -216,7 +223,8 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     serializerId: serializer.id,
     compressionId: 0,
     fingerprint: meta?.fingerprint,
-    writtenAt: meta?.writtenAt
+    writtenAt: meta?.writtenAt,
+    expiresAt: meta?.expiresAt
   })
 
   const serializerFailure = (error: unknown): Error =>
@@ -273,7 +281,8 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
         serializerId: serializer.id,
         compressionId: compression.id,
         fingerprint: meta?.fingerprint,
-        writtenAt: meta?.writtenAt
+        writtenAt: meta?.writtenAt,
+        expiresAt: meta?.expiresAt
       }, packed, packed.byteLength, size, true, compressionNanos)
       : new EncodedEnvelope(uncompressedHeader(meta), payload, size, size, false, compressionNanos)
   }
@@ -287,6 +296,10 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     const writtenAt = meta?.writtenAt
     if (writtenAt !== undefined && !(Number.isInteger(writtenAt) && writtenAt >= 0 && writtenAt <= MAX_WRITTEN_AT)) {
       throw new StepError(`the write time must be a uint48 of milliseconds, got ${writtenAt}`)
+    }
+    const expiresAt = meta?.expiresAt
+    if (expiresAt !== undefined && !(Number.isInteger(expiresAt) && expiresAt >= 0 && expiresAt <= MAX_WRITTEN_AT)) {
+      throw new StepError(`the expiry must be a uint48 of milliseconds, got ${expiresAt}`)
     }
     const serializeText = serializer.serializeText
     if (serializeText !== undefined) {
@@ -366,7 +379,9 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
       throw new StepError(`the payload is ${payload.byteLength} bytes, more than maxValueBytes (${maxValueBytes})`)
     }
     try {
-      return { value: reader.deserialize(payload), size: payload.byteLength }
+      const value = reader.deserialize(payload)
+      const size = payload.byteLength
+      return envelope.expiresAt === undefined ? { value, size } : { value, size, expiresAt: envelope.expiresAt }
     } catch (error) {
       throw new StepError(`the ${reader.name} serializer could not read the payload: ${describe(error)}`, {
         cause: error

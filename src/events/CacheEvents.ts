@@ -22,12 +22,35 @@ export type CacheEvent =
   | { readonly _tag: "L1Invalidated"; readonly keys: number; readonly mechanism: "tracking" | "bus" }
   /** L1 was emptied: changes made elsewhere may have been missed (a lost link, a recovery) or Redis was flushed. */
   | { readonly _tag: "L1Flushed"; readonly cause: string }
+  /** `getOrSet` answered with a value past its TTL (docs/resilience.md), and why. */
+  | { readonly _tag: "StaleServed"; readonly key: string; readonly cause: StaleCause }
+  /** A lookup failed and fail-safe served a stale value instead; the lookup waits `failSafeThrottle`. */
+  | { readonly _tag: "FailSafeActivated"; readonly key: string; readonly error: string }
+  /** A lookup ran past `softTimeout` (a stale value was served) or `hardTimeout` (the caller got a `LookupTimeoutError`). */
+  | { readonly _tag: "LookupTimedOut"; readonly key: string; readonly timeout: "soft" | "hard"; readonly afterMillis: number }
+  /** A lookup that runs, or ran, in the background: after a timeout, or started by `refreshAhead`. */
+  | {
+    readonly _tag: "BackgroundRefresh"
+    readonly key: string
+    readonly outcome: "started" | "succeeded" | "failed"
+    readonly reason: "softTimeout" | "hardTimeout" | "refreshAhead"
+  }
+  /** `distributedLock`: this instance took the key's lock, waited for another holder, or stopped waiting after `lockTimeout`. */
+  | { readonly _tag: "DistributedLock"; readonly key: string; readonly outcome: "acquired" | "waited" | "timedOut" }
   | {
     readonly _tag: "ModeChanged"
     readonly from: CacheModeName
     readonly to: CacheModeName
     readonly reason: string
   }
+
+/**
+ * Why `getOrSet` served a stale value: the lookup failed (or timed out), Redis failed,
+ * fail-safe's throttle is on, or the soft timeout passed.
+ *
+ * @since 0.1.0
+ */
+export type StaleCause = "lookupFailed" | "redisError" | "throttled" | "softTimeout"
 
 /**
  * The modes a cache can be in: `Connected` and `MemoryOnly`/`Connecting` for a

@@ -5,18 +5,22 @@
  * offset  size  field
  * 0       2     magic 0xC4 0xE7 (never valid UTF-8, so no JSON or text value starts with it)
  * 2       1     version (1)
- * 3       1     flags: bit0 compressed, bit1 a fingerprint follows, bit2 a write time follows;
- *               bits 3-7 reserved, must be 0
+ * 3       1     flags: bit0 compressed, bit1 a fingerprint follows, bit2 a write time follows,
+ *               bit3 a logical expiry follows; bits 4-7 reserved, must be 0
  * 4       1     serializer id (1 json, 2 structured, 128-255 user)
  * 5       1     compression id (0 none, 1 zlib, 128-255 user); 0 exactly when bit0 is clear
  * 6       6     write time, milliseconds since the epoch, big-endian uint48 (only when bit2 is set)
  * 6/12    4     schema fingerprint, big-endian uint32 (only when bit1 is set)
+ * 6..16   6     logical expiry, milliseconds since the epoch, big-endian uint48 (only when bit3 is set)
  * ...     ...   payload
  * ```
  *
  * The write time lets a replay after an outage tell whether the value in Redis
  * was written before or after the queued operation (the Redis tier's Lua scripts
- * read it at `WRITTEN_AT_OFFSET` with GETRANGE).
+ * read it at `WRITTEN_AT_OFFSET` with GETRANGE). The logical expiry is the end of an
+ * entry's TTL when it is kept past it for fail-safe (`staleFor`): its Redis TTL is then
+ * TTL + staleFor, and a reader tells a fresh entry from a stale one by this field. It
+ * comes after every older field, so entries written without it keep their layout.
  *
  * @internal
  */
@@ -34,7 +38,9 @@ export const FLAG_COMPRESSED = 0b01
 export const FLAG_FINGERPRINT = 0b10
 /** Flag bit: a 6-byte write time follows the fixed header. */
 export const FLAG_WRITTEN_AT = 0b100
-const KNOWN_FLAGS = FLAG_COMPRESSED | FLAG_FINGERPRINT | FLAG_WRITTEN_AT
+/** Flag bit: a 6-byte logical expiry follows the fingerprint (or what precedes it). */
+export const FLAG_EXPIRES_AT = 0b1000
+const KNOWN_FLAGS = FLAG_COMPRESSED | FLAG_FINGERPRINT | FLAG_WRITTEN_AT | FLAG_EXPIRES_AT
 /** Size of the header without a write time or fingerprint. */
 export const BASE_HEADER_SIZE = 6
 /** Where the write time starts, when the flag says there is one. */
@@ -53,6 +59,8 @@ export interface Header {
   readonly fingerprint: number | undefined
   /** Milliseconds since the epoch (uint48), or undefined for none. */
   readonly writtenAt?: number | undefined
+  /** The end of the entry's TTL, milliseconds since the epoch (uint48), or undefined for none. */
+  readonly expiresAt?: number | undefined
 }
 
 /** A parsed envelope; `payload` is a view into the input, not a copy. */
@@ -73,7 +81,7 @@ export class EnvelopeError extends Error {
 /** Header size for the given header. */
 export const headerSize = (header: Header): number =>
   BASE_HEADER_SIZE + (header.writtenAt === undefined ? 0 : WRITTEN_AT_SIZE) +
-  (header.fingerprint === undefined ? 0 : FINGERPRINT_SIZE)
+  (header.fingerprint === undefined ? 0 : FINGERPRINT_SIZE) + (header.expiresAt === undefined ? 0 : WRITTEN_AT_SIZE)
 
 const writeHeader = (target: Buffer, header: Header): void => {
   target[0] = MAGIC_0
@@ -81,7 +89,8 @@ const writeHeader = (target: Buffer, header: Header): void => {
   target[2] = VERSION
   target[3] = (header.compressionId === 0 ? 0 : FLAG_COMPRESSED) |
     (header.fingerprint === undefined ? 0 : FLAG_FINGERPRINT) |
-    (header.writtenAt === undefined ? 0 : FLAG_WRITTEN_AT)
+    (header.writtenAt === undefined ? 0 : FLAG_WRITTEN_AT) |
+    (header.expiresAt === undefined ? 0 : FLAG_EXPIRES_AT)
   target[4] = header.serializerId
   target[5] = header.compressionId
   let offset = BASE_HEADER_SIZE
@@ -89,7 +98,11 @@ const writeHeader = (target: Buffer, header: Header): void => {
     target.writeUIntBE(header.writtenAt, offset, WRITTEN_AT_SIZE)
     offset += WRITTEN_AT_SIZE
   }
-  if (header.fingerprint !== undefined) target.writeUInt32BE(header.fingerprint, offset)
+  if (header.fingerprint !== undefined) {
+    target.writeUInt32BE(header.fingerprint, offset)
+    offset += FINGERPRINT_SIZE
+  }
+  if (header.expiresAt !== undefined) target.writeUIntBE(header.expiresAt, offset, WRITTEN_AT_SIZE)
 }
 
 /** The header alone: a few bytes, which Node takes from its shared pool. */
@@ -148,7 +161,7 @@ export const unwrap = (bytes: Uint8Array): Envelope => {
   const flags = bytes[3]!
   if ((flags & ~KNOWN_FLAGS) !== 0) {
     throw new EnvelopeError(
-      `unknown envelope flags ${hex(flags & ~KNOWN_FLAGS)} (known: 0x01 compressed, 0x02 fingerprint, 0x04 write time)`
+      `unknown envelope flags ${hex(flags & ~KNOWN_FLAGS)} (known: 0x01 compressed, 0x02 fingerprint, 0x04 write time, 0x08 expiry)`
     )
   }
   const compressed = (flags & FLAG_COMPRESSED) !== 0
@@ -183,6 +196,16 @@ export const unwrap = (bytes: Uint8Array): Envelope => {
     fingerprint = ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0
     offset += FINGERPRINT_SIZE
   }
+  let expiresAt: number | undefined
+  if ((flags & FLAG_EXPIRES_AT) !== 0) {
+    if (bytes.byteLength < offset + WRITTEN_AT_SIZE) {
+      throw new EnvelopeError(
+        `truncated envelope: ${bytes.byteLength} bytes, the header with its expiry needs ${offset + WRITTEN_AT_SIZE}`
+      )
+    }
+    expiresAt = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUIntBE(offset, WRITTEN_AT_SIZE)
+    offset += WRITTEN_AT_SIZE
+  }
   return {
     version,
     compressed,
@@ -190,6 +213,7 @@ export const unwrap = (bytes: Uint8Array): Envelope => {
     compressionId,
     fingerprint,
     writtenAt,
+    expiresAt,
     payload: bytes.subarray(offset)
   }
 }

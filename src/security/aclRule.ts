@@ -16,6 +16,8 @@
  * `CLIENT TRACKING` on the data connection, hence the one channel the rule allows.
  * `AUTH` and `HELLO` need no permission: Redis lets every user run them. `SELECT` is
  * added when the URL names a database other than 0.
+ * `getOrSet`'s `distributedLock` needs nothing more: `SET ... NX PX` takes the lock (a key
+ * under the prefix), a script (`GET`, `UNLINK`) releases it, and waiters poll with `GET`.
  * test/security/aclRule.test.ts runs a cache under exactly this rule and checks
  * that the cache uses every one of these commands (`PING` aside) and is refused none.
  * `cacheAclCommandsFor("bus")` swaps `CLIENT TRACKING` for `PUBLISH`, and `"off"` needs

@@ -60,6 +60,19 @@ export interface MemoryTierStats {
   readonly expirations: number
 }
 
+/**
+ * An entry as `peekEntry` gives it.
+ *
+ * @since 0.1.0
+ */
+export interface MemoryEntry {
+  readonly value: unknown
+  /** Past its TTL, kept for fail-safe only. */
+  readonly stale: boolean
+  /** Milliseconds until its TTL ends (`Infinity`: never); negative once it has. */
+  readonly remainingMillis: number
+}
+
 const defaultSweepInterval = Duration.seconds(30)
 const defaultSweepBatch = 1000
 
@@ -92,7 +105,14 @@ export class MemoryTier extends Context.Service<MemoryTier, {
    * never served stale. Overwriting a key never evicts another entry for the count
    * bound; a heavier new value evicts least recently used entries until `maxBytes` holds.
    */
-  readonly set: (key: string, value: unknown, weight: number, ttlMillis: number) => boolean
+  readonly set: (key: string, value: unknown, weight: number, ttlMillis: number, staleMillis?: number) => boolean
+  /**
+   * The entry under `key` with whether it is past its TTL: a live entry, or one set with
+   * `staleMillis` that is past its TTL but within those milliseconds after it (fail-safe's
+   * `staleFor`). `get`, `has` and `remainingTtl` treat the latter as absent. Counts
+   * nothing and leaves recency alone.
+   */
+  readonly peekEntry: (key: string) => MemoryEntry | undefined
   /** Removes `key`; whether a live (unexpired) entry existed. */
   readonly delete: (key: string) => boolean
   /** Whether a live entry exists, without touching recency. */
@@ -174,6 +194,11 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
   let evictions = 0
   let expirations = 0
   const baseline = { hits: 0, misses: 0, evictions: 0, expirations: 0 }
+  // Entries kept past their TTL for fail-safe: key -> when they go for good. lru-cache's
+  // TTL is the logical one, so `get` misses them; while any exists, `get` leaves an
+  // expired entry in place on a miss and removes it only when its grace is over.
+  const graceUntil = new Map<string, number>()
+  const now = () => clock.currentTimeMillisUnsafe()
 
   const lru: LRUCache<string, Stored> = new LRUCache<string, Stored>({
     max: maxEntries,
@@ -188,6 +213,7 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
     // Called synchronously, before the entry is unlinked, so its TTL is still readable:
     // lru-cache reports a bound pushing out an already expired entry as "evict".
     dispose: (_value, key, reason) => {
+      if (reason !== "set" && graceUntil.size > 0) forgetGrace(key)
       if (reason === "expire") expirations++
       else if (reason === "evict") {
         if (lru.getRemainingTTL(key) < 0) expirations++
@@ -198,22 +224,52 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
 
   // lru-cache writes a `status` field into the options object of every call; reusing
   // one object per operation keeps `get` allocation-free (its default is a fresh `{}`).
-  const getOptions: LRUCache.GetOptions<string, Stored, unknown> = {}
+  const getOptions: LRUCache.GetOptions<string, Stored, unknown> = { noDeleteOnStaleGet: false }
+  const expireOptions: LRUCache.GetOptions<string, Stored, unknown> = {}
   const peekOptions: LRUCache.PeekOptions<string, Stored, unknown> = {}
   const stalePeekOptions: LRUCache.PeekOptions<string, Stored, unknown> = { allowStale: true }
   const hasOptions: LRUCache.HasOptions<string, Stored, unknown> = {}
   const setOptions: LRUCache.SetOptions<string, Stored, unknown> = { ttl: 0, size: 1 }
 
+  const forgetGrace = (key: string): void => {
+    if (graceUntil.delete(key) && graceUntil.size === 0) getOptions.noDeleteOnStaleGet = false
+  }
+
+  const graced = (key: string): boolean => {
+    const until = graceUntil.get(key)
+    return until !== undefined && until > now()
+  }
+
+  // A read of an expired entry removes it with reason "expire", which counts it.
+  const expireUnlessGraced = (key: string): void => {
+    if (lru.getRemainingTTL(key) < 0 && !graced(key)) lru.get(key, expireOptions)
+  }
+
   const get = (key: string): unknown => {
     const value = lru.get(key, getOptions)
-    if (value === undefined) misses++
-    else hits++
+    if (value === undefined) {
+      misses++
+      if (getOptions.noDeleteOnStaleGet === true) expireUnlessGraced(key)
+    } else hits++
     return value
+  }
+
+  const peekEntry = (key: string): MemoryEntry | undefined => {
+    const value = lru.peek(key, stalePeekOptions)
+    if (value === undefined) return undefined
+    const remainingMillis = lru.getRemainingTTL(key)
+    if (!(remainingMillis < 0)) return { value, stale: false, remainingMillis }
+    return graced(key) ? { value, stale: true, remainingMillis } : undefined
   }
 
   const has = (key: string): boolean => lru.has(key, hasOptions)
 
-  const set = (key: string, value: unknown, weight: number, ttlMillis: number): boolean => {
+  const forgetGraceOfAll = (): void => {
+    graceUntil.clear()
+    getOptions.noDeleteOnStaleGet = false
+  }
+
+  const set = (key: string, value: unknown, weight: number, ttlMillis: number, staleMillis = 0): boolean => {
     const size = weight > 1 ? Math.ceil(weight) : 1
     if (value === undefined || !(ttlMillis > 0) || size > maxBytes) {
       lru.delete(key)
@@ -225,6 +281,10 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
     setOptions.ttl = ttlMillis === Infinity ? 0 : ttlMillis // 0 is lru-cache's "no TTL"
     setOptions.size = size
     lru.set(key, value as Stored, setOptions)
+    if (staleMillis > 0 && ttlMillis !== Infinity) {
+      graceUntil.set(key, now() + ttlMillis + staleMillis)
+      getOptions.noDeleteOnStaleGet = true
+    } else if (graceUntil.size > 0) forgetGrace(key)
     return true
   }
 
@@ -234,10 +294,17 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
     return remaining === 0 && has(key) ? 0 : undefined
   }
 
+  // Entries kept for fail-safe are removed too: an invalidated value must not be served stale.
   const removeWhere = (predicate: (key: string) => boolean): number => {
     const doomed: Array<string> = []
-    for (const key of lru.keys()) {
-      if (predicate(key)) doomed.push(key)
+    lru.allowStale = graceUntil.size > 0
+    try {
+      for (const key of lru.keys()) {
+        // with allowStale the walk also meets expired entries: only those in their grace count
+        if (predicate(key) && (!lru.allowStale || !(lru.getRemainingTTL(key) < 0) || graced(key))) doomed.push(key)
+      }
+    } finally {
+      lru.allowStale = false
     }
     for (const key of doomed) lru.delete(key)
     return doomed.length
@@ -255,12 +322,12 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
     try {
       for (const key of lru.rkeys()) {
         if (examined++ >= limit) break
-        if (lru.getRemainingTTL(key) < 0) expired.push(key)
+        if (lru.getRemainingTTL(key) < 0 && !graced(key)) expired.push(key)
       }
     } finally {
       lru.allowStale = false
     }
-    for (const key of expired) lru.get(key, getOptions)
+    for (const key of expired) lru.get(key, expireOptions)
     return expired.length
   }
 
@@ -268,6 +335,7 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
     get,
     peek: (key) => lru.peek(key, peekOptions),
     set,
+    peekEntry,
     delete: (key) => {
       const live = has(key)
       lru.delete(key)
@@ -277,7 +345,10 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
     remainingTtl,
     keys: () => Array.from(lru.keys()),
     removeWhere,
-    clear: () => lru.clear(),
+    clear: () => {
+      lru.clear()
+      forgetGraceOfAll()
+    },
     sweep,
     stats: () => ({
       entries: lru.size,

@@ -33,6 +33,7 @@ describe("envelope", () => {
         compressionId: 1,
         fingerprint: 0x01020304,
         writtenAt: undefined,
+        expiresAt: undefined,
         payload: "ff"
       }
     )
@@ -46,6 +47,23 @@ describe("envelope", () => {
     assert.strictEqual(envelope.writtenAt, writtenAt)
     assert.strictEqual(envelope.fingerprint, 0x0a0b0c0d)
     assert.strictEqual(hex(envelope.payload), "ff")
+  })
+
+  it("writes the logical expiry (bit3) as a big-endian uint48 after the fingerprint, leaving older fields in place", () => {
+    const header = { serializerId: 1, compressionId: 0, fingerprint: 0x0a0b0c0d, writtenAt: 0x0102_0304_0506 }
+    const older = wrap(header, Buffer.from([0xff]))
+    const bytes = wrap({ ...header, expiresAt: 0x1112_1314_1516 }, Buffer.from([0xff]))
+    assert.strictEqual(hex(bytes), "c4e7010e0100" + "010203040506" + "0a0b0c0d" + "111213141516" + "ff")
+    // the first 16 bytes are exactly those of an envelope without an expiry but for the flag
+    assert.strictEqual(hex(bytes.subarray(4, 16)), hex(older.subarray(4, 16)))
+    const envelope = unwrap(bytes)
+    assert.strictEqual(envelope.expiresAt, 0x1112_1314_1516)
+    assert.strictEqual(envelope.writtenAt, 0x0102_0304_0506)
+    assert.strictEqual(envelope.fingerprint, 0x0a0b0c0d)
+    assert.strictEqual(hex(envelope.payload), "ff")
+    // an envelope of the previous layout (no bit3) still reads, with no expiry
+    assert.strictEqual(unwrap(older).expiresAt, undefined)
+    assert.strictEqual(unwrap(wrap({ serializerId: 1, compressionId: 0, fingerprint: undefined, expiresAt: 5 }, Buffer.alloc(0))).expiresAt, 5)
   })
 
   it("reads a fingerprint above 2^31 as an unsigned number", () => {
@@ -93,6 +111,12 @@ describe("envelope", () => {
       assert.match(reasonOf(bytes.subarray(0, 8)), /the header with its fingerprint needs 10/)
     })
 
+    it("an expiry cut short (bit3 without its 6 bytes)", () => {
+      const bytes = valid()
+      bytes[3] = 0b1000
+      assert.match(reasonOf(bytes), /the header with its expiry needs 12/)
+    })
+
     it("an unknown version", () => {
       const bytes = valid()
       bytes[2] = 2
@@ -100,7 +124,7 @@ describe("envelope", () => {
     })
 
     it("unknown flag bits", () => {
-      for (let bit = 3; bit < 8; bit++) {
+      for (let bit = 4; bit < 8; bit++) {
         const bytes = valid()
         bytes[3] = 1 << bit
         assert.match(reasonOf(bytes), /^unknown envelope flags/)

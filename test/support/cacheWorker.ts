@@ -5,6 +5,7 @@
  * stdin closes. Started by test/support/workers.ts.
  */
 import { Context, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
+import { Redis } from "ioredis"
 import { createInterface } from "node:readline"
 import { Cache, type CacheService, type RedisCacheOptions } from "../../src/index.js"
 import { SecurityConfig } from "../../src/security/SecurityConfig.js"
@@ -12,13 +13,41 @@ import type { WorkerOptions, WorkerSecurity } from "./workers.js"
 
 interface Command {
   readonly id: number
-  readonly op: "set" | "get" | "delete" | "clear" | "invalidatePattern" | "status" | "stats" | "getOrSet"
+  readonly op:
+    | "set"
+    | "get"
+    | "delete"
+    | "clear"
+    | "invalidatePattern"
+    | "status"
+    | "stats"
+    | "getOrSet"
+    | "getOrSetCounted"
   readonly key?: string
   readonly value?: unknown
   readonly ttl?: number
   readonly pattern?: string
   readonly glob?: boolean
+  /** getOrSetCounted: the lookup INCRs this key (outside the cache's prefix) with a raw client, then sleeps. */
+  readonly counter?: string
+  readonly sleepMs?: number
 }
+
+// A client of its own, outside the cache: what a lookup does to count its runs.
+let raw: Redis | undefined
+const rawClient = (): Redis => {
+  // The test's own server: a worker is always given its URL (never the machine's Redis).
+  const url = typeof options.redisUrl === "string" ? options.redisUrl : options.redisUrl?.[0]
+  if (url === undefined) throw new Error("getOrSetCounted needs redisUrl")
+  raw ??= new Redis(url)
+  return raw
+}
+
+const countedLookup = (command: Command) =>
+  Effect.promise(() => rawClient().incr(command.counter ?? "lookups")).pipe(
+    Effect.andThen(Effect.sleep(command.sleepMs ?? 0)),
+    Effect.as(command.value)
+  )
 
 const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unknown> => {
   const key = command.key ?? ""
@@ -29,6 +58,8 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
       return Effect.map(cache.get(key), (found) => Option.isSome(found) ? { found: true, value: found.value } : { found: false })
     case "getOrSet":
       return cache.getOrSet(key, Effect.succeed(command.value))
+    case "getOrSetCounted":
+      return cache.getOrSet(key, countedLookup(command))
     case "delete":
       return cache.delete(key)
     case "clear":

@@ -14,6 +14,8 @@ import { Invalidation, localInvalidation } from "../../coherence/Invalidation.js
 import { MemoryTier } from "../../tiers/MemoryTier.js"
 import { type RedisReplyError, RedisTier } from "../../tiers/RedisTier.js"
 import { makeRedisTracer } from "./redisSpans.js"
+import type { ResilienceDefaults } from "./resilienceSettings.js"
+import { newResilienceCounters, type ResilienceCounters } from "./resilienceCounters.js"
 
 /** What a stored value that no longer fits the reader's schema gives: a miss (default) or a SerializationError. */
 export type SchemaMismatchRule = "miss" | "fail"
@@ -25,6 +27,8 @@ export interface CoreSettings {
   readonly enableL1: boolean
   readonly keyPrefix: string
   readonly onSchemaMismatch: SchemaMismatchRule
+  /** The cache-wide defaults of the resilience options (docs/resilience.md). */
+  readonly resilience: ResilienceDefaults
 }
 
 /** Counters of one cache; L1's own counters live in the memory tier. */
@@ -35,6 +39,7 @@ export interface CoreCounters {
   deletes: number
   serializationErrors: number
   schemaMismatches: number
+  readonly resilience: ResilienceCounters
 }
 
 /** The cache core. */
@@ -49,6 +54,8 @@ export const makeCore = Effect.fnUntraced(function*(settings: CoreSettings) {
   const redis = Option.getOrUndefined(yield* Effect.serviceOption(RedisTier))
   const clock = yield* Clock.Clock
   const tracing = yield* CacheTracingOptions
+  // Background lookups (timeouts, refresh-ahead) run in the cache's scope and end with it.
+  const scope = yield* Effect.scope
   const { cacheName } = settings
 
   const counters: CoreCounters = {
@@ -57,7 +64,8 @@ export const makeCore = Effect.fnUntraced(function*(settings: CoreSettings) {
     sets: 0,
     deletes: 0,
     serializationErrors: 0,
-    schemaMismatches: 0
+    schemaMismatches: 0,
+    resilience: newResilienceCounters()
   }
   // Coherence: the refill guard (a Redis read that raced a write or an invalidation must
   // not refill L1 with what it read) and whether L1 may hold copies now.
@@ -113,6 +121,7 @@ export const makeCore = Effect.fnUntraced(function*(settings: CoreSettings) {
     redis,
     clock,
     tracing,
+    scope,
     counters,
     invalidation,
     guard: invalidation.guard,

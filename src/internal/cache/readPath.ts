@@ -9,6 +9,9 @@ import { spanAttributes } from "../../monitoring/Tracing.js"
 import { type CacheCore, MISS_EXIT } from "./core.js"
 import { keyError, keyIssue, keyShapeIssue } from "./inputs.js"
 import { makeSchemaFit } from "./schemas.js"
+import { makeLogicalTtl } from "./logicalTtl.js"
+
+const existsOf = (remaining: Option.Option<number> | undefined) => remaining === undefined ? undefined : Option.isSome(remaining)
 
 type AnySchema = Schema.Codec<unknown, unknown> | undefined
 
@@ -52,11 +55,18 @@ export const makeReadPath = (core: CacheCore) => {
         core.recordThen(Exit.failCause(decoded.cause), "get", "none", started, false, "SerializationError")
       )
     }
-    const { size, value } = decoded.value
-    // L1 never outlives the Redis entry: it gets the entry's remaining TTL; and never takes
-    // a value that a write or an invalidation made stale while the read was in flight.
+    const { expiresAt, size, value } = decoded.value
+    // An entry kept past its TTL for fail-safe (staleFor) is a miss: only getOrSet serves it.
+    const freshMillis = expiresAt === undefined ? Infinity : expiresAt - core.clock.currentTimeMillisUnsafe()
+    if (!(freshMillis > 0)) {
+      counters.misses++
+      return core.recordThen(miss(key), "get", "miss", started, true)
+    }
+    // L1 never outlives the Redis entry: it gets the entry's remaining TTL (and its grace);
+    // and never takes a value that a write or an invalidation made stale while the read was in flight.
     if (enableL1 && read.pttlMillis > 0 && invalidation.linked() && guard.mayRefill(key, stamp)) {
-      memory.set(key, value, size, read.pttlMillis)
+      const ttlMillis = Math.min(freshMillis, read.pttlMillis)
+      memory.set(key, value, size, ttlMillis, read.pttlMillis - ttlMillis)
     }
     counters.l2Hits++
     return core.recordThen(hit(key, value, schema, "l2"), "get", "l2", started, true)
@@ -116,6 +126,11 @@ export const makeReadPath = (core: CacheCore) => {
     })
   }
 
+  // Only a cache that keeps entries past their TTL pays for reading them in exists and ttl.
+  const logicalTtl = redis !== undefined && settings.resilience.staleForMillis > 0
+    ? makeLogicalTtl(core, redis)
+    : undefined
+
   const exists = (key: string): Effect.Effect<boolean, CacheError> =>
     Effect.suspend((): Effect.Effect<boolean, CacheError> => {
       if (keyIssue(key) !== undefined) return keyError(key)
@@ -124,7 +139,7 @@ export const makeReadPath = (core: CacheCore) => {
         return core.recordThen(Exit.succeed(true), "exists", "l1", started, true)
       }
       if (redis === undefined) return core.recordThen(Exit.succeed(false), "exists", "miss", started, true)
-      return redis.exists(key).pipe(
+      return (logicalTtl === undefined ? redis.exists(key) : Effect.map(logicalTtl(key), existsOf)).pipe(
         Effect.mapError((error) => core.replyError(error, key)),
         Effect.tapError((error) => core.record("exists", "none", started, false, error._tag)),
         Effect.map((found) => found === true || (found === undefined && memory.has(key))),
@@ -143,7 +158,7 @@ export const makeReadPath = (core: CacheCore) => {
         const found = fromMemory()
         return core.recordThen(Exit.succeed(found), "ttl", tierOf(found, "l1"), started, true)
       }
-      return redis.pttl(key).pipe(
+      return (logicalTtl === undefined ? redis.pttl(key) : logicalTtl(key)).pipe(
         Effect.mapError((error) => core.replyError(error, key)),
         Effect.tapError((error) => core.record("ttl", "none", started, false, error._tag)),
         Effect.map((remaining) => remaining === undefined ? fromMemory() : Option.map(remaining, Duration.millis)),

@@ -6,9 +6,18 @@
  * all the callers that were waiting on it.
  */
 import { Cause, Deferred, Effect, Exit, Option, type Schema } from "effect"
-import type { CacheError } from "../../errors.js"
+import { type CacheError, validationError, ValidationError } from "../../errors.js"
 import type { GetOrSetOptions, SetOptions } from "../../Cache.js"
 import type { CacheCore } from "./core.js"
+import { makeResilience } from "./resilience.js"
+import { policyOf, type ResiliencePolicy } from "./resiliencePolicy.js"
+import { answerOf, storedFormOf } from "./negativeCache.js"
+
+const missTtlWithSchema = (key: string) =>
+  validationError([{ field: "schema", value: "a schema", rule: "cannot be combined with missTtl (the lookup's Option is stored unwrapped)" }], {
+    subject: "Invalid getOrSet options",
+    key
+  })
 
 type AnySchema = Schema.Codec<unknown, unknown> | undefined
 
@@ -26,6 +35,7 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
   const l1Serves = () => core.l1Always || redis?.isConnected() === false
   // One leader per key: later callers wait for its outcome.
   const leaders = new Map<string, Deferred.Deferred<unknown, unknown>>()
+  const resilience = makeResilience(core)
 
   const lead = <A, E, R>(
     key: string,
@@ -35,12 +45,41 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
     readFirst: boolean
   ): Effect.Effect<A, E | CacheError, R> => {
     const schema = options?.schema as AnySchema
+    const policy = policyOf(key, options as GetOrSetOptions<unknown> | undefined, settings.resilience)
+    const found: Effect.Effect<A, E | CacheError, R> = policy instanceof ValidationError
+      ? Exit.fail(policy)
+      : readThenLookUp(key, lookup, options, schema, policy, readFirst)
+    return found.pipe(
+      Effect.onExit((exit) => {
+        if (leaders.get(key) === deferred) leaders.delete(key)
+        return Deferred.done(deferred, exit)
+      })
+    )
+  }
+
+  const storingLookup = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options: GetOrSetOptions<A> | undefined,
+    staleMillis: number | undefined
+  ): Effect.Effect<A, E | CacheError, R> => {
+    const schema = options?.schema as AnySchema
+    const ttl = options?.ttl
     const setOptions: SetOptions = {
-      ...(options?.ttl === undefined ? {} : { ttl: options.ttl }),
+      ...(ttl === undefined || typeof ttl === "function" ? {} : { ttl }),
+      ...(options?.ttlJitter === undefined ? {} : { ttlJitter: options.ttlJitter }),
+      ...(staleMillis === undefined ? {} : { staleFor: staleMillis }),
       ...(schema === undefined ? {} : { schema })
     }
-    const lookUpAndStore = lookup.pipe(
-      Effect.tap((value) => parts.set(key, value, setOptions)),
+    const optionsFor = (value: A): SetOptions => typeof ttl === "function" ? { ...setOptions, ttl: ttl(value) } : setOptions
+    const store = (value: A) => {
+      if (options?.missTtl === undefined) return parts.set(key, value, optionsFor(value))
+      const { negative, stored } = storedFormOf(value)
+      return parts.set(key, stored, negative ? { ...setOptions, ttl: options.missTtl } : optionsFor(value))
+    }
+    return lookup.pipe(
+      // adaptive TTL: the value decides how long it lives
+      Effect.tap(store),
       // always a span: the user's lookup runs in it and may read it (logs, currentSpan)
       (self) =>
         Effect.withSpan(self, "Cache.getOrSet.lookup", {
@@ -48,15 +87,38 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
           captureStackTrace: false
         })
     )
-    const found = readFirst
-      ? Effect.flatMap(parts.get(key, schema), (found) => Option.isSome(found) ? Effect.succeed(found.value as A) : lookUpAndStore)
-      : lookUpAndStore
-    return found.pipe(
-      Effect.onExit((exit) => {
-        if (leaders.get(key) === deferred) leaders.delete(key)
-        return Deferred.done(deferred, exit)
-      })
-    )
+  }
+
+  const readThenLookUp = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options: GetOrSetOptions<A> | undefined,
+    schema: AnySchema,
+    policy: ResiliencePolicy | undefined,
+    readFirst: boolean
+  ): Effect.Effect<A, E | CacheError, R> => {
+    const lookUpAndStore = storingLookup(key, lookup, options, policy?.staleMillis)
+    const attempt = policy === undefined ? lookUpAndStore : resilience.lookUp(key, policy, schema, lookUpAndStore)
+    if (!readFirst) return attempt
+    const read = policy === undefined ? parts.get(key, schema) : resilience.read(key, policy, schema, parts.get(key, schema))
+    return Effect.flatMap(read, (found) => Option.isSome(found) ? answer(key, lookup, options, found.value as A) : attempt)
+  }
+
+  // A hit. With refreshAhead, a hit late in its TTL also starts one background lookup.
+  const answer = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options: GetOrSetOptions<A> | undefined,
+    value: A
+  ): Effect.Effect<A, CacheError, R> => {
+    const fraction = resilience.refreshFraction(key, options as GetOrSetOptions<unknown> | undefined)
+    if (fraction === 0) return Exit.succeed(value)
+    if (typeof fraction !== "number") return Exit.fail(fraction)
+    return resilience.refreshAhead(key, fraction, options as GetOrSetOptions<unknown> | undefined, value, () => {
+      const policy = policyOf(key, options as GetOrSetOptions<unknown> | undefined, settings.resilience)
+      const staleMillis = policy === undefined || policy instanceof ValidationError ? undefined : policy.staleMillis
+      return storingLookup(key, lookup, options, staleMillis)
+    })
   }
 
   const follow = <A, E, R>(
@@ -76,6 +138,17 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
     key: string,
     lookup: Effect.Effect<A, E, R>,
     options?: GetOrSetOptions<A>
+  ): Effect.Effect<A, E | CacheError, R> => {
+    if (options?.missTtl === undefined) return flight(key, lookup, options)
+    if (options.schema !== undefined) return Exit.fail(missTtlWithSchema(key))
+    // negative caching: whatever answers (a stored value, a negative entry, the lookup) answers as an Option
+    return Effect.map(flight(key, lookup, options), (value) => answerOf(value) as A)
+  }
+
+  const flight = <A, E, R>(
+    key: string,
+    lookup: Effect.Effect<A, E, R>,
+    options?: GetOrSetOptions<A>
   ): Effect.Effect<A, E | CacheError, R> =>
     Effect.suspend((): Effect.Effect<A, E | CacheError, R> => {
       const leader = leaders.get(key)
@@ -84,7 +157,7 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
       if (l1Serves() && memory.has(key)) {
         return Effect.flatMap(parts.get(key, options?.schema as AnySchema), (found) =>
           // L1 holds a value that does not fit the schema: look up without reading again.
-          Option.isSome(found) ? Exit.succeed(found.value as A) : becomeLeader(key, lookup, options, false))
+          Option.isSome(found) ? answer(key, lookup, options, found.value as A) : becomeLeader(key, lookup, options, false))
       }
       return becomeLeader(key, lookup, options, true)
     })

@@ -4,6 +4,7 @@
 import { Effect, Option } from "effect"
 import type { CacheStats, CacheStatus } from "../../Cache.js"
 import type { CacheCore } from "./core.js"
+import { resetResilienceCounters } from "./resilienceCounters.js"
 
 /** The status and counters of a cache. */
 export const makeStats = (core: CacheCore) => {
@@ -41,7 +42,8 @@ export const makeStats = (core: CacheCore) => {
       sets: counters.sets,
       deletes: counters.deletes,
       serializationErrors: counters.serializationErrors,
-      schemaMismatches: counters.schemaMismatches
+      schemaMismatches: counters.schemaMismatches,
+      resilience: { ...counters.resilience }
     }
   })
 
@@ -49,6 +51,7 @@ export const makeStats = (core: CacheCore) => {
     memory.resetStats()
     counters.l2Hits = counters.misses = counters.sets = counters.deletes = 0
     counters.serializationErrors = counters.schemaMismatches = 0
+    resetResilienceCounters(counters.resilience)
   })
 
   return { status, stats, resetStats }

@@ -6,7 +6,8 @@ import type { CacheError } from "../../errors.js"
 import type { RedisTier } from "../../tiers/RedisTier.js"
 import type { SetOptions } from "../../Cache.js"
 import type { CacheCore } from "./core.js"
-import { keyError, keyIssue, ttlMillisOf, undefinedValueError } from "./inputs.js"
+import { keyError, keyIssue, undefinedValueError } from "./inputs.js"
+import { encodeMetaOf, jitteredTtlOf, staleMillisOf } from "./lifetime.js"
 import { schemaEncoder, schemaFailure } from "./schemas.js"
 
 /** The write operations of a cache. */
@@ -20,24 +21,24 @@ export const makeWritePath = (core: CacheCore) => {
     return events.isActive() ? events.emit({ _tag: "SetSuccess", key, value, ttlMillis }) : Effect.void
   }
 
-  const setInMemory = (key: string, value: unknown, ttlMillis: number) =>
+  const setInMemory = (key: string, value: unknown, ttlMillis: number, staleMillis: number) =>
     codec.measure(key, value).pipe(
       Effect.tapError(() => core.countSerializationError("encode")),
       Effect.flatMap((weight) => {
-        memory.set(key, value, weight, ttlMillis)
+        memory.set(key, value, weight, ttlMillis, staleMillis)
         return Effect.andThen(monitor.recordOperation(memorySet), afterSet(key, value, ttlMillis))
       })
     )
 
   // Encodes now, then one write whose continuation answers with an Exit unless a listener
   // or a slow-operation log has work to run. The span covers the round trip.
-  const setInRedis = (tier: RedisTier["Service"], key: string, value: unknown, ttlMillis: number) => {
+  const setInRedis = (tier: RedisTier["Service"], key: string, value: unknown, ttlMillis: number, staleMillis: number) => {
     const started = core.nanos()
     // Taken after set's own touch: a change of the key seen after it (another instance's
     // write reported before our reply arrived, a concurrent set here) keeps our value out of L1.
     const stamp = guard.stamp()
     const writtenAt = core.clock.currentTimeMillisUnsafe()
-    const encoded = codec.encodeExit(key, value, { writtenAt })
+    const encoded = codec.encodeExit(key, value, encodeMetaOf(writtenAt, ttlMillis, staleMillis))
     if (Exit.isFailure(encoded)) {
       return Effect.andThen(
         core.countSerializationError("encode"),
@@ -45,7 +46,7 @@ export const makeWritePath = (core: CacheCore) => {
       )
     }
     const { compressed, compressionNanos, size, storedSize } = encoded.value
-    const write = Effect.matchEffect(tier.write(key, encoded.value, ttlMillis, writtenAt), {
+    const write = Effect.matchEffect(tier.write(key, encoded.value, ttlMillis + staleMillis, writtenAt), {
       onFailure: (error) => {
         // A ValidationError (a value above the server's proto-max-bulk-len) is already the caller's error.
         const failure = "_tag" in error ? error : core.replyError(error, key)
@@ -54,7 +55,7 @@ export const makeWritePath = (core: CacheCore) => {
       onSuccess: (outcome) => {
         // While the invalidation link is down, L1 keeps nothing that another instance could change unseen.
         const keep = outcome === "queued" || (enableL1 && invalidation.linked() && guard.mayRefill(key, stamp))
-        if (keep) memory.set(key, value, size, ttlMillis)
+        if (keep) memory.set(key, value, size, ttlMillis, staleMillis)
         else memory.delete(key)
         // A queued write is announced when it is replayed.
         if (outcome === "stored") invalidation.announce({ _tag: "Keys", keys: [key] })
@@ -70,8 +71,10 @@ export const makeWritePath = (core: CacheCore) => {
   const set = (key: string, input: unknown, options?: SetOptions): Effect.Effect<void, CacheError> =>
     Effect.suspend((): Effect.Effect<void, CacheError> => {
       if (keyIssue(key) !== undefined) return keyError(key)
-      const ttlMillis = ttlMillisOf(key, options?.ttl, defaultTtlMillis)
+      const ttlMillis = jitteredTtlOf(key, options, defaultTtlMillis, settings.resilience)
       if (typeof ttlMillis !== "number") return Exit.fail(ttlMillis)
+      const staleMillis = staleMillisOf(key, options, settings.resilience)
+      if (typeof staleMillis !== "number") return Exit.fail(staleMillis)
       if (input === undefined) return undefinedValueError(key)
       guard.touch(key)
       let value: unknown = input
@@ -82,7 +85,9 @@ export const makeWritePath = (core: CacheCore) => {
         }
         value = encoded.value
       }
-      return redis === undefined ? setInMemory(key, value, ttlMillis) : setInRedis(redis, key, value, ttlMillis)
+      return redis === undefined
+        ? setInMemory(key, value, ttlMillis, staleMillis)
+        : setInRedis(redis, key, value, ttlMillis, staleMillis)
     })
 
   const remove = (key: string): Effect.Effect<boolean, CacheError> =>
