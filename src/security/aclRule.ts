@@ -83,6 +83,8 @@ export const cacheAclRule = (options: {
   readonly select?: boolean
   /** The cache's `l1Invalidation` (default `"tracking"`): which coherence commands and channel it needs. */
   readonly l1Invalidation?: "tracking" | "bus" | "off"
+  /** A Redis Cluster: ioredis also reads the slot map (`CLUSTER SLOTS`) and checks `CLUSTER INFO` (docs/topologies.md). */
+  readonly cluster?: boolean
 }): string => {
   const mechanism = options.l1Invalidation ?? "tracking"
   const channel = coherence[mechanism].channel(options.prefix)
@@ -92,6 +94,7 @@ export const cacheAclRule = (options: {
     ...(channel === undefined ? [] : [`&${channel}`]),
     "-@all",
     ...cacheAclCommandsFor(mechanism).map((command) => `+${command}`),
-    ...(options.select === true ? ["+select"] : [])
+    ...(options.select === true ? ["+select"] : []),
+    ...(options.cluster === true ? ["+cluster|slots", "+cluster|info"] : [])
   ].join(" ")
 }

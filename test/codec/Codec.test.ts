@@ -423,13 +423,13 @@ describe("Codec on corrupt input", () => {
       )
     })
 
-    it(`${label}: every single-bit flip in the header fails (the fingerprint and write-time flags aside)`, () => {
+    it(`${label}: every single-bit flip in the header fails (the fingerprint, write-time and expiry flags aside)`, () => {
       fc.assert(
         fc.property(value, (v) => {
           const bytes = Buffer.from(encodeSync(codec, v).bytes)
           for (let bit = 0; bit < 6 * 8; bit++) {
-            // turning the fingerprint or write-time flag on just moves the payload start
-            if (bit === 3 * 8 + 1 || bit === 3 * 8 + 2) continue
+            // turning the fingerprint, write-time or logical-expiry flag on just moves the payload start
+            if (bit === 3 * 8 + 1 || bit === 3 * 8 + 2 || bit === 3 * 8 + 3) continue
             const flipped = Buffer.from(bytes)
             flipped[bit >> 3]! ^= 1 << (bit & 7)
             decodeFailure(reader, flipped)

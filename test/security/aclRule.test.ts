@@ -186,7 +186,8 @@ describe("the ACL rules the docs show are cacheAclRule's", () => {
     for (const { where, rule } of shown) {
       const prefix = /(?:^| )~(\S*)\*(?: |$)/.exec(rule)?.[1]
       assert.isDefined(prefix, `${where}: no ~<prefix>* key pattern in ${rule}`)
-      const expected = cacheAclRule({ prefix: prefix!, select: rule.split(" ").includes("+select") })
+      const words = rule.split(" ")
+      const expected = cacheAclRule({ prefix: prefix!, select: words.includes("+select"), cluster: words.includes("+cluster|slots") })
       assert.strictEqual(rule, expected, `${where} shows a rule that is not cacheAclRule's`)
     }
     // Not vacuous: docs/security.md shows the command, the shell line and the ACL file line.

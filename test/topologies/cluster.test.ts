@@ -157,7 +157,7 @@ describe("Cache.layerRedis on Redis Cluster", () => {
       const admin = ["--user", "admin", "--pass", "admin-Password-0123456789"] as const
       for (const node of cluster.nodes) {
         yield* node.cli("ACL", "SETUSER", "admin", "on", ">admin-Password-0123456789", "~*", "&*", "+@all")
-        const rule = `${cacheAclRule({ prefix: "cache:" })} +cluster|slots +cluster|info`.split(" ")
+        const rule = cacheAclRule({ prefix: "cache:", cluster: true }).split(" ")
         yield* node.cli("ACL", "SETUSER", "cache", "reset", "on", `>${password}`, ...rule)
         yield* node.cli("ACL", "SETUSER", "default", "off")
       }
