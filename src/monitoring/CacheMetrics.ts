@@ -51,7 +51,9 @@ export const AttributeKeys = {
   /** tracking | bus: how an L1 invalidation arrived. */
   invalidationMechanism: "cache.invalidation.mechanism",
   /** Why L1 was flushed: link_lost, link_established, reconnected, redis_flushed, remote_clear, version. */
-  flushCause: "cache.l1.flush.cause"
+  flushCause: "cache.l1.flush.cause",
+  /** A resilience event of getOrSet (docs/resilience.md): stale_served, failsafe_activated, ... */
+  resilienceEvent: "cache.resilience.event"
 } as const
 
 /**
@@ -182,6 +184,19 @@ export const invalidationLag = Metric.histogram("cache.l1.invalidation.lag", {
   description: "Time from a write on another instance to the eviction of the key from this L1",
   boundaries: durationBoundaries,
   attributes: { unit: "s" }
+})
+
+/**
+ * What getOrSet's resilience options did (docs/resilience.md), by `cache.resilience.event`:
+ * `stale_served`, `failsafe_activated`, `soft_timeout`, `hard_timeout`, `refresh_started`,
+ * `refresh_succeeded`, `refresh_failed`, `lock_acquired`, `lock_waited`, `lock_timed_out`.
+ *
+ * @since 0.1.0
+ */
+export const resilienceEvents = Metric.counter("cache.resilience.events", {
+  description: "Stale values served, fail-safe activations, lookup timeouts, background refreshes and lock waits",
+  incremental: true,
+  attributes: { unit: "{event}" }
 })
 
 /**
@@ -373,6 +388,7 @@ export const all = [
   l1Invalidations,
   l1Flushes,
   invalidationLag,
+  resilienceEvents,
   l1Evictions,
   l1Expirations,
   l1Entries,

@@ -176,6 +176,23 @@ export interface CacheMonitorOptions {
 }
 
 /**
+ * What getOrSet's resilience options did (docs/resilience.md).
+ *
+ * @since 0.1.0
+ */
+export type ResilienceEventName =
+  | "stale_served"
+  | "failsafe_activated"
+  | "soft_timeout"
+  | "hard_timeout"
+  | "refresh_started"
+  | "refresh_succeeded"
+  | "refresh_failed"
+  | "lock_acquired"
+  | "lock_waited"
+  | "lock_timed_out"
+
+/**
  * Keys evicted from L1 by one invalidation message.
  *
  * @since 0.1.0
@@ -211,6 +228,8 @@ export interface CacheMonitorService {
   readonly recordL1Invalidation: (sample: L1InvalidationSample) => Effect.Effect<void>
   /** Records a flush of L1 (a lost link, a recovery, a flushed Redis). */
   readonly recordL1Flush: (cause: string) => Effect.Effect<void>
+  /** Counts a resilience event of getOrSet, at once (it runs inside the cache's own synchronous steps). */
+  readonly recordResilienceEventUnsafe: (event: ResilienceEventName) => void
   /**
    * Records a mode switch of the cache named `cacheName` (default: the monitor's `cacheName`).
    * `from === to` reports the starting mode without counting a switch.
@@ -683,6 +702,12 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
       }, 1)
     )
 
+  const recordResilienceEventUnsafe = (event: ResilienceEventName, view?: string): void =>
+    update(CacheMetrics.resilienceEvents, {
+      ...named(nameOf(undefined, view)),
+      [CacheMetrics.AttributeKeys.resilienceEvent]: event
+    }, 1)
+
   const recordSchemaMismatch = (view?: string): Effect.Effect<void> =>
     Effect.sync(() => update(CacheMetrics.schemaMismatches, named(nameOf(undefined, view)), 1))
 
@@ -912,6 +937,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     recordSchemaMismatch: () => recordSchemaMismatch(view),
     recordL1Invalidation: (sample: L1InvalidationSample) => recordL1Invalidation(sample, view),
     recordL1Flush: (cause: string) => recordL1Flush(cause, view),
+    recordResilienceEventUnsafe: (event: ResilienceEventName) => recordResilienceEventUnsafe(event, view),
     recordModeChange: (from: CacheMode, to: CacheMode, reason: string, cacheName?: string) =>
       recordModeChange(from, to, reason, cacheName, view),
     recordReconnectAttempt: (success: boolean) => recordReconnectAttempt(success, view),

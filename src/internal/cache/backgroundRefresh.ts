@@ -5,6 +5,7 @@
  */
 import { Effect, Exit, Fiber } from "effect"
 import type { CacheCore } from "./core.js"
+import { countResilience } from "./resilienceCounters.js"
 
 /** Why a lookup went on in the background. */
 export type BackgroundReason = "softTimeout" | "hardTimeout" | "refreshAhead"
@@ -12,7 +13,6 @@ export type BackgroundReason = "softTimeout" | "hardTimeout" | "refreshAhead"
 /** The background lookups of a cache. */
 export const makeBackgroundLookups = (core: CacheCore) => {
   const { events, scope } = core
-  const counters = core.counters.resilience
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
   // A lookup several callers stopped waiting for is one background refresh.
   const detached = new WeakSet<Fiber.Fiber<unknown, unknown>>()
@@ -41,10 +41,10 @@ export const makeBackgroundLookups = (core: CacheCore) => {
   const detach = (key: string, fiber: Fiber.Fiber<unknown, unknown>, reason: BackgroundReason): Effect.Effect<void> => {
     if (detached.has(fiber)) return Effect.void
     detached.add(fiber)
-    counters.backgroundRefreshesStarted++
+    countResilience(core, "backgroundRefreshesStarted", "refresh_started")
     const report = Effect.flatMap(Fiber.await(fiber), (exit) => {
-      if (Exit.isSuccess(exit)) counters.backgroundRefreshesSucceeded++
-      else counters.backgroundRefreshesFailed++
+      if (Exit.isSuccess(exit)) countResilience(core, "backgroundRefreshesSucceeded", "refresh_succeeded")
+      else countResilience(core, "backgroundRefreshesFailed", "refresh_failed")
       return announce(key, Exit.isSuccess(exit) ? "succeeded" : "failed", reason)
     })
     return Effect.andThen(announce(key, "started", reason), Effect.asVoid(Effect.forkIn(report, scope)))

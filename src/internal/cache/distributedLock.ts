@@ -16,6 +16,7 @@ import type { CacheError } from "../../errors.js"
 import type { CacheCore } from "./core.js"
 import type { ResiliencePolicy } from "./resiliencePolicy.js"
 import { makeSchemaFit } from "./schemas.js"
+import { countResilience } from "./resilienceCounters.js"
 
 type AnySchema = Schema.Codec<unknown, unknown> | undefined
 
@@ -27,7 +28,6 @@ export const LOCK_POLL_MILLIS = 50
 /** The distributed lock of a cache's lookups. */
 export const makeDistributedLock = (core: CacheCore) => {
   const { codec, events, redis } = core
-  const counters = core.counters.resilience
   const fitSchema = makeSchemaFit(core)
   const lockKeyOf = (key: string) => `${redis?.keyPrefix ?? ""}${key}\u0000lock`
 
@@ -65,7 +65,7 @@ export const makeDistributedLock = (core: CacheCore) => {
   }
 
   const holding = <A, E, R>(target: Redis, key: string, token: string, schema: AnySchema, attempt: Effect.Effect<A, E, R>) => {
-    counters.locksAcquired++
+    countResilience(core, "locksAcquired", "lock_acquired")
     // The previous holder may have stored the value just before we took the lock.
     const run = Effect.flatMap(stored(key, schema), (found) =>
       Option.isSome(found) ? Effect.succeed(found.value as A) : attempt)
@@ -81,7 +81,7 @@ export const makeDistributedLock = (core: CacheCore) => {
     attempt: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E, R> =>
     Effect.gen(function*() {
-      counters.locksWaited++
+      countResilience(core, "locksWaited", "lock_waited")
       yield* announce(key, "waited")
       const deadline = (yield* Clock.currentTimeMillis) + policy.lockTimeoutMillis
       while ((yield* Clock.currentTimeMillis) < deadline) {
@@ -92,7 +92,7 @@ export const makeDistributedLock = (core: CacheCore) => {
         if (acquired === true) return yield* holding(target, key, token, schema, attempt)
         if (acquired === undefined) return yield* attempt
       }
-      counters.lockTimeouts++
+      countResilience(core, "lockTimeouts", "lock_timed_out")
       yield* announce(key, "timedOut")
       return yield* attempt
     })

@@ -11,6 +11,7 @@ import type { StaleCause } from "../../events/CacheEvents.js"
 import type { CacheCore } from "./core.js"
 import type { ResiliencePolicy } from "./resiliencePolicy.js"
 import { makeSchemaFit } from "./schemas.js"
+import { countResilience } from "./resilienceCounters.js"
 
 type AnySchema = Schema.Codec<unknown, unknown> | undefined
 
@@ -19,7 +20,6 @@ const NONE = Effect.succeed(Option.none<unknown>())
 /** The fail-safe of a cache. */
 export const makeFailSafe = (core: CacheCore) => {
   const { codec, events, memory, redis } = core
-  const counters = core.counters.resilience
   const fitSchema = makeSchemaFit(core)
   // key -> until when a stale value served by fail-safe is served without a lookup
   const throttledUntil = new Map<string, number>()
@@ -48,12 +48,12 @@ export const makeFailSafe = (core: CacheCore) => {
 
   /** Answers with a stale value: counted and announced. */
   const serve = <A>(key: string, cause: StaleCause, value: A): Effect.Effect<A> => {
-    counters.staleServed++
+    countResilience(core, "staleServed", "stale_served")
     return events.isActive() ? Effect.as(events.emit({ _tag: "StaleServed", key, cause }), value) : Effect.succeed(value)
   }
 
   const activate = <A>(key: string, policy: ResiliencePolicy, cause: Cause.Cause<unknown>, value: A) => {
-    counters.failSafeActivations++
+    countResilience(core, "failSafeActivations", "failsafe_activated")
     if (policy.throttleMillis > 0) throttle(key, now() + policy.throttleMillis)
     const error = Cause.squash(cause)
     const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "Defect"

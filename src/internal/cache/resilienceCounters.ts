@@ -3,6 +3,7 @@
  * `resilience`.
  */
 import type { ResilienceStats } from "../../Cache.js"
+import type { CacheMonitor, ResilienceEventName } from "../../monitoring/CacheMonitor.js"
 
 /** The mutable counters; `stats` copies them. */
 export type ResilienceCounters = { -readonly [K in keyof ResilienceStats]: ResilienceStats[K] }
@@ -24,4 +25,17 @@ export const newResilienceCounters = (): ResilienceCounters => ({
 /** Sets every counter back to zero. */
 export const resetResilienceCounters = (counters: ResilienceCounters): void => {
   Object.assign(counters, newResilienceCounters())
+}
+
+/** Counts one resilience event in `stats().resilience` and in the `cache.resilience.events` metric. */
+export const countResilience = (
+  core: {
+    readonly counters: { readonly resilience: ResilienceCounters }
+    readonly monitor: CacheMonitor["Service"]
+  },
+  counter: keyof ResilienceCounters,
+  event: ResilienceEventName
+): void => {
+  core.counters.resilience[counter]++
+  core.monitor.recordResilienceEventUnsafe(event)
 }

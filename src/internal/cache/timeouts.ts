@@ -11,6 +11,7 @@ import type { makeBackgroundLookups } from "./backgroundRefresh.js"
 import type { CacheCore } from "./core.js"
 import type { makeFailSafe } from "./failSafe.js"
 import type { ResiliencePolicy } from "./resiliencePolicy.js"
+import { countResilience } from "./resilienceCounters.js"
 
 type AnySchema = Schema.Codec<unknown, unknown> | undefined
 
@@ -21,13 +22,12 @@ export const makeTimeouts = (
   failSafe: ReturnType<typeof makeFailSafe>
 ) => {
   const { events } = core
-  const counters = core.counters.resilience
 
   const announce = (key: string, timeout: "soft" | "hard", afterMillis: number) =>
     events.isActive() ? events.emit({ _tag: "LookupTimedOut", key, timeout, afterMillis }) : Effect.void
 
   const hardTimeout = (key: string, policy: ResiliencePolicy, fiber: Fiber.Fiber<unknown, unknown> | undefined) => {
-    counters.hardTimeouts++
+    countResilience(core, "hardTimeouts", "hard_timeout")
     const millis = policy.hardTimeoutMillis
     const error = new LookupTimeoutError({
       message: `The lookup of "${key}" took longer than its hardTimeout (${millis} ms)`,
@@ -49,7 +49,7 @@ export const makeTimeouts = (
       Effect.andThen(failSafe.staleCopy(key, schema, true)),
       Effect.flatMap((stale): Effect.Effect<A> => {
         if (Option.isNone(stale)) return Effect.never
-        counters.softTimeouts++
+        countResilience(core, "softTimeouts", "soft_timeout")
         return announce(key, "soft", policy.softTimeoutMillis).pipe(
           Effect.andThen(background.detach(key, fiber, "softTimeout")),
           Effect.andThen(failSafe.serve(key, "softTimeout", stale.value as A))
