@@ -6,7 +6,7 @@
  * turning into a whole-cache stamp when too many keys are remembered.
  */
 
-const MAX_REMEMBERED_KEYS = 10_000
+const MAX_REMEMBERED_KEYS = 1_000
 
 /** The guard of one cache's L1. */
 export interface RefillGuard {
