@@ -503,6 +503,17 @@ export interface ConnectRedisOptions {
   readonly protocol?: 2 | 3
 }
 
+// QUIT when the connection is healthy (bounded), then disconnect. A connection that never
+// opened is already "end"; disconnecting it again would arm ioredis' reconnect timer, which
+// keeps the process alive for ~2 s.
+const closeConnection = (client: { readonly status: string; quit(): Promise<unknown>; disconnect(): void }) =>
+  Effect.promise(() => client.status === "ready" ? client.quit().catch(() => "") : Promise.resolve("")).pipe(
+    Effect.timeoutOption(Duration.seconds(1)),
+    Effect.ensuring(Effect.sync(() => {
+      if (client.status !== "end") client.disconnect()
+    }))
+  )
+
 /**
  * Opens one ioredis connection with `settings`, failing fast (no retries, no offline
  * queue) with a {@link ConnectionError} from {@link diagnoseConnectionFailure}. The
@@ -535,15 +546,7 @@ export const connectRedis = (
       })
       return { client, emitted }
     }),
-    ({ client }) =>
-      Effect.promise(() => client.status === "ready" ? client.quit().catch(() => "") : Promise.resolve("")).pipe(
-        Effect.timeoutOption(Duration.seconds(1)),
-        // A connection that never opened is already "end"; disconnecting it again would arm
-        // ioredis' reconnect timer, which keeps the process alive for ~2 s.
-        Effect.ensuring(Effect.sync(() => {
-          if (client.status !== "end") client.disconnect()
-        }))
-      )
+    ({ client }) => closeConnection(client)
   ).pipe(
     Effect.flatMap(({ client, emitted }) =>
       Effect.tryPromise({
@@ -657,13 +660,7 @@ const connectManaged = <C extends ManagedClient>(
       client.on("node error", keep)
       return { client, emitted }
     }),
-    ({ client }) =>
-      Effect.promise(() => client.status === "ready" ? client.quit().catch(() => "") : Promise.resolve("")).pipe(
-        Effect.timeoutOption(Duration.seconds(1)),
-        Effect.ensuring(Effect.sync(() => {
-          if (client.status !== "end") client.disconnect()
-        }))
-      )
+    ({ client }) => closeConnection(client)
   ).pipe(
     Effect.flatMap(({ client, emitted }) =>
       Effect.tryPromise({
