@@ -25,6 +25,7 @@ import { CacheEvents } from "./events/CacheEvents.js"
 import { CacheMonitor } from "./monitoring/CacheMonitor.js"
 import { type CoreSettings, makeCore, type SchemaMismatchRule } from "./internal/cache/core.js"
 import { makeInvalidation } from "./internal/cache/invalidation.js"
+import { namespaced } from "./internal/cache/namespace.js"
 import { makeReadPath } from "./internal/cache/readPath.js"
 import { makeSingleFlight } from "./internal/cache/singleFlight.js"
 import { makeStats } from "./internal/cache/stats.js"
@@ -196,6 +197,11 @@ export interface CacheService {
     pattern: string,
     options?: { readonly glob?: boolean }
   ) => Effect.Effect<number, CacheError>
+  /**
+   * A view of this cache whose keys, `clear` and pattern invalidation stay under `<name>:`
+   * (nested namespaces compose). It shares this cache's L1, connection, counters and events.
+   */
+  readonly namespace: (name: string) => Effect.Effect<CacheService, ValidationError>
   /** The mode and connection state. */
   readonly status: Effect.Effect<CacheStatus>
   /** Counters. */
@@ -255,6 +261,19 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
     options?: { readonly glob?: boolean }
   ): Effect.Effect<number, CacheError, Cache> {
     return Cache.use((cache) => cache.invalidatePattern(pattern, options))
+  }
+  /** The view of the cache under `<name>:` (docs/multi-key-and-tags.md, "Namespaces"). */
+  static namespace(name: string): Effect.Effect<CacheService, ValidationError, Cache> {
+    return Cache.use((cache) => cache.namespace(name))
+  }
+  /**
+   * Replaces the `Cache` in context with its view under `<name>:`, so that a part of an
+   * application (a module, a tenant) gets a cache of its own without knowing the prefix.
+   *
+   * @since 0.1.0
+   */
+  static layerNamespace(name: string): Layer.Layer<Cache, ValidationError, Cache> {
+    return Layer.effect(Cache, Cache.use((cache) => cache.namespace(name)))
   }
   /** The mode and connection state. */
   static status(): Effect.Effect<CacheStatus, never, Cache> {
@@ -461,7 +480,8 @@ const makeCache = Effect.fnUntraced(function*(settings: CoreSettings) {
   const reads = makeReadPath(core)
   const writes = makeWritePath(core)
   const { getOrSet } = makeSingleFlight(core, { get: reads.get, set: writes.set })
-  return Cache.of({
+  const service: CacheService = Cache.of({
+    namespace: (name) => namespaced(service, name),
     get: reads.get as CacheService["get"],
     getOrSet,
     set: writes.set,
@@ -473,4 +493,5 @@ const makeCache = Effect.fnUntraced(function*(settings: CoreSettings) {
     registerCallback: core.events.registerCallback,
     events: core.events.events
   })
+  return service
 })
