@@ -1,6 +1,7 @@
 /**
  * The `doctor` command: connects to Redis the way a cache would (URL plus the
- * `REDIS_*` security environment), validates the setup against the live server and
+ * `REDIS_*` security environment, and a cluster or Sentinels from the `CACHE_REDIS_*`
+ * topology variables, every node of which is checked), validates the setup against the live server and
  * tells an operator, in text or JSON, whether it is reachable and secure. The exit
  * code says the same to a script: see {@link DoctorExitCode}.
  *
