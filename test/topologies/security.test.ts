@@ -11,6 +11,8 @@ import { Cache, CacheSecurity, type RedisCacheOptions } from "../../src/index.js
 import { Vulnerability } from "../../src/security/SecurityResult.js"
 import { startRedisCluster } from "../support/Cluster.js"
 import { startRedisSentinel } from "../support/RedisSentinel.js"
+import { generateTlsFiles } from "../support/Tls.js"
+import { SecurityConfig } from "../../src/security/SecurityConfig.js"
 
 const securityOf = (options: RedisCacheOptions) =>
   Effect.map(Layer.build(Cache.layerRedis({ connectTimeout: "2 seconds", ...options })), (context) =>
@@ -98,6 +100,42 @@ describe("security validation of every node", () => {
       for (const node of result.nodes!) assert.match(node.authenticationEnforced, /^OK/, node.node)
       assert.notInclude(result.vulnerabilities, Vulnerability.noAuthentication)
       const text = (yield* security.generateSecurityReport) + JSON.stringify(yield* security.generateSecurityReportJson)
+      assert.notInclude(text, PASSWORD)
+      assert.notInclude(text, SENTINEL_PASSWORD)
+    }), 90_000)
+
+  it.live("Sentinel over TLS with a sentinel password: master, replica and Sentinels TLS; the cache reads and writes; every node shows TLS", () =>
+    Effect.gen(function*() {
+      const files = yield* generateTlsFiles
+      const setup = yield* startRedisSentinel({
+        masterPassword: PASSWORD,
+        sentinelPassword: SENTINEL_PASSWORD,
+        tls: { cert: files.server.cert, key: files.server.key, ca: files.ca.cert }
+      })
+      const options: RedisCacheOptions = {
+        redisUrl: "rediss://127.0.0.1:6379",
+        sentinel: { sentinels: setup.addresses, name: setup.name, sentinelPassword: Redacted.make(SENTINEL_PASSWORD), tls: true },
+        security: new SecurityConfig({ redisAuth: Redacted.make(PASSWORD), tlsCa: { path: files.ca.cert }, verifyCertificates: true }),
+        connectTimeout: "3 seconds"
+      }
+      const context = yield* Layer.build(Cache.layerRedis(options))
+      const cache = Context.get(context, Cache)
+      assert.strictEqual((yield* cache.status).mode, "Connected")
+      yield* cache.set("over-tls", "v")
+      assert.strictEqual(yield* setup.master.cli("-a", PASSWORD, "--no-auth-warning", "EXISTS", "cache:over-tls"), "1")
+      const reader = Context.get(yield* Layer.build(Cache.layerRedis({ ...options, enableL1: false })), Cache)
+      assert.deepStrictEqual(yield* reader.get("over-tls"), yield* cache.get("over-tls"))
+      assert.strictEqual((yield* reader.get("over-tls"))._tag, "Some")
+      const result = yield* Context.get(context, CacheSecurity).validateSecurity
+      assert.strictEqual(result.nodes?.length, 4)
+      for (const node of result.nodes!) {
+        assert.isTrue(node.tlsEnabled, node.node)
+        assert.match(node.authenticationEnforced, /^OK/, node.node)
+      }
+      assert.isTrue(result.tlsEnabled)
+      assert.match(result.tlsVersion ?? "", /^TLSv1\.[23]$/)
+      const text = yield* Context.get(context, CacheSecurity).generateSecurityReport
+      assert.include(text, "TLS Encryption: ✅ Enabled")
       assert.notInclude(text, PASSWORD)
       assert.notInclude(text, SENTINEL_PASSWORD)
     }), 90_000)
