@@ -448,6 +448,7 @@ const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
       return yield* CacheSecurity.make({
         url: securityUrlOf(settings.topology, settings.redisUrl, client),
         config: settings.security,
+        topology: settings.topology,
         client: tier.client,
         invalidation: invalidation.status
       })

@@ -1,6 +1,7 @@
 /**
  * The `doctor` command: connects to Redis the way a cache would (URL plus the
- * `REDIS_*` security environment), validates the setup against the live server and
+ * `REDIS_*` security environment, and a cluster or Sentinels from the `CACHE_REDIS_*`
+ * topology variables, every node of which is checked), validates the setup against the live server and
  * tells an operator, in text or JSON, whether it is reachable and secure. The exit
  * code says the same to a script: see {@link DoctorExitCode}.
  *
@@ -13,12 +14,14 @@ import { Clock, Config, Data, Duration, Effect, Layer, Option, Result, Runtime, 
 import { Argument, Command, Flag } from "effect/cli"
 import type { Redis } from "ioredis"
 import { Cache } from "../Cache.js"
-import { issuesOf, RedisUrl } from "../CacheOptions.js"
+import { issuesOf, type RedisCacheOptions, RedisUrl } from "../CacheOptions.js"
 import { ConfigurationError, type ConnectionError, type ValidationError } from "../errors.js"
 import { CacheSecurity } from "../security/CacheSecurity.js"
 import { securityConfigFromEnv } from "../security/SecurityConfig.js"
 import type { SecurityReport, SecurityValidationResult } from "../security/SecurityResult.js"
+import { topologyFromEnv } from "../factory/topologyConfig.js"
 import { RedisTier } from "../tiers/RedisTier.js"
+import { shownTopology, topologyOf } from "../tiers/RedisTopology.js"
 import { DoctorExitCode, type DoctorFindings, type DoctorOutcome, formatDoctorText, verdictOf } from "./doctorReport.js"
 import { shownUrl } from "./shownUrl.js"
 
@@ -39,6 +42,16 @@ export interface DoctorOptions {
    * security checks, INFO, PINGs) ends within this plus {@link DOCTOR_CHECKS_MARGIN}.
    */
   readonly connectTimeout?: Duration.Input | undefined
+  /**
+   * A Redis Cluster to check (every master and replica it lists). Default: the
+   * `CACHE_REDIS_CLUSTER_NODES` variable (see `topologyFromEnv`).
+   */
+  readonly cluster?: RedisCacheOptions["cluster"] | undefined
+  /**
+   * A Sentinel setup to check (the master they name and each Sentinel); `url` then gives
+   * the master's credentials. Default: the `CACHE_REDIS_SENTINEL*` variables.
+   */
+  readonly sentinel?: RedisCacheOptions["sentinel"] | undefined
 }
 
 /**
@@ -211,6 +224,14 @@ export const doctor = Effect.fn("Doctor.run")(function*(
 ): Effect.fn.Return<DoctorResult, DoctorError> {
   const { field, url } = yield* resolveUrl(options.url)
   yield* checkUrl(url, field)
+  const topologyOptions = options.cluster !== undefined || options.sentinel !== undefined
+    ? {
+      ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
+      ...(options.sentinel === undefined ? {} : { sentinel: options.sentinel })
+    }
+    : yield* topologyFromEnv
+  const topology = topologyOf(topologyOptions)
+  const shown = topology._tag === "Standalone" ? shownUrl(url) : shownTopology(topology, url)
   const security = yield* securityConfigFromEnv
   const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT)
   const budget = Duration.sum(connectTimeout, DOCTOR_CHECKS_MARGIN)
@@ -222,6 +243,7 @@ export const doctor = Effect.fn("Doctor.run")(function*(
     cacheName: "doctor",
     failOnConnectionError: false,
     connectTimeout,
+    ...topologyOptions,
     ...Option.match(security, { onNone: () => ({}), onSome: (config) => ({ security: config }) })
   })
   const json = options.json === true
@@ -230,10 +252,10 @@ export const doctor = Effect.fn("Doctor.run")(function*(
     if (Option.isNone(context)) {
       // The cache had not connected (nor given up) by the deadline: it would be memory-only.
       const status = { mode: "MemoryOnly", lastError: deadlineReason } as const
-      return answer(shownUrl(url), json, status, Option.none(), deadlineReason)
+      return answer(shown, json, status, Option.none(), deadlineReason)
     }
     const { checked, status } = yield* inspect(within, json).pipe(Effect.provide(context.value))
-    return answer(shownUrl(url), json, status, checked, deadlineReason)
+    return answer(shown, json, status, checked, deadlineReason)
   }))
 })
 

@@ -186,8 +186,10 @@ const resolveConfigRecord = Effect.fnUntraced(function*(config: unknown) {
   }
   const issues: Array<ValidationIssue> = []
   const { redisUrl, ...rest } = config
-  if ((redisUrl === undefined || redisUrl === null) && config.preset !== "disabled") {
-    issues.push({ field: "redisUrl", value: String(redisUrl), rule: "is required in config" })
+  // A cluster or Sentinels say where Redis is; `redisUrl` then only carries credentials.
+  const located = config.cluster !== undefined || config.sentinel !== undefined
+  if ((redisUrl === undefined || redisUrl === null) && config.preset !== "disabled" && !located) {
+    issues.push({ field: "redisUrl", value: String(redisUrl), rule: "is required in config (or cluster, or sentinel)" })
   }
   const emptyUrl = redisUrl === ""
   const input = redisUrl === undefined || redisUrl === null || emptyUrl ? rest : config
@@ -204,8 +206,8 @@ const resolveConfigRecord = Effect.fnUntraced(function*(config: unknown) {
 
 /**
  * A cache from a configuration record, like the original's
- * `create_cache_from_config`: `redisUrl` is required (an empty one gives a memory
- * cache); a `preset` supplies defaults that the record's fields override
+ * `create_cache_from_config`: `redisUrl` is required unless `cluster` or `sentinel`
+ * says where Redis is (an empty one gives a memory cache); a `preset` supplies defaults that the record's fields override
  * (`disabled` gives a memory cache); any AI field (or an AI preset) makes it an AI
  * app cache, else a web app cache with the record defaults of the original
  * (`FactoryDefaults.configRecord`: 1 hour TTL, 100 L1 entries, compression above

@@ -8,6 +8,7 @@
  * | `CACHE_REDIS_URL` | the Redis URL (default `redis://127.0.0.1:6379`) |
  * | `ENABLE_AI_CACHE` | `true`/`1`/`yes` or `false`/`0`/`no`: AI settings on or off (default: the preset's) |
  * | `CACHE_CUSTOM_CONFIG` | a JSON object of option overrides (see `EnvOverrides`) |
+ * | `CACHE_REDIS_CLUSTER_NODES`, `CACHE_REDIS_SENTINEL*` | a Redis Cluster or Sentinel (see `topologyFromEnv`) |
  * | `REDIS_*` | the security settings (see `securityConfigFromEnv`) |
  *
  * Precedence: `CACHE_CUSTOM_CONFIG` over the other variables over the preset.
@@ -18,12 +19,13 @@
  * @since 0.1.0
  */
 import { Config, Effect, Exit, Option, Schema } from "effect"
-import { RedisUrl, validateOptions } from "../CacheOptions.js"
+import { RedisUrl, validateOptions, validateTopology } from "../CacheOptions.js"
 import { ConfigurationError } from "../errors.js"
 import { redactUrl } from "../internal/url.js"
 import { securityConfigFromEnv } from "../security/SecurityConfig.js"
 import { type AIAppOptions, AIAppOptions as AIAppOptionsSchema, EnvOverrides, type PresetName } from "./FactoryOptions.js"
 import { getPreset, presetCacheOptions } from "./presets.js"
+import { topologyEnvVariables, topologyFromEnv } from "./topologyConfig.js"
 
 /**
  * The variables {@link configFromEnv} reads (besides the `REDIS_*` security ones).
@@ -148,6 +150,16 @@ const readOverrides = Effect.gen(function*() {
   )
 })
 
+/** The variable an option of the merged configuration came from, for an error about it. */
+const variableOf = (field: string, sources: Readonly<Record<string, ConfigSource>>): string => {
+  const option = field.split(".")[0] ?? ""
+  if (sources[option] !== "environment") return cacheEnvVariables.customConfig
+  if (option === "cluster") return topologyEnvVariables.clusterNodes
+  if (option === "sentinel") return topologyEnvVariables.sentinels
+  if (option === "redisUrl") return cacheEnvVariables.redisUrl
+  return cacheEnvVariables.customConfig
+}
+
 /**
  * Reads and merges the cache configuration of the environment (see the module
  * documentation), without building anything.
@@ -159,6 +171,7 @@ export const configFromEnv: Effect.Effect<ResolvedCacheConfig, ConfigurationErro
   const redisUrl = yield* readRedisUrl
   const enableAi = yield* readEnableAi
   const overrides = yield* readOverrides
+  const topology = yield* topologyFromEnv
   const security = yield* securityConfigFromEnv
   const preset = yield* getPreset(presetName)
 
@@ -171,7 +184,8 @@ export const configFromEnv: Effect.Effect<ResolvedCacheConfig, ConfigurationErro
   }
   const environment = {
     ...Option.match(redisUrl, { onNone: () => ({}), onSome: (url) => ({ redisUrl: url }) }),
-    ...Option.match(security, { onNone: () => ({}), onSome: (config) => ({ security: config }) })
+    ...Option.match(security, { onNone: () => ({}), onSome: (config) => ({ security: config }) }),
+    ...topology
   }
   const custom = memoryCacheSize === undefined ? customOptions : { ...customOptions, l1MaxEntries: memoryCacheSize }
   const merged = {
@@ -181,9 +195,12 @@ export const configFromEnv: Effect.Effect<ResolvedCacheConfig, ConfigurationErro
   }
   // Each source was checked on its own; this catches what only their union breaks.
   const options = yield* validateOptions(AIAppOptionsSchema, merged, "The merged cache configuration is invalid").pipe(
-    Effect.mapError((error) =>
-      configurationError(cacheEnvVariables.customConfig, error.issues[0]?.rule ?? "is invalid", error.message, undefined, error)
-    )
+    Effect.tap(validateTopology),
+    Effect.mapError((error) => {
+      const first = error.issues[0]
+      const field = variableOf(first?.field ?? "", sources)
+      return configurationError(field, first?.rule ?? "is invalid", error.message, first?.value, error)
+    })
   )
   return { preset: presetName, enableAiCache, memoryOnly: presetName === "disabled", options, sources }
 })

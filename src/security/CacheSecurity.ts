@@ -13,8 +13,10 @@ import * as tls from "node:tls"
 import { Context, DateTime, Effect, Layer, Option, Ref, Result } from "effect"
 import type { Redis } from "ioredis"
 import type { ConfigurationError, ConnectionError } from "../errors.js"
+import type { RedisTopology } from "../tiers/RedisTopology.js"
 import { type ConnectionSettings, connectRedis, redactUrl, redisConnectionOptions } from "./connectionOptions.js"
 import { type SecurityConfig, type SecurityLevel, validateSecurityConfig } from "./SecurityConfig.js"
+import { checkTarget, securityTargets, weakestOf } from "./nodeChecks.js"
 import { runSecurityChecks } from "./securityChecks.js"
 import type {
   SecurityEvent,
@@ -64,6 +66,12 @@ export interface CacheSecurityOptions {
   readonly config: Option.Option<SecurityConfig>
   /** The cache's live connection, `None` while degraded. */
   readonly client: Effect.Effect<Option.Option<Redis>>
+  /**
+   * The deployment `url` belongs to. On a cluster (every node `CLUSTER NODES` lists) and
+   * through Sentinel (the master and each Sentinel) every node is checked and the weakest
+   * reported (see `SecurityValidationResult.nodes`). Default: one server, `url`.
+   */
+  readonly topology?: RedisTopology
   /** The cache's L1 coherence, reported in the status (docs/coherence.md). */
   readonly invalidation?: Effect.Effect<{ readonly mechanism: string; readonly linked: boolean }>
 }
@@ -189,6 +197,27 @@ const make = Effect.fnUntraced(function*(options: CacheSecurityOptions): Effect.
       if (events.length > MAX_EVENTS) events.splice(0, events.length - MAX_EVENTS)
     })
 
+  const unreachable = (error: ConnectionError | ConfigurationError) =>
+    Effect.map(nowIso, (timestamp) => unreachableResult(timestamp, configuration, error))
+
+  /** Every node of a cluster or a Sentinel setup, at once (the doctor has one deadline), the weakest reported. */
+  const checkEveryNode = (topology: RedisTopology, settings: ConnectionSettings, liveClient: Option.Option<Redis>) =>
+    Effect.gen(function*() {
+      const targets = yield* Effect.result(securityTargets(topology, options.url, options.config, liveClient))
+      if (Result.isFailure(targets)) return yield* unreachable(targets.failure)
+      const liveNode = `${settings.host}:${settings.port}`
+      const checked = yield* Effect.forEach(
+        targets.success,
+        (target) =>
+          Effect.map(
+            checkTarget(target, target.node === liveNode ? liveClient : Option.none(), unreachable),
+            (result) => ({ target, result })
+          ),
+        { concurrency: "unbounded" }
+      )
+      return weakestOf(checked)
+    })
+
   /** Checks on `client`, or on a short-lived connection when the cache has none. */
   const checkServer = (liveClient: Option.Option<Redis>): Effect.Effect<SecurityValidationResult> =>
     Effect.gen(function*() {
@@ -196,6 +225,9 @@ const make = Effect.fnUntraced(function*(options: CacheSecurityOptions): Effect.
         return unreachableResult(yield* nowIso, configuration, settingsResult.failure)
       }
       const context = { url: options.url, settings: settingsResult.success }
+      if (options.topology !== undefined && options.topology._tag !== "Standalone") {
+        return yield* checkEveryNode(options.topology, settingsResult.success, liveClient)
+      }
       if (Option.isSome(liveClient)) return yield* runSecurityChecks(liveClient.value, context)
       return yield* Effect.scoped(
         connectRedis(options.url, settingsResult.success, { connectionName: "effect-redis-cache:security-validation" }).pipe(

@@ -47,6 +47,31 @@ export interface SecurityValidationResult {
   readonly recommendations: ReadonlyArray<string>
   /** One line per check, e.g. `{ tls: "OK: TLSv1.3 TLS_AES_256_GCM_SHA384" }`; passing checks start with `OK`. */
   readonly detailedChecks: Readonly<Record<string, string>>
+  /**
+   * On a Redis Cluster or through Sentinel, every node checked (each master and replica,
+   * or the master and each Sentinel). The fields above are then the weakest node's, and
+   * `isSecure` holds only when every node is secure.
+   */
+  readonly nodes?: ReadonlyArray<NodeSecurity>
+}
+
+/**
+ * The checks of one node of a cluster or a Sentinel setup, named by `host:port`.
+ *
+ * @since 0.1.0
+ */
+export interface NodeSecurity {
+  /** `host:port`, never credentials. */
+  readonly node: string
+  readonly role: "master" | "replica" | "sentinel"
+  readonly isSecure: boolean
+  readonly score: number
+  readonly tlsEnabled: boolean
+  readonly authConfigured: boolean
+  /** The `authentication_enforced` check of the node (e.g. `OK: connections without credentials are refused`). */
+  readonly authenticationEnforced: string
+  readonly vulnerabilities: ReadonlyArray<string>
+  readonly warnings: ReadonlyArray<string>
 }
 
 /**

@@ -85,6 +85,14 @@ const dangerousCommandAllowed = Effect.fnUntraced(function*(
 export interface CheckContext {
   readonly url: string
   readonly settings: ConnectionSettings
+  /** A data node (default) or a Sentinel, which has no data commands to check and answers SENTINEL instead. */
+  readonly kind?: "data" | "sentinel"
+  /**
+   * What the connection without credentials tries on a data node. Default `EXISTS` of a
+   * probe key; a cluster replica answers a key command with MOVED, so nodes of a cluster
+   * use `DBSIZE`.
+   */
+  readonly probe?: ReadonlyArray<string>
 }
 
 const isLoopback = (host: string) => host === "localhost" || host === "::1" || host.startsWith("127.")
@@ -103,7 +111,14 @@ const checkAuthenticationEnforced = Effect.fnUntraced(function*(context: CheckCo
   const { password: _password, username: _username, ...anonymous } = context.settings
   const outcome = yield* Effect.scoped(
     connectRedis(context.url, anonymous, { connectionName: "effect-redis-cache:security-probe" }).pipe(
-      Effect.flatMap((probe) => send(probe, ["EXISTS", "effect-redis-cache:security-probe"])),
+      Effect.flatMap((probe) =>
+        send(
+          probe,
+          context.kind === "sentinel"
+            ? ["SENTINEL", "MASTERS"]
+            : context.probe ?? ["EXISTS", "effect-redis-cache:security-probe"]
+        )
+      ),
       Effect.result
     )
   )
@@ -117,7 +132,9 @@ const checkAuthenticationEnforced = Effect.fnUntraced(function*(context: CheckCo
     return undefined
   }
   if (Result.isSuccess(outcome.success)) {
-    findings.checks.authentication_enforced = "FAILED: a connection without credentials can read data"
+    findings.checks.authentication_enforced = context.kind === "sentinel"
+      ? "FAILED: a connection without credentials can command the Sentinel"
+      : "FAILED: a connection without credentials can read data"
     findings.vulnerabilities.push(Vulnerability.noAuthentication)
     findings.recommendations.push("Enable Redis authentication: disable the default user or give it a password")
     return false
@@ -256,6 +273,12 @@ const checkPassword = (password: string | undefined, findings: Findings): number
   return length
 }
 
+// A Sentinel refuses FLUSHALL, CONFIG, KEYS and the rest as unknown commands: nothing to check.
+const sentinelHasNoDataCommands = (findings: Findings): true => {
+  findings.checks.dangerous_commands = "OK: a Sentinel has no data commands (not checked)"
+  return true
+}
+
 const serverVersion = (info: Reply): string | undefined =>
   Result.isSuccess(info) && Predicate.isString(info.success)
     ? /redis_version:([^\r\n]+)/.exec(info.success)?.[1]
@@ -300,8 +323,10 @@ export const runSecurityChecks = Effect.fnUntraced(function*(
 
   const authenticationEnforced = yield* checkAuthenticationEnforced(context, findings)
   const tlsFacts = yield* checkTls(client, context, findings)
-  const leastPrivilege = yield* checkDangerousCommands(client, user, findings)
-  yield* checkProtectedMode(client, authenticationEnforced, findings)
+  const leastPrivilege = context.kind === "sentinel"
+    ? sentinelHasNoDataCommands(findings)
+    : yield* checkDangerousCommands(client, user, findings)
+  if (context.kind !== "sentinel") yield* checkProtectedMode(client, authenticationEnforced, findings)
   const passwordLength = checkPassword(context.settings.password, findings)
   if (context.settings.connectTimeout > 60_000) {
     findings.warnings.push("Connection timeout is longer than 60 seconds")

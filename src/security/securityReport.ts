@@ -56,6 +56,16 @@ const checkMark = (value: string) =>
 const checkTitle = (name: string) =>
   name.split("_").map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join(" ")
 
+/** One line per node of a cluster or Sentinel setup: `host:port (role)`, never credentials. */
+const nodeLines = (result: SecurityValidationResult): ReadonlyArray<string> =>
+  [...(result.nodes ?? [])]
+    .sort((a, b) => Number(a.isSecure) - Number(b.isSecure) || a.score - b.score)
+    .map((node) =>
+      `${node.isSecure ? "✅" : "❌"} ${node.node} (${node.role}): score ${node.score}, ` +
+      `TLS ${node.tlsEnabled ? "on" : "off"}, authentication ${checkMark(node.authenticationEnforced)} ${node.authenticationEnforced}` +
+      (node.vulnerabilities.length === 0 ? "" : `; ${node.vulnerabilities.join("; ")}`)
+    )
+
 /**
  * The report text for a validation result.
  *
@@ -88,6 +98,7 @@ export const formatSecurityReport = (options: {
       `Certificate Validation: ${certificate(result)}`,
       `Certificate Expiry: ${result.certificateExpiryDays === null ? "N/A" : `${result.certificateExpiryDays} days`}`
     ]),
+    ...section("NODES (WEAKEST FIRST)", 20, nodeLines(result)),
     ...section("SECURITY VULNERABILITIES", 25, numbered(result.vulnerabilities, "❌")),
     ...section("SECURITY WARNINGS", 18, numbered(result.warnings, "⚠️")),
     ...section("SECURITY RECOMMENDATIONS", 27, numbered(result.recommendations, "💡")),

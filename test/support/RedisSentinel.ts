@@ -56,15 +56,20 @@ export const startRedisSentinel = (
     readonly masterPassword?: string
     /** `requirepass` of the Sentinels. */
     readonly sentinelPassword?: string
+    /** Serve TLS only, on the master, the replica (and replication) and the Sentinels (PEM paths; no client certificates). */
+    readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string }
   } = {}
 ): Effect.Effect<RedisSentinelHandle, never, Scope.Scope> =>
   Effect.gen(function*() {
     const auth = options.masterPassword === undefined
       ? []
       : ["--requirepass", options.masterPassword, "--masterauth", options.masterPassword]
-    const master = yield* startRedisServer({ args: [...auth, ...(options.args ?? [])] })
+    const tls = options.tls === undefined ? {} : { tls: { ...options.tls, authClients: "no" as const } }
+    const tlsArgs = options.tls === undefined ? [] : ["--tls-replication", "yes"]
+    const master = yield* startRedisServer({ ...tls, args: [...auth, ...tlsArgs, ...(options.args ?? [])] })
     const replica = yield* startRedisServer({
-      args: ["--replicaof", master.host, String(master.port), ...auth, ...(options.args ?? [])]
+      ...tls,
+      args: ["--replicaof", master.host, String(master.port), ...auth, ...tlsArgs, ...(options.args ?? [])]
     })
     const config = [
       `sentinel monitor ${NAME} ${master.host} ${master.port} 2`,
@@ -78,7 +83,7 @@ export const startRedisSentinel = (
     ].join("\n")
     const sentinels: Array<RedisServerHandle> = []
     const sentinelAuth = options.sentinelPassword === undefined ? [] : ["--requirepass", options.sentinelPassword]
-    for (let i = 0; i < 3; i++) sentinels.push(yield* startRedisServer({ sentinelConfig: config, args: sentinelAuth }))
+    for (let i = 0; i < 3; i++) sentinels.push(yield* startRedisServer({ ...tls, sentinelConfig: config, args: sentinelAuth }))
     yield* waitUntil(
       "the replica did not sync",
       Effect.map(replica.cli("INFO", "replication"), (info) => /master_link_status:up/.test(info))

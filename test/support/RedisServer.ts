@@ -246,10 +246,17 @@ class ManagedServer {
   private sentinelArgs(port: number, config: string): Array<string> {
     const file = path.join(this.dir, "sentinel.conf")
     if (!fs.existsSync(file)) fs.writeFileSync(file, config)
+    const { tls: tlsFiles } = this.options
+    // A TLS Sentinel serves TLS only and speaks TLS to the master, the replicas and the other Sentinels.
+    const listen = tlsFiles === undefined ? ["--port", String(port)] : [
+      "--port", "0", "--tls-port", String(port),
+      "--tls-cert-file", tlsFiles.cert, "--tls-key-file", tlsFiles.key, "--tls-ca-cert-file", tlsFiles.ca,
+      "--tls-auth-clients", tlsFiles.authClients ?? "no", "--tls-replication", "yes"
+    ]
     return [
       file, "--sentinel",
       "--bind", HOST,
-      "--port", String(port),
+      ...listen,
       "--dir", this.dir,
       "--daemonize", "no",
       "--logfile", this.logFile,
