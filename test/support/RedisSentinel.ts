@@ -56,22 +56,36 @@ export const startRedisSentinel = (
     readonly masterPassword?: string
     /** `requirepass` of the Sentinels. */
     readonly sentinelPassword?: string
+    /** An ACL file for the master and the replica (`--aclfile`). */
+    readonly aclFile?: string
+    /** The ACL user the replica (`masteruser`) and the Sentinels (`sentinel auth-user`) log in to the master as. */
+    readonly masterUser?: { readonly name: string; readonly password: string }
+    /** How long the master must not answer before the Sentinels fail over (`down-after-milliseconds`). Default 1000. */
+    readonly downAfterMs?: number
   } = {}
 ): Effect.Effect<RedisSentinelHandle, never, Scope.Scope> =>
   Effect.gen(function*() {
     const auth = options.masterPassword === undefined
       ? []
       : ["--requirepass", options.masterPassword, "--masterauth", options.masterPassword]
-    const master = yield* startRedisServer({ args: [...auth, ...(options.args ?? [])] })
+    const aclFile = options.aclFile === undefined ? {} : { aclFile: options.aclFile }
+    const masterUser = options.masterUser === undefined
+      ? []
+      : ["--masteruser", options.masterUser.name, "--masterauth", options.masterUser.password]
+    const master = yield* startRedisServer({ ...aclFile, args: [...auth, ...masterUser, ...(options.args ?? [])] })
     const replica = yield* startRedisServer({
-      args: ["--replicaof", master.host, String(master.port), ...auth, ...(options.args ?? [])]
+      ...aclFile,
+      args: ["--replicaof", master.host, String(master.port), ...auth, ...masterUser, ...(options.args ?? [])]
     })
     const config = [
       `sentinel monitor ${NAME} ${master.host} ${master.port} 2`,
-      `sentinel down-after-milliseconds ${NAME} 1000`,
+      `sentinel down-after-milliseconds ${NAME} ${options.downAfterMs ?? 1000}`,
       `sentinel failover-timeout ${NAME} 5000`,
       `sentinel parallel-syncs ${NAME} 1`,
       ...(options.masterPassword === undefined ? [] : [`sentinel auth-pass ${NAME} ${options.masterPassword}`]),
+      ...(options.masterUser === undefined
+        ? []
+        : [`sentinel auth-user ${NAME} ${options.masterUser.name}`, `sentinel auth-pass ${NAME} ${options.masterUser.password}`]),
       // Sentinels authenticate to each other with the same password they require.
       ...(options.sentinelPassword === undefined ? [] : [`sentinel sentinel-pass ${options.sentinelPassword}`]),
       ""
