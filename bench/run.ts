@@ -4,12 +4,12 @@
  *
  *   npm run bench                      full run (about 2.5 minutes)
  *   npm run bench -- --quick           a short smoke run (rough numbers)
- *   npm run bench -- --only l1,redis   some suites: l1, redis, heap, coherence
+ *   npm run bench -- --only l1,redis   some suites: l1, redis, cluster, heap, coherence
  *   npm run bench -- --sizes 2KB       some value sizes: 100B, 2KB, 50KB
  *   npm run bench -- --no-write        do not write bench/results/*.json
  *
- * It starts its own redis-server on a free loopback port (never 6379) and stops it at
- * the end. See docs/benchmarks.md for what each row means.
+ * It starts its own redis-server on a free loopback port (never 6379), and the cluster
+ * suite its own 3-master Redis Cluster, and stops them at the end. See docs/benchmarks.md for what each row means.
  */
 import { Effect, References } from "effect"
 import { startRedisServer } from "../test/support/RedisServer.js"
@@ -17,13 +17,14 @@ import { describeEnvironment, pinCpus } from "./lib/environment.js"
 import { type CaseResult, collectGarbage, type Plan, type SizeName } from "./lib/harness.js"
 import { formatMicros, formatRate, buildReport, renderReport, writeReport } from "./lib/report.js"
 import type { SuiteContext } from "./lib/suite.js"
+import { clusterSuite } from "./suites/cluster.js"
 import { coherenceSuite } from "./suites/coherence.js"
 import { type HeapResult, heapSuite } from "./suites/heap.js"
 import { l1Suite } from "./suites/l1.js"
 import { redisSuite } from "./suites/redis.js"
 import { jsonBytes, sizes as allSizes } from "./lib/values.js"
 
-const suiteNames = ["l1", "redis", "heap", "coherence"] as const
+const suiteNames = ["l1", "redis", "cluster", "heap", "coherence"] as const
 type SuiteName = (typeof suiteNames)[number]
 
 interface Arguments {
@@ -104,6 +105,10 @@ const main = (args: Arguments) =>
     if (args.suites.includes("redis")) {
       process.stderr.write("L2 hits and miss-then-set against Redis\n")
       results.push(...yield* Effect.scoped(redisSuite(context)))
+    }
+    if (args.suites.includes("cluster")) {
+      process.stderr.write("L2 hits and miss-then-set on a 3-master Redis Cluster, against raw ioredis Cluster\n")
+      results.push(...yield* Effect.scoped(clusterSuite(context)))
     }
     if (args.suites.includes("coherence")) {
       process.stderr.write("L1 coherence: invalidation lag across processes, L1 hits with tracking vs off\n")

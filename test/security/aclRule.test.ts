@@ -3,138 +3,122 @@ import { Effect, Logger, Option, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { cacheAclCommands, cacheAclRule } from "../../src/security/aclRule.js"
-import { type RedisServerHandle, startRedisServer } from "../support/RedisServer.js"
+import { cacheAclCommands, cacheAclCommandsFor, cacheAclRule } from "../../src/security/aclRule.js"
 import { awaitMode, awaitReplayed, redisCache } from "../support/cache.js"
+import { forEachTopology, freshTopology } from "../support/topologies.js"
 
 const PASSWORD = "cache-Password-0123456789"
-const ADMIN = ["--user", "admin", "--pass", "admin-Password-0123456789"] as const
-
-const aclFileWith = (cacheRule: string) => Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "effect-redis-cache-acl-rule-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-).pipe(Effect.map((dir) => {
-  const file = path.join(dir, "users.acl")
-  fs.writeFileSync(
-    file,
-    [
-      "user default off",
-      `user cache on >${PASSWORD} ${cacheRule}`,
-      `user admin on >${ADMIN[3]} ~* &* +@all`,
-      ""
-    ].join("\n")
-  )
-  return file
-}))
 
 const small = (key: string) => ({ key })
 
-const killConnection = (server: RedisServerHandle, cacheName: string) =>
-  Effect.gen(function*() {
-    const clients = yield* server.cli(...ADMIN, "CLIENT", "LIST")
-    const id = new RegExp(`(?:^|\\s)id=(\\d+)\\s.*name=effect-redis-cache:${cacheName} `, "m").exec(clients)?.[1]
-    assert.isDefined(id, `no connection named ${cacheName}`)
-    yield* server.cli(...ADMIN, "CLIENT", "KILL", "ID", id!)
-  })
 // Large enough (about 13 KB) that one batch of them turns the next batches to MULTI + MGET.
 const large = (key: string) => ({ key, text: `${key} `.repeat(1500) })
 
 describe("cacheAclRule allows every command the cache sends (real redis-server)", () => {
-  it.live("every operation, batched reads and writes of small and large values, and a replay after an outage", () => {
-    const warnings: Array<string> = []
-    const logger = Logger.make<unknown, void>(({ logLevel, message }) => {
-      if (logLevel === "Warn") warnings.push(String(message))
-    })
-    return Effect.gen(function*() {
-      const server = yield* startRedisServer({ aclFile: yield* aclFileWith(cacheAclRule({ prefix: "cache:" })) })
-      const redisUrl = `redis://cache:${PASSWORD}@127.0.0.1:${server.port}`
-      yield* server.cli(...ADMIN, "CONFIG", "RESETSTAT")
-      // Uncompressed, so that large values stay large in Redis.
-      const writer = yield* redisCache({
-        redisUrl,
-        cacheName: "writer",
-        compressionThreshold: 16 * 1024 * 1024,
-        reconnectSchedule: Schedule.spaced("100 millis")
+  // Not on a cluster: both bodies cut one cache off with killClient, which ioredis' Cluster heals at the
+  // next command without an outage (see test/Cache.degradation.test.ts); the ACL on every cluster node is
+  // tested in test/topologies/cluster.test.ts.
+  forEachTopology((it) => {
+    it.effect("every operation, batched reads and writes of small and large values, and a replay after an outage", () => {
+      const warnings: Array<string> = []
+      const logger = Logger.make<unknown, void>(({ logLevel, message }) => {
+        if (logLevel === "Warn") warnings.push(String(message))
       })
-      const reader = yield* redisCache({ redisUrl, cacheName: "reader", enableL1: false })
-      for (const [name, valueOf] of [["small", small], ["large", large]] as const) {
-        const keys = Array.from({ length: 50 }, (_, i) => `${name}:${i}`)
-        yield* Effect.forEach(keys, (key) => writer.set(key, valueOf(key)), { concurrency: "unbounded" })
-        // Twice: the second batch of large values reads through MULTI + MGET.
-        for (let round = 0; round < 2; round++) {
-          const found = yield* Effect.forEach(keys, (key) => reader.get(key), { concurrency: "unbounded" })
-          keys.forEach((key, i) => assert.deepStrictEqual(found[i], Option.some(valueOf(key)), key))
+      return Effect.gen(function*() {
+        const server = yield* freshTopology
+        yield* server.useAcl({ username: "cache", password: PASSWORD, rule: cacheAclRule({ prefix: "cache:", ...server.aclRuleOptions }) })
+        const connection = server.connect({ username: "cache", password: PASSWORD })
+        yield* server.everyMaster("CONFIG", "RESETSTAT")
+        // Uncompressed, so that large values stay large in Redis.
+        const writer = yield* redisCache({
+          ...connection,
+          cacheName: "writer",
+          compressionThreshold: 16 * 1024 * 1024,
+          reconnectSchedule: Schedule.spaced("100 millis")
+        })
+        const reader = yield* redisCache({ ...connection, cacheName: "reader", enableL1: false })
+        for (const [name, valueOf] of [["small", small], ["large", large]] as const) {
+          const keys = Array.from({ length: 50 }, (_, i) => `${name}:${i}`)
+          yield* Effect.forEach(keys, (key) => writer.set(key, valueOf(key)), { concurrency: "unbounded" })
+          // Twice: the second batch of large values reads through MULTI + MGET.
+          for (let round = 0; round < 2; round++) {
+            const found = yield* Effect.forEach(keys, (key) => reader.get(key), { concurrency: "unbounded" })
+            keys.forEach((key, i) => assert.deepStrictEqual(found[i], Option.some(valueOf(key)), key))
+          }
         }
-      }
-      // One key at a time: exists, ttl, delete, getOrSet.
-      yield* writer.set("single", small("single"))
-      assert.isTrue(yield* reader.exists("single"))
-      assert.isTrue(Option.isSome(yield* reader.ttl("single")))
-      assert.isTrue(yield* writer.delete("single"))
-      assert.isFalse(yield* reader.exists("single"))
-      assert.strictEqual(yield* reader.getOrSet("computed", Effect.succeed(42)), 42)
-      assert.deepStrictEqual(yield* writer.get("computed"), Option.some(42))
-      // Invalidation by literal text and by glob.
-      yield* Effect.forEach(["group:a", "group:b", "other"], (key) => writer.set(key, key))
-      assert.strictEqual(yield* writer.invalidatePattern("group:"), 2)
-      assert.strictEqual(yield* writer.invalidatePattern("small:1*", { glob: true }), 11)
-      assert.isTrue(yield* reader.exists("other"))
+        // One key at a time: exists, ttl, delete, getOrSet.
+        yield* writer.set("single", small("single"))
+        assert.isTrue(yield* reader.exists("single"))
+        assert.isTrue(Option.isSome(yield* reader.ttl("single")))
+        assert.isTrue(yield* writer.delete("single"))
+        assert.isFalse(yield* reader.exists("single"))
+        assert.strictEqual(yield* reader.getOrSet("computed", Effect.succeed(42)), 42)
+        assert.deepStrictEqual(yield* writer.get("computed"), Option.some(42))
+        // Invalidation by literal text and by glob.
+        yield* Effect.forEach(["group:a", "group:b", "other"], (key) => writer.set(key, key))
+        assert.strictEqual(yield* writer.invalidatePattern("group:"), 2)
+        assert.strictEqual(yield* writer.invalidatePattern("small:1*", { glob: true }), 11)
+        assert.isTrue(yield* reader.exists("other"))
 
-      // An outage: a small and a large write, a delete and a pattern delete are queued and replayed.
-      // The replay scripts read the envelope header with GETRANGE.
-      yield* writer.set("doomed", small("doomed"))
-      yield* killConnection(server, "writer")
-      yield* awaitMode(writer, "MemoryOnly")
-      yield* writer.set("during-outage", small("during-outage"))
-      yield* writer.set("large-during-outage", large("large-during-outage"))
-      yield* writer.delete("doomed")
-      yield* writer.invalidatePattern("large:")
-      yield* awaitReplayed(writer)
-      assert.deepStrictEqual(yield* reader.get("during-outage"), Option.some(small("during-outage")))
-      assert.deepStrictEqual(yield* reader.get("large-during-outage"), Option.some(large("large-during-outage")))
-      assert.isTrue(Option.isNone(yield* reader.get("doomed")), "the delete made during the outage was replayed")
-      assert.isFalse(yield* reader.exists("large:0"), "the pattern delete made during the outage was replayed")
-      assert.strictEqual((yield* writer.status).droppedWhileDegraded, 0)
+        // An outage: a small and a large write, a delete and a pattern delete are queued and replayed.
+        // The replay scripts read the envelope header with GETRANGE.
+        yield* writer.set("doomed", small("doomed"))
+        yield* server.killClient("writer")
+        yield* awaitMode(writer, "MemoryOnly")
+        yield* writer.set("during-outage", small("during-outage"))
+        yield* writer.set("large-during-outage", large("large-during-outage"))
+        yield* writer.delete("doomed")
+        yield* writer.invalidatePattern("large:")
+        yield* awaitReplayed(writer)
+        assert.deepStrictEqual(yield* reader.get("during-outage"), Option.some(small("during-outage")))
+        assert.deepStrictEqual(yield* reader.get("large-during-outage"), Option.some(large("large-during-outage")))
+        assert.isTrue(Option.isNone(yield* reader.get("doomed")), "the delete made during the outage was replayed")
+        assert.isFalse(yield* reader.exists("large:0"), "the pattern delete made during the outage was replayed")
+        assert.strictEqual((yield* writer.status).droppedWhileDegraded, 0)
 
-      yield* writer.clear
-      assert.strictEqual(yield* server.cli(...ADMIN, "DBSIZE"), "0")
+        yield* writer.clear
+        assert.strictEqual(yield* server.dbSize, 0)
 
-      const stats = yield* server.cli(...ADMIN, "INFO", "commandstats")
-      // The one command the rule refuses on purpose: CONFIG GET proto-max-bulk-len, asked once per cache
-      // (CONFIG GET would also show secrets; the tier then assumes Redis' default, docs/redis-tier.md).
-      const rejected = stats.split(/\r?\n/).filter((line) => /rejected_calls=[1-9]/.test(line)).map((line) => line.split(":")[0])
-      assert.deepStrictEqual(rejected, ["cmdstat_config|get"], stats)
-      for (const command of ["mget", "multi", "exec", "getrange"]) assert.include(stats, `cmdstat_${command}:`, stats)
-      // And nothing more than it needs: the cache sent every command the rule allows, but PING
-      // (the security check's, tested in CacheSecurity.test.ts). The admin here sends none of them.
-      const called = new Set(Array.from(stats.matchAll(/^cmdstat_(\S+?):calls=[1-9]/gm), (m) => m[1]!))
-      assert.deepStrictEqual(cacheAclCommands.filter((command) => command !== "ping" && !called.has(command)), [], stats)
-      assert.deepStrictEqual(warnings.filter((line) => !line.includes("memory-only")), [])
-    }).pipe(Effect.provide(Logger.layer([logger])))
-  })
-
-  it.live("a replay the server refuses (an ACL without GETRANGE) is dropped with its L1 copies and logged, not retried", () => {
-    const errors: Array<string> = []
-    const logger = Logger.make<unknown, void>(({ logLevel, message }) => {
-      if (logLevel === "Error") errors.push(String(message))
+        const stats = (yield* server.everyMaster("INFO", "commandstats")).join("\n")
+        // The one command the rule refuses on purpose: CONFIG GET proto-max-bulk-len, asked once per cache
+        // (CONFIG GET would also show secrets; the tier then assumes Redis' default, docs/redis-tier.md).
+        const rejected = Array.from(new Set(
+          stats.split(/\r?\n/).filter((line) => /rejected_calls=[1-9]/.test(line)).map((line) => line.split(":")[0])
+        ))
+        assert.deepStrictEqual(rejected, ["cmdstat_config|get"], stats)
+        for (const command of ["mget", "multi", "exec", "getrange"]) assert.include(stats, `cmdstat_${command}:`, stats)
+        // And nothing more than it needs: the cache sent every command the rule allows, but PING
+        // (the security check's, tested in CacheSecurity.test.ts). The admin here sends none of them.
+        const called = new Set(Array.from(stats.matchAll(/^cmdstat_(\S+?):calls=[1-9]/gm), (m) => m[1]!))
+        assert.deepStrictEqual(cacheAclCommandsFor(server.l1Invalidation).filter((command) => command !== "ping" && !called.has(command)), [], stats)
+        // (and the notice of a topology where l1Invalidation is not available yet)
+        assert.deepStrictEqual(warnings.filter((line) => !line.includes("memory-only") && !line.includes("is not available on Redis")), [])
+      }).pipe(Effect.provide(Logger.layer([logger])))
     })
-    return Effect.gen(function*() {
-      const rule = cacheAclRule({ prefix: "cache:" }).replace(" +getrange", "")
-      const server = yield* startRedisServer({ aclFile: yield* aclFileWith(rule) })
-      const redisUrl = `redis://cache:${PASSWORD}@127.0.0.1:${server.port}`
-      const cache = yield* redisCache({ redisUrl, cacheName: "writer", reconnectSchedule: Schedule.spaced("100 millis") })
-      yield* killConnection(server, "writer")
-      yield* awaitMode(cache, "MemoryOnly")
-      yield* cache.set("during-outage", small("during-outage"))
-      yield* awaitReplayed(cache)
-      const status = yield* cache.status
-      assert.strictEqual(status.mode, "Connected")
-      assert.strictEqual(status.droppedWhileDegraded, 1)
-      assert.isAtMost(status.reconnectAttempts, 3, "the refused replay was retried")
-      assert.deepStrictEqual(yield* cache.get("during-outage"), Option.none())
-      assert.isTrue(errors.some((line) => line.includes("dropped 1 queued operations")), errors.join("\n"))
-    }).pipe(Effect.provide(Logger.layer([logger])))
-  })
+
+    it.effect("a replay the server refuses (an ACL without GETRANGE) is dropped with its L1 copies and logged, not retried", () => {
+      const errors: Array<string> = []
+      const logger = Logger.make<unknown, void>(({ logLevel, message }) => {
+        if (logLevel === "Error") errors.push(String(message))
+      })
+      return Effect.gen(function*() {
+        const server = yield* freshTopology
+        const rule = cacheAclRule({ prefix: "cache:", ...server.aclRuleOptions }).replace(" +getrange", "")
+        yield* server.useAcl({ username: "cache", password: PASSWORD, rule })
+        const cache = yield* redisCache({ ...server.connect({ username: "cache", password: PASSWORD }), cacheName: "writer", reconnectSchedule: Schedule.spaced("100 millis") })
+        yield* server.killClient("writer")
+        yield* awaitMode(cache, "MemoryOnly")
+        yield* cache.set("during-outage", small("during-outage"))
+        yield* awaitReplayed(cache)
+        const status = yield* cache.status
+        assert.strictEqual(status.mode, "Connected")
+        assert.strictEqual(status.droppedWhileDegraded, 1)
+        assert.isAtMost(status.reconnectAttempts, 3, "the refused replay was retried")
+        assert.deepStrictEqual(yield* cache.get("during-outage"), Option.none())
+        assert.isTrue(errors.some((line) => line.includes("dropped 1 queued operations")), errors.join("\n"))
+      }).pipe(Effect.provide(Logger.layer([logger])))
+    })
+  }, ["standalone", "sentinel"])
 })
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..")

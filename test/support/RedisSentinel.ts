@@ -58,6 +58,12 @@ export const startRedisSentinel = (
     readonly sentinelPassword?: string
     /** Serve TLS only, on the master, the replica (and replication) and the Sentinels (PEM paths; no client certificates). */
     readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string }
+    /** An ACL file for the master and the replica (`--aclfile`). */
+    readonly aclFile?: string
+    /** The ACL user the replica (`masteruser`) and the Sentinels (`sentinel auth-user`) log in to the master as. */
+    readonly masterUser?: { readonly name: string; readonly password: string }
+    /** How long the master must not answer before the Sentinels fail over (`down-after-milliseconds`). Default 1000. */
+    readonly downAfterMs?: number
   } = {}
 ): Effect.Effect<RedisSentinelHandle, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -66,17 +72,29 @@ export const startRedisSentinel = (
       : ["--requirepass", options.masterPassword, "--masterauth", options.masterPassword]
     const tls = options.tls === undefined ? {} : { tls: { ...options.tls, authClients: "no" as const } }
     const tlsArgs = options.tls === undefined ? [] : ["--tls-replication", "yes"]
-    const master = yield* startRedisServer({ ...tls, args: [...auth, ...tlsArgs, ...(options.args ?? [])] })
+    const aclFile = options.aclFile === undefined ? {} : { aclFile: options.aclFile }
+    const masterUser = options.masterUser === undefined
+      ? []
+      : ["--masteruser", options.masterUser.name, "--masterauth", options.masterUser.password]
+    const master = yield* startRedisServer({
+      ...tls,
+      ...aclFile,
+      args: [...auth, ...masterUser, ...tlsArgs, ...(options.args ?? [])]
+    })
     const replica = yield* startRedisServer({
       ...tls,
-      args: ["--replicaof", master.host, String(master.port), ...auth, ...tlsArgs, ...(options.args ?? [])]
+      ...aclFile,
+      args: ["--replicaof", master.host, String(master.port), ...auth, ...masterUser, ...tlsArgs, ...(options.args ?? [])]
     })
     const config = [
       `sentinel monitor ${NAME} ${master.host} ${master.port} 2`,
-      `sentinel down-after-milliseconds ${NAME} 1000`,
+      `sentinel down-after-milliseconds ${NAME} ${options.downAfterMs ?? 1000}`,
       `sentinel failover-timeout ${NAME} 5000`,
       `sentinel parallel-syncs ${NAME} 1`,
       ...(options.masterPassword === undefined ? [] : [`sentinel auth-pass ${NAME} ${options.masterPassword}`]),
+      ...(options.masterUser === undefined
+        ? []
+        : [`sentinel auth-user ${NAME} ${options.masterUser.name}`, `sentinel auth-pass ${NAME} ${options.masterUser.password}`]),
       // Sentinels authenticate to each other with the same password they require.
       ...(options.sentinelPassword === undefined ? [] : [`sentinel sentinel-pass ${options.sentinelPassword}`]),
       ""
