@@ -33,6 +33,27 @@ export type FlushCause = keyof typeof flushCauses
 
 const NOTHING_PENDING: PendingKeys = { size: 0, has: () => false }
 
+/**
+ * Most keys one message evicts in one turn of the event loop. A message with more (a
+ * tracking message for a command that changed 100,000 keys) is evicted a chunk per
+ * turn, so that it blocks the loop for about a millisecond at a time, not for all of it.
+ */
+export const EVICTION_CHUNK = 1_000
+
+/** The keys of one message, still to be evicted; `keyAt` gives a cache key, or `undefined` to skip an item. */
+export interface Eviction<A> {
+  readonly items: ReadonlyArray<A>
+  readonly keyAt: (item: A) => string | undefined
+  /** Called once every key is evicted, with how many were. */
+  readonly done: (evicted: number) => void
+}
+
+interface Draining {
+  readonly eviction: Eviction<unknown>
+  next: number
+  evicted: number
+}
+
 /** The L1 side of a link, with its counters. */
 export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: () => number) {
   const { events, guard, memory, monitor } = parts
@@ -75,6 +96,55 @@ export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: ()
     memory.delete(key)
   }
 
+  // Evicts up to `budget` keys of `job`; how many items it took.
+  const evictSome = (job: Draining, budget: number): number => {
+    const { items, keyAt } = job.eviction
+    const end = Math.min(items.length, job.next + budget)
+    const start = job.next
+    for (; job.next < end; job.next++) {
+      const key = keyAt(items[job.next])
+      if (key === undefined) continue
+      memory.delete(key)
+      job.evicted++
+    }
+    return end - start
+  }
+
+  // Large messages in arrival order, a chunk per turn (setImmediate lets I/O and timers in between).
+  const draining: Array<Draining> = []
+  const drain = () => {
+    let budget = EVICTION_CHUNK
+    while (budget > 0 && draining.length > 0) {
+      const job = draining[0]!
+      budget -= evictSome(job, budget)
+      if (job.next < job.eviction.items.length) break
+      draining.shift()
+      job.eviction.done(job.evicted)
+    }
+    if (draining.length > 0) setImmediate(drain)
+  }
+
+  // Evicts a message's keys: at once when they fit in a chunk, else a chunk per turn. Until
+  // its last chunk, L1 may still serve a key of the message (the lag grows by the turns it
+  // takes), but no read in flight refills one: every refill is forbidden up front, as the
+  // guard would do anyway past its bound. Evictions commute, so a small message that comes
+  // meanwhile is not held up behind a large one.
+  const evictAll = <A>(eviction: Eviction<A>) => {
+    if (eviction.items.length <= EVICTION_CHUNK) {
+      let evicted = 0
+      for (const item of eviction.items) {
+        const key = eviction.keyAt(item)
+        if (key === undefined) continue
+        evict(key)
+        evicted++
+      }
+      return eviction.done(evicted)
+    }
+    guard.touchAll()
+    draining.push({ eviction: eviction as Eviction<unknown>, next: 0, evicted: 0 })
+    if (draining.length === 1) drain()
+  }
+
   const evictPattern = (pattern: string, glob: boolean) => {
     guard.touchAll()
     return memory.removeWhere(matcher(pattern, { glob }))
@@ -82,7 +152,7 @@ export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: ()
 
   return {
     flush,
-    evict,
+    evictAll,
     evictPattern,
     received,
     setPending: (keys: PendingKeys) => {

@@ -1,11 +1,14 @@
 /**
  * What the subscriber does with a message: a tracking invalidation (keys, or null for a
  * flushed Redis) or a bus message from another instance (keys, a pattern, a clear).
- * O(keys in the message), synchronous: nothing else runs while one message is handled.
+ * O(keys in the message); a message with many keys is evicted a chunk per event-loop
+ * turn (`L1Effects.evictAll`), so that no message blocks the loop for long.
  */
 import { decodeBusMessage } from "./busMessage.js"
 import type { L1Effects } from "./l1Effects.js"
-import { TRACKING_CHANNEL, trackedKeys } from "./tracking.js"
+import { TRACKING_CHANNEL, trackedKey } from "./tracking.js"
+
+const keyItself = (key: string) => key
 
 /** The subscriber's message handler. `instance` is this instance's id: its own bus messages are ignored. */
 export const makeMessageHandler = (l1: L1Effects, prefix: string, busChannel: string, instance: Buffer) =>
@@ -17,9 +20,11 @@ export const makeMessageHandler = (l1: L1Effects, prefix: string, busChannel: st
       l1.flush("redis_flushed")
       return
     }
-    const keys = trackedKeys(message as ReadonlyArray<Buffer>, prefix)
-    for (const key of keys) l1.evict(key)
-    l1.received(keys.length, "tracking")
+    l1.evictAll({
+      items: message as ReadonlyArray<Buffer>,
+      keyAt: (fullKey) => trackedKey(fullKey, prefix),
+      done: (evicted) => l1.received(evicted, "tracking")
+    })
     return
   }
   if (name !== busChannel || !Buffer.isBuffer(message)) return
@@ -32,8 +37,7 @@ export const makeMessageHandler = (l1: L1Effects, prefix: string, busChannel: st
   if (decoded.instance.equals(instance)) return
   const { change, writtenAt } = decoded
   if (change._tag === "Keys") {
-    for (const key of change.keys) l1.evict(key)
-    l1.received(change.keys.length, "bus", writtenAt)
+    l1.evictAll({ items: change.keys, keyAt: keyItself, done: (evicted) => l1.received(evicted, "bus", writtenAt) })
   } else if (change._tag === "Clear") {
     l1.flush("remote_clear")
     l1.received(1, "bus", writtenAt)

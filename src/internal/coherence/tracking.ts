@@ -31,12 +31,8 @@ export const isTrackingRefusal = (error: unknown): boolean => {
   return /NOPERM|unknown command|unknown subcommand|ERR syntax/i.test(message)
 }
 
-/** The cache keys (without the prefix) of an invalidation message. */
-export const trackedKeys = (fullKeys: ReadonlyArray<Buffer>, prefix: string): Array<string> => {
-  const keys: Array<string> = []
-  for (const fullKey of fullKeys) {
-    const key = fullKey.toString("utf8")
-    if (key.startsWith(prefix)) keys.push(key.slice(prefix.length))
-  }
-  return keys
+/** The cache key (without the prefix) of one key of an invalidation message; `undefined` outside the prefix. */
+export const trackedKey = (fullKey: Buffer, prefix: string): string | undefined => {
+  const key = fullKey.toString("utf8")
+  return key.startsWith(prefix) ? key.slice(prefix.length) : undefined
 }

@@ -1,0 +1,92 @@
+/**
+ * A message that invalidates many keys is evicted a chunk per event-loop turn: one
+ * tracking message for a command of another program that removed thousands of keys,
+ * and one bus message naming thousands of keys, against a real redis-server.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Stream } from "effect"
+import { Redis } from "ioredis"
+import { BUS_VERSION, encodeBusMessage } from "../../../src/internal/coherence/busMessage.js"
+import { EVICTION_CHUNK } from "../../../src/internal/coherence/l1Effects.js"
+import { redisCache } from "../../support/cache.js"
+import { startRedisServer } from "../../support/RedisServer.js"
+
+const PREFIX = "chunks:"
+const KEYS = 3 * EVICTION_CHUNK
+const names = Array.from({ length: KEYS }, (_, i) => `k:${i}`)
+
+// The L1 entry counts seen once per event-loop turn (setImmediate) until L1 is empty; a
+// hang guard fails the test if it never empties.
+const entriesPerTurn = (entries: () => number, withinMs = 10_000) =>
+  Effect.promise(() =>
+    new Promise<Array<number>>((resolve, reject) => {
+      const seen: Array<number> = []
+      const deadline = Date.now() + withinMs
+      const look = () => {
+        const count = entries()
+        if (seen[seen.length - 1] !== count) seen.push(count)
+        if (count === 0) resolve(seen)
+        else if (Date.now() > deadline) reject(new Error(`L1 still holds ${count} entries; seen ${seen.join(", ")}`))
+        else setImmediate(look)
+      }
+      setImmediate(look)
+    })
+  )
+
+describe("eviction of a large invalidation message (real redis-server)", () => {
+  for (const mechanism of ["tracking", "bus"] as const) {
+    it.live(`${mechanism}: ${KEYS} keys in one message are all evicted, over several turns`, () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* startRedisServer()
+        const cache = yield* redisCache({
+          redisUrl: server.url,
+          keyPrefix: PREFIX,
+          cacheName: `chunks-${mechanism}`,
+          l1Invalidation: mechanism,
+          failOnConnectionError: true,
+          l1MaxEntries: 10 * KEYS
+        })
+        const other = yield* Effect.acquireRelease(
+          Effect.sync(() => new Redis({ port: server.port, host: server.host })),
+          (client) => Effect.sync(() => client.disconnect())
+        )
+        // L1 takes copies only once the link is up.
+        const deadline = Date.now() + 10_000
+        while (!(yield* cache.status).invalidation.linked) {
+          if (Date.now() > deadline) assert.fail("the invalidation link did not come up")
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+        }
+        // One set at a time: concurrent sets go as one Lua script, and Redis 7.0 reports a
+        // script's writes to the writer's own tracking despite NOLOOP (its L1 copies would go).
+        yield* Effect.orDie(Effect.forEach(names, (key, i) => cache.set(key, i), { discard: true }))
+        const entries = () => Effect.runSync(cache.stats).l1.entries
+        assert.strictEqual(entries(), KEYS, "every key is in L1")
+        const invalidated = yield* Effect.forkScoped(
+          Stream.runHead(Stream.filter(cache.events, (event) => event._tag === "L1Invalidated"))
+        )
+
+        const watching = yield* Effect.forkScoped(entriesPerTurn(entries))
+        if (mechanism === "tracking") {
+          // Another program removes them all in one command: Redis sends one message with every key.
+          yield* Effect.promise(() => other.unlink(...names.map((key) => PREFIX + key)))
+        } else {
+          const message = encodeBusMessage({ _tag: "Keys", keys: names }, Date.now(), Buffer.alloc(16, 9))
+          yield* Effect.promise(() => other.publish(`${PREFIX}__l1:v${BUS_VERSION}`, message))
+        }
+        const seen = yield* Fiber.join(watching)
+
+        assert.strictEqual(seen[seen.length - 1], 0, "every key was evicted")
+        assert.isTrue(
+          seen.some((count) => count > 0 && count < KEYS),
+          `a turn saw L1 partly evicted (the work was split): ${seen.join(", ")}`
+        )
+        const event = yield* Fiber.join(invalidated)
+        assert.deepStrictEqual(
+          event.pipe((found) => found._tag === "Some" && found.value._tag === "L1Invalidated" ? found.value.keys : -1),
+          KEYS,
+          "one event for the message, counting every key"
+        )
+        assert.strictEqual((yield* cache.status).invalidation.invalidationsReceived, KEYS)
+      })))
+  }
+})
