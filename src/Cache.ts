@@ -156,6 +156,8 @@ export interface ResilienceStats {
   readonly locksAcquired: number
   readonly locksWaited: number
   readonly lockTimeouts: number
+  /** `distributedLock`: times a waiter was woken by a change notification rather than by its poll. */
+  readonly lockWakeups: number
 }
 
 /**

@@ -23,6 +23,7 @@ import { Context, Duration, Effect, Layer, Option, type Schedule } from "effect"
 import type { Redis } from "ioredis"
 import { CacheEvents } from "../events/CacheEvents.js"
 import { makeRefillGuard, type RefillGuard } from "../internal/coherence/refillGuard.js"
+import { type KeyWaiters, makeKeyWaiters } from "../internal/coherence/keyWaiters.js"
 import type { BusChange } from "../internal/coherence/busMessage.js"
 import { makeLink } from "../internal/coherence/link.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
@@ -80,6 +81,8 @@ export interface InvalidationService {
   readonly mechanism: InvalidationMechanism
   /** Stamps that keep a Redis read from refilling L1 with what a change made stale. */
   readonly guard: RefillGuard
+  /** Distributed-lock waiters, woken when their key changes elsewhere (never, for `"off"`). */
+  readonly waiters: KeyWaiters
   /** Whether L1 may hold copies now (always true for `"off"`). Read on writes and refills, never on L1 hits. */
   readonly linked: () => boolean
   /** The Redis tier's data connection is ready: link it, and empty L1 of what an outage may have hidden. */
@@ -131,6 +134,7 @@ const offStatus: InvalidationStatus = {
 const local = (): InvalidationService => ({
   mechanism: "off",
   guard: makeRefillGuard(),
+  waiters: makeKeyWaiters(),
   linked: () => true,
   connected: () => Effect.void,
   disconnected: () => Effect.void,
@@ -179,5 +183,5 @@ const make = (options: InvalidationOptions & { readonly mechanism: "tracking" | 
       commandTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout)),
       connectTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout)),
       pingInterval: Duration.fromInputUnsafe(options.pingInterval)
-    }, { memory, events, monitor, guard: makeRefillGuard() })
+    }, { memory, events, monitor, guard: makeRefillGuard(), waiters: makeKeyWaiters() })
   })

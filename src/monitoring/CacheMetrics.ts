@@ -189,7 +189,7 @@ export const invalidationLag = Metric.histogram("cache.l1.invalidation.lag", {
 /**
  * What getOrSet's resilience options did (docs/resilience.md), by `cache.resilience.event`:
  * `stale_served`, `failsafe_activated`, `soft_timeout`, `hard_timeout`, `refresh_started`,
- * `refresh_succeeded`, `refresh_failed`, `lock_acquired`, `lock_waited`, `lock_timed_out`.
+ * `refresh_succeeded`, `refresh_failed`, `lock_acquired`, `lock_waited`, `lock_timed_out`, `lock_woken`.
  *
  * @since 0.1.0
  */

@@ -191,6 +191,7 @@ export type ResilienceEventName =
   | "lock_acquired"
   | "lock_waited"
   | "lock_timed_out"
+  | "lock_woken"
 
 /**
  * Keys evicted from L1 by one invalidation message.

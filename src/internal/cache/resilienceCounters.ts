@@ -19,7 +19,8 @@ export const newResilienceCounters = (): ResilienceCounters => ({
   backgroundRefreshesFailed: 0,
   locksAcquired: 0,
   locksWaited: 0,
-  lockTimeouts: 0
+  lockTimeouts: 0,
+  lockWakeups: 0
 })
 
 /** Sets every counter back to zero. */

@@ -8,6 +8,7 @@ import type { CacheMonitor } from "../../monitoring/CacheMonitor.js"
 import type { InvalidationMechanism, PendingKeys } from "../../coherence/Invalidation.js"
 import type { MemoryTier } from "../../tiers/MemoryTier.js"
 import { matcher } from "../pattern.js"
+import type { KeyWaiters } from "./keyWaiters.js"
 import type { RefillGuard } from "./refillGuard.js"
 
 /** The services an invalidation acts on. */
@@ -16,6 +17,8 @@ export interface L1Parts {
   readonly events: CacheEvents["Service"]
   readonly guard: RefillGuard
   readonly monitor: Option.Option<CacheMonitor["Service"]>
+  /** Distributed-lock waiters, woken by the changes and flushes of their keys. */
+  readonly waiters: KeyWaiters
 }
 
 /** Why L1 is flushed: the metric attribute, and the text of the event and the status. */
@@ -56,7 +59,7 @@ interface Draining {
 
 /** The L1 side of a link, with its counters. */
 export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: () => number) {
-  const { events, guard, memory, monitor } = parts
+  const { events, guard, memory, monitor, waiters } = parts
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
   let pending: PendingKeys = NOTHING_PENDING
   let invalidationsReceived = 0
@@ -72,6 +75,7 @@ export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: ()
   // refills of every read in flight: what they read may be what was missed.
   const flush = (cause: FlushCause) => {
     guard.touchAll()
+    waiters.wakeAll()
     const entries = memory.stats().entries
     if (pending.size === 0) memory.clear()
     else memory.removeWhere((key) => !pending.has(key))
@@ -94,6 +98,7 @@ export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: ()
   const evict = (key: string) => {
     guard.touch(key)
     memory.delete(key)
+    waiters.wake(key)
   }
 
   // Evicts up to `budget` keys of `job`; how many items it took.

@@ -168,6 +168,7 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
   const service: InvalidationService = {
     mechanism: options.mechanism,
     guard: parts.guard,
+    waiters: parts.waiters,
     linked: () => linked,
     connected: (client, pending) =>
       Effect.suspend(() => {
