@@ -110,6 +110,7 @@ export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: ()
       const key = keyAt(items[job.next])
       if (key === undefined) continue
       memory.delete(key)
+      waiters.wake(key)
       job.evicted++
     }
     return end - start

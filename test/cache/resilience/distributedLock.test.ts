@@ -72,11 +72,16 @@ describe("distributedLock against a real redis-server", () => {
       yield* b.events.pipe(Stream.runForEach((event) => Effect.sync(() => seen.push(event))), Effect.forkScoped)
       let runs = 0
       const slow = (value: string) => Effect.as(Effect.andThen(Effect.sync(() => runs++), Effect.sleep("400 millis")), value)
+      // b's invalidation link is up (else it polls every 50 ms, and no wake-up can be seen).
+      while (!(yield* b.status).invalidation.linked) yield* Effect.sleep("20 millis")
       const first = yield* Effect.forkChild(a.getOrSet("k", slow("from a")))
       yield* Effect.sleep("50 millis")
       assert.strictEqual(yield* b.getOrSet("k", slow("from b"), { lockTimeout: "5 seconds" }), "from a")
       assert.strictEqual(yield* Fiber.join(first), "from a")
       assert.strictEqual(runs, 1)
+      // b was woken by the tracking invalidation of a's write (its fallback poll is a second
+      // away while linked, and a's lookup takes 400 ms), not by its poll.
+      assert.isAtLeast((yield* b.stats).resilience.lockWakeups, 1)
       // A holder far slower than lockTimeout (300 ms): the waiter looks up itself. The margin is
       // wide so that a loaded machine cannot let the holder finish first (then the waiter
       // rightly reads the holder's value).
