@@ -73,7 +73,7 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
         l1Entries: status.l1.entries
       }))
     case "stats":
-      return Effect.map(cache.stats, ({ l1Hits, l2Hits, misses }) => ({ l1Hits, l2Hits, misses }))
+      return Effect.map(cache.stats, ({ l1Hits, l2Hits, misses, resilience }) => ({ l1Hits, l2Hits, misses, resilience }))
   }
 }
 

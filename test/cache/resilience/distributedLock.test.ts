@@ -8,7 +8,7 @@ import { cacheAclRule } from "../../../src/security/aclRule.js"
 import type { CacheEvent } from "../../../src/index.js"
 import { startRedisServer, type RedisServerHandle } from "../../support/RedisServer.js"
 import { redisCache } from "../../support/cache.js"
-import { startCacheWorker } from "../../support/workers.js"
+import { awaitLinked, startCacheWorker } from "../../support/workers.js"
 
 const rawClient = (server: RedisServerHandle) =>
   Effect.acquireRelease(
@@ -41,6 +41,34 @@ describe("distributedLock against a real redis-server", () => {
       const stats = yield* Effect.forEach(workers, (worker) => worker.call("stats"))
       assert.strictEqual(stats.length, 3)
     })))
+
+  for (const mechanism of ["tracking", "bus"] as const) {
+    it.live(`a waiter in another process is woken by the holder's write (${mechanism}), not by its poll`, () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* startRedisServer()
+        const raw = yield* rawClient(server)
+        const options = { redisUrl: server.url, distributedLock: true, l1Invalidation: mechanism } as const
+        const holder = yield* startCacheWorker({ ...options, cacheName: "holder" })
+        const waiter = yield* startCacheWorker({ ...options, cacheName: "waiter" })
+        yield* awaitLinked(waiter)
+        const held = yield* Effect.forkChild(
+          holder.call("getOrSetCounted", { key: "w", value: "from holder", counter: "lookups:w", sleepMs: 700 })
+        )
+        const deadline = Date.now() + 10_000
+        while ((yield* counterOf(raw, "lookups:w")) < 1 && Date.now() < deadline) yield* Effect.sleep("10 millis")
+        // While linked the fallback poll comes a second after the wait starts; the holder stores
+        // within 700 ms, so only a notification wakes the waiter before its poll.
+        const answer = yield* waiter.call("getOrSetCounted", { key: "w", value: "from waiter", counter: "lookups:w" })
+        assert.strictEqual(answer, "from holder")
+        assert.strictEqual(yield* Fiber.join(held), "from holder")
+        assert.strictEqual(yield* counterOf(raw, "lookups:w"), 1)
+        const { resilience } = (yield* waiter.call("stats")) as {
+          readonly resilience: { readonly locksWaited: number; readonly lockWakeups: number }
+        }
+        assert.strictEqual(resilience.locksWaited, 1)
+        assert.isAtLeast(resilience.lockWakeups, 1)
+      })))
+  }
 
   it.live("the lock holder killed mid-lookup: the others proceed after lockTtl", () =>
     Effect.scoped(Effect.gen(function*() {
