@@ -1,6 +1,7 @@
 /**
  * effect-redis-cache: a fast, safe two-tier cache for Effect v4.
  *
+ * @packageDocumentation
  * @since 0.1.0
  */
 export {

@@ -171,7 +171,7 @@ const pythonRepr = (value: unknown): string => typeof value === "string" ? pytho
 
 /**
  * Python's `str(value)` for the JavaScript counterparts of Python values (see the
- * module documentation). Call it only on values {@link optionValueIssue} accepts.
+ * module documentation). Call it only on values `keyInputIssues` accepts.
  *
  * @since 0.1.0
  */

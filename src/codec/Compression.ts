@@ -28,6 +28,7 @@ export interface Compression {
    * reuses for the next value: read it during the call, do not keep it.
    */
   readonly compress: (bytes: Uint8Array, level: number) => Uint8Array
+  /** Refuses (throws) rather than produce more than `maxOutputBytes` (a decompression bomb). */
   readonly decompress: (bytes: Uint8Array, maxOutputBytes: number) => Uint8Array
 }
 

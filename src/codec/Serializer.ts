@@ -33,7 +33,9 @@ import { isUtf8 } from "node:buffer"
 export interface Serializer {
   readonly id: number
   readonly name: string
+  /** The value as bytes; throws for a value it cannot represent faithfully. */
   readonly serialize: (value: unknown) => Uint8Array
+  /** The value back from bytes `serialize` made; throws for bytes it cannot read. */
   readonly deserialize: (bytes: Uint8Array) => unknown
   /**
    * Optional fast path for text formats: the same bytes as `serialize`, as a

@@ -67,7 +67,9 @@ export interface InvalidationStatus {
  * @since 0.1.0
  */
 export interface PendingKeys {
+  /** How many keys are pending. */
   readonly size: number
+  /** Whether `key` (without the cache's prefix) is pending. */
   readonly has: (key: string) => boolean
 }
 

@@ -66,10 +66,15 @@ export type CacheModeName = "Connected" | "MemoryOnly" | "Connecting" | "Memory"
  * @since 0.1.0
  */
 export interface CallbackSignatures {
+  /** A read found the key (in either tier). */
   readonly get_success: (key: string, value: unknown) => void
+  /** A read found the key in neither tier. */
   readonly get_miss: (key: string) => void
+  /** A write was stored, with the TTL it was stored with. */
   readonly set_success: (key: string, value: unknown, ttlMillis: number) => void
+  /** A delete removed the key. */
   readonly delete_success: (key: string) => void
+  /** The cache changed mode (e.g. Connected to MemoryOnly), and why. */
   readonly mode_change: (from: CacheModeName, to: CacheModeName, reason: string) => void
 }
 

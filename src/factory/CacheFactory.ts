@@ -245,7 +245,7 @@ export const fromEnv = (): Layer.Layer<
 > => Layer.unwrap(Effect.map(configFromEnv, fromResolvedConfig))
 
 /**
- * {@link fromEnv} under the name the rest of the library uses for layers.
+ * `CacheFactory.fromEnv` under the name the rest of the library uses for layers.
  *
  * @since 0.1.0
  */

@@ -14,6 +14,7 @@
  * `CacheMonitor` updates these metrics; nothing else needs to. They live in
  * whichever `Metric.MetricRegistry` was current when the monitor was built.
  *
+ * @packageDocumentation
  * @since 0.1.0
  */
 import { Metric } from "effect"

@@ -27,6 +27,7 @@ import * as PulledSeries from "./PulledSeries.js"
 export interface L1Source {
   /** The cache this L1 belongs to; its series carry it as `cache.name`. Default: the monitor's `cacheName`. */
   readonly cacheName?: string
+  /** L1's current (monotonic) totals, read at snapshot and metric collection time. */
   readonly stats: () => {
     entries: number
     bytes: number

@@ -12,6 +12,7 @@
  * and `PrometheusMetrics` need no SDK at all); this layer is for applications
  * already on the OpenTelemetry SDK.
  *
+ * @packageDocumentation
  * @since 0.1.0
  */
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"

@@ -23,7 +23,7 @@ export type AuthMethod = "ACL" | "AUTH" | "none"
 export interface SecurityValidationResult {
   /** When the checks ran (ISO 8601). */
   readonly timestamp: string
-  /** `score >= 70` and no critical vulnerability (see {@link criticalVulnerabilities}). */
+  /** `score >= 70` and no critical vulnerability (see `criticalVulnerabilities`). */
   readonly isSecure: boolean
   /** 0 to 100, computed from the checks' findings (see {@link computeSecurityScore}). */
   readonly score: number
@@ -180,6 +180,7 @@ export const Vulnerability = {
   invalidCertificate: "Invalid or expired certificates",
   weakTls: "Weak cipher suites or outdated TLS protocol",
   weakPassword: "Weak password - use at least 12 characters (16 or more recommended)",
+  /** The text for a user allowed dangerous commands, naming the user and the commands. */
   dangerousCommands: (user: string, commands: ReadonlyArray<string>) =>
     `Dangerous commands allowed for user '${user}': ${commands.join(", ")} - use a least-privilege ACL user`,
   protectedModeOff: "Protected mode is disabled while the default user needs no password"

@@ -5,7 +5,7 @@
  * L1 is flushed because changes may have been missed. The waiter then reads at once
  * instead of at its next poll. With no waiter armed, a notification costs a size check.
  */
-import { Deferred, Effect, Exit } from "effect"
+import { Deferred, type Effect, Exit } from "effect"
 
 /** What a key's lock key adds to it: `<keyPrefix><key>\0lock`. */
 export const LOCK_KEY_SUFFIX = "\u0000lock"
