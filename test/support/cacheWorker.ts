@@ -31,6 +31,8 @@ interface Command {
   /** getOrSetCounted: the lookup INCRs this key (outside the cache's prefix) with a raw client, then sleeps. */
   readonly counter?: string
   readonly sleepMs?: number
+  /** getOrSetCounted: how many concurrent callers this process runs (default 1); the answer is the list of their answers. */
+  readonly callers?: number
 }
 
 // A client of its own, outside the cache: what a lookup does to count its runs.
@@ -59,7 +61,11 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
     case "getOrSet":
       return cache.getOrSet(key, Effect.succeed(command.value))
     case "getOrSetCounted":
-      return cache.getOrSet(key, countedLookup(command))
+      return command.callers === undefined
+        ? cache.getOrSet(key, countedLookup(command))
+        : Effect.all(Array.from({ length: command.callers }, () => cache.getOrSet(key, countedLookup(command))), {
+          concurrency: "unbounded"
+        })
     case "delete":
       return cache.delete(key)
     case "clear":

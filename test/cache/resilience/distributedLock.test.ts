@@ -19,7 +19,7 @@ const rawClient = (server: RedisServerHandle) =>
 const counterOf = (client: Redis, key: string) => Effect.promise(() => client.get(key).then((n) => Number(n ?? 0)))
 
 describe("distributedLock against a real redis-server", () => {
-  it.live("3 processes x 200 concurrent callers on one cold key: the lookup runs once", () =>
+  it.live("3 processes x 1,000 concurrent callers on one cold key: the lookup runs once", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* startRedisServer()
       const raw = yield* rawClient(server)
@@ -27,14 +27,24 @@ describe("distributedLock against a real redis-server", () => {
         Array.from({ length: 3 }, (_, i) => startCacheWorker({ redisUrl: server.url, cacheName: `w${i}`, distributedLock: true })),
         { concurrency: "unbounded" }
       )
-      const calls = workers.flatMap((worker) =>
-        Array.from({ length: 200 }, () =>
-          worker.call("getOrSetCounted", { key: "cold", value: "computed", counter: "lookups:cold", sleepMs: 500 }))
+      // Each process runs its 1,000 callers itself (one message each way), so all of them are in flight at once.
+      const answers = yield* Effect.all(
+        workers.map((worker) =>
+          worker.call("getOrSetCounted", {
+            key: "cold",
+            value: "computed",
+            counter: "lookups:cold",
+            sleepMs: 500,
+            callers: 1000
+          })
+        ),
+        { concurrency: "unbounded" }
       )
-      const answers = yield* Effect.all(calls, { concurrency: "unbounded" })
-      assert.isTrue(answers.every((answer) => answer === "computed"))
+      const flat = answers.flatMap((perProcess) => perProcess as ReadonlyArray<unknown>)
+      assert.strictEqual(flat.length, 3000)
+      assert.isTrue(flat.every((answer) => answer === "computed"))
       const runs = yield* counterOf(raw, "lookups:cold")
-      console.log(`distributedLock: 3 processes x 200 callers, lookup runs: ${runs}`)
+      console.log(`distributedLock: 3 processes x 1,000 callers, lookup runs: ${runs}`)
       assert.strictEqual(runs, 1)
       // the lock is gone once its owner released it
       assert.deepStrictEqual(yield* Effect.promise(() => raw.keys("cache:*")), ["cache:cold"])
