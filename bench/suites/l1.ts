@@ -130,6 +130,38 @@ export const l1Suite = (context: SuiteContext): Effect.Effect<ReadonlyArray<Case
           )
       }))
 
+      // getOrSet answered from L1: the resilience options must add nothing to a hit. The lookup
+      // never runs (a hit); if it did, the round would die and the suite report it.
+      const neverLooked = Effect.die(new Error("getOrSet ran its lookup on an L1 hit"))
+      results.push(yield* runCase(context, {
+        id: "l1.getOrSet",
+        label: "yield* cache.getOrSet(k, lookup), L1 hit",
+        size,
+        latency: `batch-${BATCH}`,
+        initialOps: 100_000,
+        baseline: "baseline.effect.sync",
+        round: (ops) => Effect.orDie(effectLoop("L1 hits", (key) => cache.getOrSet(key, neverLooked), (v) => v !== undefined)(ops))
+      }))
+
+      const resilience = {
+        staleFor: "1 minute",
+        staleOnError: true,
+        softTimeout: "50 millis",
+        hardTimeout: "1 second",
+        refreshAhead: 0.8,
+        ttlJitter: "1 second"
+      } as const
+      results.push(yield* runCase(context, {
+        id: "l1.getOrSet.resilience",
+        label: "yield* cache.getOrSet(k, lookup, fail-safe + timeouts + refreshAhead + jitter), L1 hit",
+        size,
+        latency: `batch-${BATCH}`,
+        initialOps: 100_000,
+        baseline: "baseline.effect.sync",
+        round: (ops) =>
+          Effect.orDie(effectLoop("L1 hits", (key) => cache.getOrSet(key, neverLooked, resilience), (v) => v !== undefined)(ops))
+      }))
+
       const promiseRound = <A>(op: (key: string) => Promise<A>, isHit: (answer: A) => boolean) => (ops: number) =>
         Effect.promise(async (): Promise<Round> => {
           const count = Math.max(1, Math.ceil(ops / PROMISE_BATCH))
