@@ -17,3 +17,15 @@ export const redactUrl = (url: string): string => {
   parsed.password = "***"
   return parsed.toString()
 }
+
+/**
+ * `base` with another host and port, everything else (scheme, credentials, database,
+ * query) kept: how one node's URL is made from the URL the user gave for the topology.
+ * An IPv6 host is bracketed, as URLs require.
+ */
+export const urlWithAddress = (base: string, host: string, port: number): string => {
+  const url = new URL(base)
+  url.hostname = host.includes(":") ? `[${host}]` : host
+  url.port = String(port)
+  return url.href
+}

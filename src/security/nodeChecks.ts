@@ -13,6 +13,7 @@ import type { RedisTopology } from "../tiers/RedisTopology.js"
 import { type ConnectionSettings, connectRedis, type NodeAddress, redisConnectionOptions } from "./connectionOptions.js"
 import type { SecurityConfig } from "./SecurityConfig.js"
 import { runSecurityChecks } from "./securityChecks.js"
+import { urlWithAddress } from "../internal/url.js"
 import type { NodeSecurity, SecurityValidationResult } from "./SecurityResult.js"
 
 /**
@@ -30,13 +31,6 @@ export interface SecurityTarget {
 }
 
 /** A URL that is `base` with another host and port (credentials, scheme and database kept). */
-const urlAt = (base: string, { host, port }: NodeAddress): string => {
-  const url = new URL(base)
-  url.hostname = host.includes(":") ? `[${host}]` : host
-  url.port = String(port)
-  return url.href
-}
-
 const nodeName = ({ host, port }: NodeAddress) => `${host}:${port}`
 
 /** The `ip:port` and role of each line of `CLUSTER NODES` (`<id> <ip:port@bus[,host]> <flags> ...`). */
@@ -78,7 +72,7 @@ const clusterTargets = Effect.fnUntraced(function*(
   const targets: Array<SecurityTarget> = []
   for (const { role, ...announced } of listed) {
     const address = natMap[nodeName(announced)] ?? announced
-    const nodeUrl = urlAt(url, address)
+    const nodeUrl = urlWithAddress(url, address.host, address.port)
     targets.push({ node: nodeName(address), role, url: nodeUrl, settings: yield* redisConnectionOptions(nodeUrl, config) })
   }
   return targets
@@ -92,7 +86,7 @@ const sentinelTargets = Effect.fnUntraced(function*(
 ) {
   const targets: Array<SecurityTarget> = []
   for (const address of topology.sentinels) {
-    const nodeUrl = urlAt(url, address)
+    const nodeUrl = urlWithAddress(url, address.host, address.port)
     const { db: _db, password: _password, tls, username: _username, ...rest } = yield* redisConnectionOptions(nodeUrl, config)
     // As connectSentinel: TLS to the Sentinels only with `sentinel.tls` and the master's TLS settings.
     // The password goes only into the probe connection's settings, which are never shown.

@@ -5,11 +5,10 @@
  *
  * @since 0.1.0
  */
-import { isIPv6 } from "node:net"
 import { Option } from "effect"
 import type { Redis } from "ioredis"
 import type { ClusterTuning, NodeAddress, SentinelSettings } from "../security/connectionOptions.js"
-import { redactUrl } from "../internal/url.js"
+import { redactUrl, urlWithAddress } from "../internal/url.js"
 
 /**
  * The deployment. `Standalone` connects to the tier's `redisUrl`; `Cluster` to the
@@ -148,13 +147,10 @@ export const securityUrlOf = (
   if (topology._tag === "Standalone" || Option.isNone(client)) {
     return topology._tag === "Cluster" ? topology.nodes[0]! : redisUrl
   }
-  const base = new URL(topology._tag === "Cluster" ? topology.nodes[0]! : redisUrl)
+  const base = topology._tag === "Cluster" ? topology.nodes[0]! : redisUrl
   // A Sentinel-found connection keeps the placeholder host in its options; its socket knows the master.
   const stream = (client.value as { readonly stream?: { readonly remoteAddress?: string; readonly remotePort?: number } }).stream
   const host = stream?.remoteAddress ?? client.value.options.host
   const port = stream?.remotePort ?? client.value.options.port
-  if (host === undefined || port === undefined) return base.href
-  base.hostname = isIPv6(host) ? `[${host}]` : host
-  base.port = String(port)
-  return base.href
+  return host === undefined || port === undefined ? new URL(base).href : urlWithAddress(base, host, port)
 }
