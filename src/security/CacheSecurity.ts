@@ -13,7 +13,7 @@ import * as tls from "node:tls"
 import { Context, DateTime, Effect, Layer, Option, Ref, Result } from "effect"
 import type { Redis } from "ioredis"
 import type { ConfigurationError, ConnectionError } from "../errors.js"
-import type { RedisTopology } from "../tiers/RedisTopology.js"
+import { type RedisTopology, securityUrlOf } from "../tiers/RedisTopology.js"
 import { type ConnectionSettings, connectRedis, redactUrl, redisConnectionOptions } from "./connectionOptions.js"
 import { type SecurityConfig, type SecurityLevel, validateSecurityConfig } from "./SecurityConfig.js"
 import { checkTarget, securityTargets, weakestOf } from "./nodeChecks.js"
@@ -203,9 +203,12 @@ const make = Effect.fnUntraced(function*(options: CacheSecurityOptions): Effect.
   /** Every node of a cluster or a Sentinel setup, at once (the doctor has one deadline), the weakest reported. */
   const checkEveryNode = (topology: RedisTopology, settings: ConnectionSettings, liveClient: Option.Option<Redis>) =>
     Effect.gen(function*() {
-      const targets = yield* Effect.result(securityTargets(topology, options.url, options.config, liveClient))
+      // Through Sentinel the master moves on a failover: check the one the cache is connected to now,
+      // not the one it found when it was built.
+      const url = topology._tag === "Sentinel" ? securityUrlOf(topology, options.url, liveClient) : options.url
+      const targets = yield* Effect.result(securityTargets(topology, url, options.config, liveClient))
       if (Result.isFailure(targets)) return yield* unreachable(targets.failure)
-      const liveNode = `${settings.host}:${settings.port}`
+      const liveNode = topology._tag === "Sentinel" ? targets.success[0]!.node : `${settings.host}:${settings.port}`
       const checked = yield* Effect.forEach(
         targets.success,
         (target) =>

@@ -5,10 +5,10 @@
  * checked next to the master.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Redacted, Schedule } from "effect"
 import { doctor } from "../../src/cli/doctor.js"
 import { Cache, CacheSecurity, type RedisCacheOptions } from "../../src/index.js"
-import { Vulnerability } from "../../src/security/SecurityResult.js"
+import { type SecurityValidationResult, Vulnerability } from "../../src/security/SecurityResult.js"
 import { startRedisCluster } from "../support/Cluster.js"
 import { startRedisSentinel } from "../support/RedisSentinel.js"
 import { generateTlsFiles } from "../support/Tls.js"
@@ -102,6 +102,37 @@ describe("security validation of every node", () => {
       const text = (yield* security.generateSecurityReport) + JSON.stringify(yield* security.generateSecurityReportJson)
       assert.notInclude(text, PASSWORD)
       assert.notInclude(text, SENTINEL_PASSWORD)
+    }), 90_000)
+
+  it.live("after a Sentinel failover the checks look at the new master, the one the cache is connected to", () =>
+    Effect.gen(function*() {
+      const setup = yield* startRedisSentinel()
+      const context = yield* Layer.build(Cache.layerRedis({
+        sentinel: { sentinels: setup.addresses, name: setup.name },
+        reconnectSchedule: Schedule.spaced("200 millis"),
+        connectTimeout: "2 seconds"
+      }))
+      const cache = Context.get(context, Cache)
+      const security = Context.get(context, CacheSecurity)
+      const masterOf = (result: SecurityValidationResult) => result.nodes?.find((node) => node.role === "master")?.node
+      const oldPort = yield* setup.currentMasterPort
+      assert.strictEqual(masterOf(yield* security.validateSecurity), `127.0.0.1:${oldPort}`)
+      assert.strictEqual(yield* setup.sentinels[0]!.cli("SENTINEL", "FAILOVER", setup.name), "OK")
+      const deadline = Date.now() + 30_000
+      while ((yield* setup.currentMasterPort) === oldPort) {
+        if (Date.now() > deadline) assert.fail("the Sentinels did not fail over")
+        yield* Effect.sleep("100 millis")
+      }
+      const newPort = yield* setup.currentMasterPort
+      // The cache is on the new master once a write through it lands there.
+      while (true) {
+        yield* Effect.ignore(cache.set("probe", Date.now()))
+        const onNew = newPort === setup.master.port ? setup.master : setup.replica
+        if ((yield* onNew.cli("EXISTS", "cache:probe")) === "1" && (yield* cache.status).mode === "Connected") break
+        if (Date.now() > deadline) assert.fail("the cache did not reach the new master")
+        yield* Effect.sleep("100 millis")
+      }
+      assert.strictEqual(masterOf(yield* security.validateSecurity), `127.0.0.1:${newPort}`)
     }), 90_000)
 
   it.live("Sentinel over TLS with a sentinel password: master, replica and Sentinels TLS; the cache reads and writes; every node shows TLS", () =>
