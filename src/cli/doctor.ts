@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Data, Duration, Effect, Layer, Option, Result, Runtime, Schema, Stdio, Stream } from "effect"
+import { Clock, Config, ConfigProvider, Data, Duration, Effect, Layer, Option, Result, Runtime, Schema, Stdio, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { Redis } from "ioredis"
 import { Cache } from "../Cache.js"
@@ -19,7 +19,7 @@ import { ConfigurationError, type ConnectionError, type ValidationError } from "
 import { CacheSecurity } from "../security/CacheSecurity.js"
 import { securityConfigFromEnv } from "../security/SecurityConfig.js"
 import type { SecurityReport, SecurityValidationResult } from "../security/SecurityResult.js"
-import { topologyFromEnv } from "../factory/topologyConfig.js"
+import { topologyEnvVariables, topologyFromEnv } from "../factory/topologyConfig.js"
 import { RedisTier } from "../tiers/RedisTier.js"
 import { shownTopology, topologyOf } from "../tiers/RedisTopology.js"
 import { DoctorExitCode, type DoctorFindings, type DoctorOutcome, formatDoctorText, verdictOf } from "./doctorReport.js"
@@ -276,8 +276,58 @@ const write = (sink: "stdout" | "stderr", text: string) =>
     Effect.ignore
   )
 
+// The topology flags stand for the CACHE_REDIS_* variables (and win over them), so one parser reads
+// both; the Sentinels' credentials stay in the environment, never on a command line.
+const flagOfVariable = {
+  [topologyEnvVariables.clusterNodes]: "--cluster-nodes",
+  [topologyEnvVariables.sentinels]: "--sentinels",
+  [topologyEnvVariables.sentinelName]: "--sentinel-name"
+} as const
+
+const topologyFlag = (name: string, description: string) =>
+  Flag.String(name).pipe(
+    Flag.withDescription(`${description} (instead of $${Object.entries(flagOfVariable).find(([, flag]) => flag === `--${name}`)![0]})`),
+    Flag.optional
+  )
+
+interface TopologyFlags {
+  readonly clusterNodes: Option.Option<string>
+  readonly sentinels: Option.Option<string>
+  readonly sentinelName: Option.Option<string>
+}
+
+const withTopologyFlags = (flags: TopologyFlags) => <A, R>(self: Effect.Effect<A, DoctorError, R>) => {
+  const given: Record<string, string> = {}
+  for (const [variable, value] of [
+    [topologyEnvVariables.clusterNodes, flags.clusterNodes],
+    [topologyEnvVariables.sentinels, flags.sentinels],
+    [topologyEnvVariables.sentinelName, flags.sentinelName]
+  ] as const) {
+    if (Option.isSome(value)) given[variable] = value.value
+  }
+  if (Object.keys(given).length === 0) return self
+  return self.pipe(
+    // An error names what the user typed: a variable given as a flag by its flag, one that has a
+    // flag but came from nowhere by both.
+    Effect.mapError((error) => {
+      if (error._tag !== "ConfigurationError") return error
+      const shown = (variable: string) => {
+        const flag = flagOfVariable[variable as keyof typeof flagOfVariable]
+        return flag === undefined ? variable : variable in given ? flag : `${flag} (or ${variable})`
+      }
+      return new ConfigurationError({
+        message: Object.keys(flagOfVariable).reduce((text, variable) => text.replaceAll(variable, shown(variable)), error.message),
+        field: shown(error.field),
+        rule: error.rule,
+        ...(error.value === undefined ? {} : { value: error.value })
+      })
+    }),
+    Effect.provide(ConfigProvider.layerAdd(ConfigProvider.fromUnknown(given), { asPrimary: true }))
+  )
+}
+
 /**
- * `doctor [url] [--json] [--connect-timeout seconds]`: runs {@link doctor}, prints its
+ * `doctor [url] [--json] [--connect-timeout seconds] [--cluster-nodes urls | --sentinels addresses --sentinel-name name]`: runs {@link doctor}, prints its
  * output and ends with its exit code; a bad argument or variable is one line on
  * standard error and exit code 3.
  *
@@ -301,14 +351,18 @@ export const doctorCommand = Command.make(
       Flag.withMetavar("seconds"),
       Flag.filter((seconds) => seconds > 0 && seconds <= 600, (seconds) => `more than 0 and at most 600 seconds, got ${seconds}`),
       Flag.withDefault(Duration.toSeconds(DEFAULT_CONNECT_TIMEOUT))
-    )
+    ),
+    clusterNodes: topologyFlag("cluster-nodes", "Comma-separated node URLs of a Redis Cluster to check"),
+    sentinels: topologyFlag("sentinels", "Comma-separated host:port of the Sentinels to ask for the master"),
+    sentinelName: topologyFlag("sentinel-name", "The master's name the Sentinels know (with --sentinels)")
   },
-  Effect.fnUntraced(function*({ connectTimeout, json, url }) {
+  Effect.fnUntraced(function*({ clusterNodes, connectTimeout, json, sentinelName, sentinels, url }) {
     const result = yield* doctor({
       url: Option.getOrUndefined(url),
       json,
       connectTimeout: Duration.seconds(connectTimeout)
     }).pipe(
+      withTopologyFlags({ clusterNodes, sentinels, sentinelName }),
       Effect.catch((error) =>
         write("stderr", `effect-redis-cache doctor: ${error.message}`).pipe(
           Effect.andThen(

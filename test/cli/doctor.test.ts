@@ -4,13 +4,15 @@
  */
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
 import { doctor, DoctorExitCode, type DoctorFindings, type DoctorOptions } from "../../src/cli/doctor.js"
 import { redactUrl } from "../../src/security/connectionOptions.js"
 import { Vulnerability } from "../../src/security/SecurityResult.js"
 import { freePort, startRedisServer } from "../support/RedisServer.js"
 import { CACHE_PASSWORD, CACHE_USER, SecurityFixture, startTlsServer } from "../security/fixtures.js"
+import { startRedisCluster } from "../support/Cluster.js"
+import { startRedisSentinel } from "../support/RedisSentinel.js"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const PASSWORD = "Doctor-Secret-Password-0123456789"
@@ -352,4 +354,52 @@ layer(SecurityFixture.layer, { excludeTestServices: true })("doctor (the executa
       )
       assert.strictEqual(result.stdout, "")
     }))
+})
+
+describe("doctor (the executable) on a cluster and through Sentinels, from its flags", () => {
+  it.live("--cluster-nodes: every master is checked and the URL shows the cluster", () =>
+    Effect.gen(function*() {
+      const cluster = yield* startRedisCluster()
+      const result = yield* bin(["doctor", cluster.urls[0], "--json", "--cluster-nodes", cluster.urls.join(",")])
+      assert.strictEqual(result.code, 1, result.stderr)
+      const findings = JSON.parse(result.stdout) as DoctorFindings
+      assert.include(findings.url, "#cluster=")
+      assert.deepStrictEqual(
+        findings.security?.validation?.nodes?.map((node) => node.role),
+        ["master", "master", "master"]
+      )
+    }), 120_000)
+
+  it.live("--sentinels with --sentinel-name: the master and each Sentinel are checked", () =>
+    Effect.gen(function*() {
+      const setup = yield* startRedisSentinel()
+      const sentinels = setup.addresses.map(({ host, port }) => `${host}:${port}`).join(",")
+      const result = yield* bin([
+        "doctor",
+        `redis://127.0.0.1:${setup.master.port}`,
+        "--json",
+        "--sentinels",
+        sentinels,
+        "--sentinel-name",
+        setup.name
+      ])
+      assert.strictEqual(result.code, 1, result.stderr)
+      const nodes = (JSON.parse(result.stdout) as DoctorFindings).security?.validation?.nodes ?? []
+      assert.deepStrictEqual(nodes.map((node) => [node.node, node.role]), [
+        [`127.0.0.1:${setup.master.port}`, "master"],
+        ...setup.sentinels.map((sentinel) => [`127.0.0.1:${sentinel.port}`, "sentinel"])
+      ])
+    }), 120_000)
+
+  it.live("a bad --sentinels value is bad input (exit 3) named by its flag; --sentinels without a name too", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const bad = yield* bin(["doctor", `redis://127.0.0.1:${port}`, "--sentinels", "not-an-address"])
+      assert.strictEqual(bad.code, DoctorExitCode.BadInput, bad.stdout + bad.stderr)
+      assert.include(bad.stderr, "--sentinels must be host:port items")
+      assert.include(bad.stderr, "not-an-address")
+      const nameless = yield* bin(["doctor", `redis://127.0.0.1:${port}`, "--sentinels", `127.0.0.1:${port}`])
+      assert.strictEqual(nameless.code, DoctorExitCode.BadInput, nameless.stdout + nameless.stderr)
+      assert.include(nameless.stderr, "--sentinel-name (or CACHE_REDIS_SENTINEL_NAME) is required with --sentinels")
+    }), 60_000)
 })
