@@ -56,6 +56,17 @@ export const pinCpus = (redisPid: number | undefined): string => {
     : "not pinned (taskset failed)"
 }
 
+/**
+ * `command args` to run a child process on every CPU, not only on the one `pinCpus` gave
+ * this process (a child inherits its parent's pin): a second process measured against this
+ * one must not queue for the same core. Unchanged without `taskset` or with one CPU.
+ */
+export const onEveryCpu = (command: string, args: ReadonlyArray<string>): [string, Array<string>] => {
+  const cpus = os.cpus().length // availableParallelism() sees the pin
+  if (cpus < 2 || run("taskset", ["-V"]) === undefined) return [command, [...args]]
+  return ["taskset", ["-c", `0-${cpus - 1}`, command, ...args]]
+}
+
 /** Describes the machine, Node, Redis and the measured commit. */
 export const describeEnvironment = (redisVersion: string, pinning: string): Environment => ({
   node: process.version,

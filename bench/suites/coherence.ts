@@ -8,6 +8,7 @@ import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { Effect, Option, type Scope } from "effect"
 import type { CacheService } from "../../src/index.js"
+import { onEveryCpu } from "../lib/environment.js"
 import type { CaseResult, Round } from "../lib/harness.js"
 import { expect, redisCache, runCase, type SuiteContext } from "../lib/suite.js"
 import { quantile } from "../lib/stats.js"
@@ -25,10 +26,11 @@ const BATCH = 1000
 const startReader = (redisUrl: string): Effect.Effect<{ readonly next: () => Promise<string> }, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      // The same Node and loader as this process (tsx's --import).
-      const reader: ChildProcess = spawn(process.execPath, [...process.execArgv, child, redisUrl, LAG_KEY], {
-        stdio: ["pipe", "pipe", "inherit"]
-      })
+      // The same Node and loader as this process (tsx's --import), free of this process's CPU pin:
+      // pinned to the writer's core, the reader's V8 threads queued behind the writer's and made
+      // most of the lag's p99 (docs/coherence.md).
+      const [command, args] = onEveryCpu(process.execPath, [...process.execArgv, child, redisUrl, LAG_KEY])
+      const reader: ChildProcess = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] })
       const lines: Array<string> = []
       const waiting: Array<(line: string) => void> = []
       createInterface({ input: reader.stdout! }).on("line", (line) => {
