@@ -18,6 +18,7 @@ import { Context, Duration, Effect, Layer, Option, Schedule, type Schema, type S
 import { MemoryCacheOptions, RedisCacheOptions, validateOptions, validateTopology } from "./CacheOptions.js"
 import { l1InvalidationOf, primaryUrl, securityUrlOf, topologyOf } from "./tiers/RedisTopology.js"
 import { Codec } from "./codec/Codec.js"
+import { Compression } from "./codec/Compression.js"
 import { Serializer } from "./codec/Serializer.js"
 import type { CacheError, ConfigurationError, ConnectionError, ValidationError } from "./errors.js"
 import type { CacheEvent, CacheModeName, CallbackEvent, CallbackSignatures } from "./events/CacheEvents.js"
@@ -356,6 +357,15 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
 const DEFAULT_TTL = Duration.hours(1)
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
+const compressionOf = (option: RedisCacheOptions["compression"]): Compression =>
+  option === undefined || option === "zlib"
+    ? Compression.zlib
+    : option === "zstd"
+    ? Compression.zstd
+    : option === "none"
+    ? Compression.none
+    : option
+
 const builtInSerializer = (option: RedisCacheOptions["serializer"]): Serializer =>
   option === undefined || option === "json" ? Serializer.json : option === "structured" ? Serializer.structured : option
 
@@ -407,6 +417,7 @@ const redisSettings = (valid: RedisCacheOptions) => ({
   maxValueBytes: valid.maxValueBytes,
   compressionThreshold: valid.compressionThreshold ?? 1000,
   compressionLevel: valid.compressionLevel ?? 6,
+  compression: compressionOf(valid.compression),
   redisUrl: primaryUrl(valid.redisUrl) ?? "redis://127.0.0.1:6379",
   topology: topologyOf(valid),
   commandTimeout: valid.commandTimeout ?? Duration.seconds(1),
@@ -434,6 +445,7 @@ const redisLayer = (settings: ReturnType<typeof redisSettings>) => {
       serializer: settings.serializer,
       compressionThreshold: settings.compressionThreshold,
       compressionLevel: settings.compressionLevel,
+      compression: settings.compression,
       maxValueBytes: settings.maxValueBytes
     }),
     CacheEvents.layer(),

@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Exit, Option, Schedule, Schema, SchemaIssue } from "effect"
+import { type Compression, zstdAvailable } from "./codec/Compression.js"
 import type { Serializer } from "./codec/Serializer.js"
 import { SecurityConfig } from "./security/SecurityConfig.js"
 import { type ValidationIssue, validationError, type ValidationError } from "./errors.js"
@@ -108,6 +109,27 @@ const serializerObject = Schema.declare(
  * @since 0.1.0
  */
 export const SerializerOption = Schema.Union([Schema.Literals(["json", "structured"]), serializerObject])
+
+const compressionObject = Schema.declare(
+  (u: unknown): u is Compression =>
+    typeof u === "object" && u !== null && typeof (u as Compression).compress === "function" &&
+    typeof (u as Compression).decompress === "function" && typeof (u as Compression).id === "number",
+  { expected: "a Compression (an object with id, name, compress and decompress)" }
+)
+
+const builtInCompressionName = Schema.Literals(["zlib", "zstd", "none"]).check(
+  Schema.makeFilter((name: "zlib" | "zstd" | "none") =>
+    name !== "zstd" || zstdAvailable || `zstd needs node:zlib's zstd (Node >= 22.15); this is Node ${process.version}`
+  )
+)
+
+/**
+ * Which compression a cache writes with: a built-in one by name ("zlib", "zstd", "none"),
+ * or your own. Every built-in one is read whichever is written.
+ *
+ * @since 0.1.0
+ */
+export const CompressionOption = Schema.Union([builtInCompressionName, compressionObject])
 
 /**
  * A Redis URL: `redis://` or `rediss://`, with a host, optional user, password and
@@ -298,8 +320,10 @@ export const RedisCacheOptions = Schema.Struct({
   l1MaxBytes: Schema.optionalKey(intBetween(1024, Number.MAX_SAFE_INTEGER)),
   /** Payloads whose serialized size is above this many bytes are compressed. Default 1000. */
   compressionThreshold: Schema.optionalKey(intBetween(0, CacheLimits.maxCompressionThreshold)),
-  /** zlib level, 1 (fast) to 9 (small). Default 6. */
+  /** Compression level, 1 (fast) to 9 (small). Default 6. */
   compressionLevel: Schema.optionalKey(intBetween(1, 9)),
+  /** "zlib" (default, the original's), "zstd" (Node >= 22.15), "none", or your own `Compression`. */
+  compression: Schema.optionalKey(CompressionOption),
   /** Namespace of every key this cache writes in Redis. Default "cache:". */
   keyPrefix: Schema.optionalKey(KeyPrefix),
   /** Longest a Redis command may take before the cache treats Redis as unavailable. Default 1 second. */

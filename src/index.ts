@@ -25,7 +25,7 @@ export {
   type PendingKeys
 } from "./coherence/Invalidation.js"
 export { Codec, type CodecOptions, type CodecService, type Decoded, type EncodeMeta, type Encoded } from "./codec/Codec.js"
-export { Compression } from "./codec/Compression.js"
+export { Compression, zstdAvailable } from "./codec/Compression.js"
 export { Serializer, UnsupportedValueError } from "./codec/Serializer.js"
 export * from "./errors.js"
 export * from "./events/CacheEvents.js"

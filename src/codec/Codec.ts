@@ -216,8 +216,11 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
   }
   const compressions: Array<Compression | undefined> = []
   const compresses = compression !== Compression.none
-  registerId(compressions, Compression.zlib, [Compression.zlib], "compression")
-  if (compresses) registerId(compressions, compression, [Compression.zlib], "compression")
+  // Every built-in compression is readable, whichever this codec writes: instances of one
+  // cache may be configured (or deployed) one at a time.
+  const builtInCompressions = [Compression.zlib, Compression.zstd]
+  for (const c of builtInCompressions) registerId(compressions, c, builtInCompressions, "compression")
+  if (compresses) registerId(compressions, compression, builtInCompressions, "compression")
 
   const uncompressedHeader = (meta: EncodeMeta | undefined): Header => ({
     serializerId: serializer.id,

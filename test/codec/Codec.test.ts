@@ -256,7 +256,7 @@ describe("Codec", () => {
         "unknown serializer id 77 (this codec reads 1 json, 2 structured)"
       )
       const unknownCompression = wrap({ serializerId: 1, compressionId: 9, fingerprint: undefined }, Buffer.from("1"))
-      assert.strictEqual(decodeFailure(codec, unknownCompression).reason, "unknown compression id 9 (this codec reads 1 zlib)")
+      assert.strictEqual(decodeFailure(codec, unknownCompression).reason, "unknown compression id 9 (this codec reads 1 zlib, 2 zstd)")
     })
 
     it("reports a broken zlib stream and an unreadable payload", () => {
