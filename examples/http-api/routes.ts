@@ -3,6 +3,7 @@
  *
  *   GET /products/:id   the upstream's product, through `Cache.getOrSet`
  *   GET /health         200 when the cache is Connected (or deliberately memory-only), 503 when degraded
+ *   GET /live           200 while the process serves: degraded is not dead
  *   GET /cache/stats    the monitor's analytics and the cache's counters, as JSON
  *   GET /upstream       how many calls reached the upstream
  *   GET /metrics        every metric in the Prometheus text format
@@ -67,6 +68,12 @@ const healthRoute = HttpRouter.add(
   })
 )
 
+/**
+ * Liveness: the process answers. A platform must not restart an instance because Redis is away
+ * (a restart would lose L1 and the writes waiting for replay, and fix nothing), so this ignores the cache.
+ */
+const liveRoute = HttpRouter.add("GET", "/live", HttpServerResponse.jsonUnsafe({ status: "alive" }))
+
 /** The monitor's analytics (hit rate, timings, memory, connection) and the cache's own counters. */
 const statsRoute = HttpRouter.add(
   "GET",
@@ -93,6 +100,7 @@ const upstreamRoute = HttpRouter.add(
 export const Routes = Layer.mergeAll(
   productRoute,
   healthRoute,
+  liveRoute,
   statsRoute,
   upstreamRoute,
   PrometheusMetrics.layerHttp({ metricNameMapper: CacheMetrics.prometheusNameMapper })
