@@ -26,6 +26,7 @@ import { CacheEvents } from "./events/CacheEvents.js"
 import { CacheMonitor } from "./monitoring/CacheMonitor.js"
 import { type CoreSettings, makeCore, type SchemaMismatchRule } from "./internal/cache/core.js"
 import { makeInvalidation } from "./internal/cache/invalidation.js"
+import { registerL1Peek } from "./internal/cache/l1Peek.js"
 import { namespaced } from "./internal/cache/namespace.js"
 import { makeReadPath } from "./internal/cache/readPath.js"
 import { makeSingleFlight } from "./internal/cache/singleFlight.js"
@@ -508,5 +509,6 @@ const makeCache = Effect.fnUntraced(function*(settings: CoreSettings) {
     registerCallback: core.events.registerCallback,
     events: core.events.events
   })
+  registerL1Peek(service, reads.peekL1)
   return service
 })

@@ -15,6 +15,7 @@ export {
   type SetOptions
 } from "./Cache.js"
 export * from "./CacheOptions.js"
+export { CacheClient } from "./CacheClient.js"
 export {
   Invalidation,
   type InvalidationMechanism,

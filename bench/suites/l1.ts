@@ -5,7 +5,7 @@
  */
 import { Effect, Layer, ManagedRuntime, Option, References, type Scope } from "effect"
 import { LRUCache } from "lru-cache"
-import { Cache } from "../lib/library.js"
+import { Cache, CacheClient } from "../lib/library.js"
 import { type CaseResult, type Round, sink, syncBatches } from "../lib/harness.js"
 import { expect, redisCache, runCase, type SuiteContext } from "../lib/suite.js"
 import { makeValue } from "../lib/values.js"
@@ -33,6 +33,17 @@ export const l1Suite = (context: SuiteContext): Effect.Effect<ReadonlyArray<Case
       (runtime) => Effect.promise(() => runtime.dispose())
     )
     const promiseCache = yield* Effect.promise(() => runtime.runPromise(Cache))
+    // The Promise facade, as a non-Effect application would build it.
+    const client = yield* Effect.acquireRelease(
+      Effect.promise(() =>
+        CacheClient.make(
+          Cache.layerRedis({ redisUrl: context.redisUrl, keyPrefix: "bench:", ...l1Options, cacheName: "bench-l1-client" }).pipe(
+            Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error"))
+          )
+        )
+      ),
+      (client) => Effect.promise(() => client.close())
+    )
     const results: Array<CaseResult> = []
 
     for (const size of context.sizes) {
@@ -44,6 +55,7 @@ export const l1Suite = (context: SuiteContext): Effect.Effect<ReadonlyArray<Case
       yield* Effect.promise(() =>
         Promise.all(keys.map((key, i) => runtime.runPromise(promiseCache.set(key, values[i]!))))
       )
+      yield* Effect.promise(() => Promise.all(keys.map((key, i) => client.set(key, values[i]!))))
 
       const batches = (ops: number) => Math.max(1, Math.ceil(ops / BATCH))
 
@@ -180,6 +192,26 @@ export const l1Suite = (context: SuiteContext): Effect.Effect<ReadonlyArray<Case
           if (found !== count * PROMISE_BATCH) throw new Error(`expected ${count * PROMISE_BATCH} hits, got ${found}`)
           return { ops: count * PROMISE_BATCH, elapsedMs, latenciesMs }
         })
+
+      results.push(yield* runCase(context, {
+        id: "baseline.promise.async",
+        label: "await (async () => lru.get(k))()",
+        size,
+        latency: `batch-${PROMISE_BATCH}`,
+        initialOps: 10_000,
+        round: promiseRound(async (key) => lru.get(key), (value) => value !== undefined)
+      }))
+
+      results.push(yield* runCase(context, {
+        id: "l1.client",
+        label: "await client.get(k), L1 hit (CacheClient, the Promise facade)",
+        size,
+        latency: `batch-${PROMISE_BATCH}`,
+        initialOps: 10_000,
+        baseline: "baseline.promise.async",
+        target: 0.5,
+        round: promiseRound((key) => client.get(key), (value) => value !== undefined)
+      }))
 
       results.push(yield* runCase(context, {
         id: "baseline.promise.sync",

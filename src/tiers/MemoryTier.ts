@@ -94,6 +94,11 @@ export class MemoryTier extends Context.Service<MemoryTier, {
    * makes the entry the most recently used. Creates no object or closure.
    */
   readonly get: (key: string) => unknown
+  /**
+   * Like `get` on a hit (counted, most recently used); a miss is `undefined` and counted
+   * nothing, for a caller that answers misses through `get` (the Promise facade).
+   */
+  readonly getHit: (key: string) => unknown
   /** Like `get`, but counts nothing and leaves recency alone (an expired entry stays until swept). */
   readonly peek: (key: string) => unknown
   /**
@@ -254,6 +259,12 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
     return value
   }
 
+  const getHit = (key: string): unknown => {
+    const value = lru.get(key, getOptions)
+    if (value !== undefined) hits++
+    return value
+  }
+
   const peekEntry = (key: string): MemoryEntry | undefined => {
     const value = lru.peek(key, stalePeekOptions)
     if (value === undefined) return undefined
@@ -333,6 +344,7 @@ const makeTier = (maxEntries: number, maxBytes: number, sweepBatch: number, cloc
 
   return MemoryTier.of({
     get,
+    getHit,
     peek: (key) => lru.peek(key, peekOptions),
     set,
     peekEntry,

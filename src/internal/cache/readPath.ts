@@ -126,6 +126,13 @@ export const makeReadPath = (core: CacheCore) => {
     })
   }
 
+  // The fast path of `get` above without the Effect, for the Promise facade: a value only when
+  // get would answer it from L1 with nothing else to do (no schema, span or listener). A miss
+  // is left uncounted for the Effect path that then answers it; no key check, because only
+  // keys that kept every rule are in L1 (any other key misses and the Effect path refuses it).
+  const peekL1 = (key: string): unknown =>
+    spanL1Hits || events.isActive() || !(l1Always || redis?.isConnected() === false) ? undefined : memory.getHit(key)
+
   // Only a cache that keeps entries past their TTL pays for reading them in exists and ttl.
   const logicalTtl = redis !== undefined && settings.resilience.staleForMillis > 0
     ? makeLogicalTtl(core, redis)
@@ -167,5 +174,5 @@ export const makeReadPath = (core: CacheCore) => {
       )
     })
 
-  return { get, exists, ttl }
+  return { get, exists, ttl, peekL1 }
 }
