@@ -111,4 +111,7 @@ export const make = async <E>(layer: Layer.Layer<Cache, E>): Promise<CacheClient
  *
  * @since 0.1.0
  */
-export const CacheClient: { readonly make: typeof make } = { make }
+export const CacheClient: {
+  /** Builds the facade from a layer that provides `Cache`. */
+  readonly make: typeof make
+} = { make }
