@@ -9,4 +9,4 @@ import type * as Library from "../../src/index.js"
 const built: string = "../../dist/index.js"
 
 /** The built library's exports, typed by the sources they were built from. */
-export const { Cache, CacheClient } = (await import(built)) as typeof Library
+export const { Cache, CacheClient, Codec, Compression, zstdAvailable } = (await import(built)) as typeof Library

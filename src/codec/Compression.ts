@@ -96,8 +96,17 @@ const zstd: Compression = {
     zstdAvailable
       ? nodeZlib.zstdCompressSync(bytes, { params: { [nodeZlib.constants.ZSTD_c_compressionLevel]: level } })
       : zstdMissing(),
+  // The same output chunk guess as inflate: with Node's 16 KB default a 50 KB value took 1.5x as long.
   decompress: (bytes, maxOutputBytes) =>
-    zstdAvailable ? nodeZlib.zstdDecompressSync(bytes, { maxOutputLength: maxOutputBytes }) : zstdMissing()
+    zstdAvailable
+      ? nodeZlib.zstdDecompressSync(bytes, {
+        maxOutputLength: maxOutputBytes,
+        chunkSize: Math.max(
+          MIN_CHUNK_BYTES,
+          Math.min(bytes.byteLength * INFLATE_RATIO_GUESS, maxOutputBytes, MAX_GUESSED_CHUNK_BYTES)
+        )
+      })
+      : zstdMissing()
 }
 
 /**
