@@ -27,6 +27,7 @@ import {
   WRITTEN_AT_OFFSET
 } from "../internal/envelope.js"
 import { StreamedSet } from "../internal/streamedSet.js"
+import { isTracked } from "../internal/coherence/tracking.js"
 import { backOffOnFinal, finalFailureDelay, isFinalConnectionFailure } from "../internal/connectionFailure.js"
 import { refusalScope } from "../internal/refusals.js"
 import {
@@ -1072,10 +1073,12 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // as one SET per key, all sent before the first reply: not an ioredis pipeline, which
   // copies a batch of Buffer arguments into one more buffer (1.6 MB for 32 values of 50 KB);
   // at 50 KB, one command per key ran 1.15x (Node 24) to 1.5x (Node 20) faster than the pipeline.
+  // A tracked connection (L1 coherence) gets plain SETs too: Redis reports a script's writes to
+  // the client that ran it despite NOLOOP, which would evict the fresh L1 copies of its own writes.
   const writeMany = (target: Redis, requests: Array<WriteRequest>) => {
     let bytes = 0
     for (const request of requests) bytes += request.storedSize
-    return bytes / requests.length > LUA_MAX_MEAN_BYTES
+    return bytes / requests.length > LUA_MAX_MEAN_BYTES || isTracked(target)
       ? oneByOne(target, requests, writeOne)
       : writeManyThroughLua(target, requests)
   }

@@ -103,6 +103,26 @@ describe(`L1 coherence across processes (${mechanism})`, () => {
       assert.strictEqual((yield* status(a!)).invalidation.invalidationsReceived, 0)
     })))
 
+  it.live("concurrent writes of one instance (one batched command) do not evict its own L1 copies", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const [a, b] = yield* instances(server, 2, { l1Invalidation: mechanism })
+      const keys = Array.from({ length: 20 }, (_, i) => `batch:${i}`)
+      const before = (yield* status(a!)).invalidation.invalidationsReceived
+      yield* a!.call("setConcurrently", { keys })
+      // A barrier: B's write reaches A after anything A's own batch could have sent it, since
+      // one subscriber receives its messages in order.
+      yield* warm([a!], "probe", { found: false })
+      yield* b!.call("set", { key: "probe", value: "from b" })
+      yield* eventually(a!, "probe", { found: true, value: "from b" })
+      assert.strictEqual((yield* status(a!)).invalidation.invalidationsReceived - before, 1)
+      const stats = (yield* a!.call("stats")) as { readonly l1Hits: number; readonly l2Hits: number }
+      for (const key of keys) assert.deepStrictEqual(yield* read(a!, key), { found: true, value: key })
+      const after = (yield* a!.call("stats")) as { readonly l1Hits: number; readonly l2Hits: number }
+      assert.strictEqual(after.l1Hits - stats.l1Hits, keys.length)
+      assert.strictEqual(after.l2Hits, stats.l2Hits)
+    })))
+
   it.live("the server paused during another instance's write: after it resumes, no instance serves an older value", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* startRedisServer()

@@ -23,6 +23,7 @@ interface Command {
     | "stats"
     | "getOrSet"
     | "getOrSetCounted"
+    | "setConcurrently"
   readonly key?: string
   readonly value?: unknown
   readonly ttl?: number
@@ -33,6 +34,8 @@ interface Command {
   readonly sleepMs?: number
   /** getOrSetCounted: how many concurrent callers this process runs (default 1); the answer is the list of their answers. */
   readonly callers?: number
+  /** setConcurrently: keys set at once (each to its own name), so they leave as one batched command. */
+  readonly keys?: ReadonlyArray<string>
 }
 
 // A client of its own, outside the cache: what a lookup does to count its runs.
@@ -66,6 +69,8 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
         : Effect.all(Array.from({ length: command.callers }, () => cache.getOrSet(key, countedLookup(command))), {
           concurrency: "unbounded"
         })
+    case "setConcurrently":
+      return Effect.forEach(command.keys ?? [], (each) => cache.set(each, each), { concurrency: "unbounded", discard: true })
     case "delete":
       return cache.delete(key)
     case "clear":

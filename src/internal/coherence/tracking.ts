@@ -12,6 +12,14 @@
 import { Effect } from "effect"
 import type { Redis } from "ioredis"
 
+// Data connections with tracking on. NOLOOP does not hold for writes made inside a Lua script
+// (seen on Redis 7.0.15: EVAL of a SET is reported to the client that ran it, in BCAST mode), so
+// the Redis tier sends its batched writes on such a connection as plain SETs, which NOLOOP covers.
+const tracked = new WeakSet<Redis>()
+
+/** Whether `client` has tracking on: its batched writes must not go through a script (see above). */
+export const isTracked = (client: Redis): boolean => tracked.has(client)
+
 /** The channel Redis sends invalidations on (RESP2 form). */
 export const TRACKING_CHANNEL = "__redis__:invalidate"
 
@@ -23,6 +31,7 @@ export const enableTracking = (client: Redis, redirect: number, prefix: string, 
   Effect.tryPromise(async () => {
     if (switchOff) await client.call("CLIENT", "TRACKING", "OFF")
     await client.call("CLIENT", "TRACKING", "ON", "REDIRECT", String(redirect), "BCAST", "PREFIX", prefix, "NOLOOP")
+    tracked.add(client)
   })
 
 /** Whether a failure of `enableTracking` means this server or user will never track (so the bus is used). */
