@@ -127,7 +127,10 @@ type PendingOperation =
 export class RedisTier extends Context.Service<RedisTier, {
   /** True while connected; the cache reads it to skip L2 at once while degraded. */
   readonly isConnected: () => boolean
-  /** GET, and with `withTtl` the remaining TTL too (`pttlMillis`, -1 when not asked), in one round trip. */
+  /**
+   * GET, and with `withTtl` the remaining TTL too (`pttlMillis`, -1 when not asked), in one
+   * round trip. `get` does not ask (the envelope records the expiry); `ttl` does.
+   */
   readonly read: (key: string, withTtl: boolean) => Effect.Effect<RedisRead, RedisReplyError>
   /**
    * SET with a TTL. The envelope is its bytes, or its parts (the codec's `Encoded` is
@@ -272,12 +275,12 @@ for _, key in ipairs(KEYS) do
 end
 return removed`
 
-// GETs small values in one script, each with its remaining TTL when ARGV[1] is "1". Two
-// slots per key: the value (false when absent) and the PTTL; a refused GET puts its error
-// in the value slot and ${READ_REFUSED} in the other, so one bad key fails alone.
+// GETs small values in one script. Two slots per key: the value (false when absent) and
+// -2 when absent, else 1; a refused GET puts its error in the value slot and
+// ${READ_REFUSED} in the other, so one bad key fails alone. A hit needs no PTTL (the
+// envelope records the expiry), so only reads that ask for TTLs go through READ_META.
 const READ_MANY = `
 local out = {}
-local withTtl = ARGV[1] == '1'
 for i, key in ipairs(KEYS) do
   local value = redis.pcall('GET', key)
   if type(value) == 'table' then
@@ -285,7 +288,7 @@ for i, key in ipairs(KEYS) do
     out[2 * i] = ${READ_REFUSED}
   elseif value then
     out[2 * i - 1] = value
-    out[2 * i] = withTtl and redis.call('PTTL', key) or -1
+    out[2 * i] = 1
   else
     out[2 * i - 1] = false
     out[2 * i] = -2
@@ -293,7 +296,8 @@ for i, key in ipairs(KEYS) do
 end
 return out`
 
-// What a batched read of large values needs beside them: per key, its remaining TTL when ARGV[1]
+// What a batched read of large values (or of any values with their TTLs, for `ttl` and
+// `exists` under staleFor) needs beside them: per key, its remaining TTL when ARGV[1]
 // is "1" (else -1), -2 when absent, ${READ_REFUSED} when it holds another type (MGET reads
 // those as nil, GET would refuse them). Values are not read here: a value copied into
 // Lua and back costs the server several times a plain MGET.
@@ -905,9 +909,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   const hitExit = (bytes: Buffer, pttlMillis: number) => Exit.succeed<RedisRead>({ _tag: "Hit", bytes, pttlMillis })
 
-  // GET and PTTL back to back, not in a script: a script makes a lone read about a fifth
-  // slower. A write by another client landing between them pairs the value with the newer
-  // TTL, which L1 can then keep it for; L1 already keeps values other instances replaced.
+  // A hit is a GET alone: the envelope bounds the L1 copy. `ttl` and `exists` under staleFor
+  // ask for the TTL too: GET and PTTL back to back, not in a script (a script makes a lone
+  // read about a fifth slower). A write by another client landing between them pairs the
+  // value with the newer TTL.
   const readOne = (target: Redis, fullKey: string, withTtl: boolean): Promise<Exit.Exit<RedisRead, RedisReplyError>> =>
     (withTtl
       ? Promise.all([target.getBuffer(fullKey), target.pttl(fullKey)]).then(([bytes, pttl]) =>
@@ -994,15 +999,15 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     return outcomes
   }
 
-  const readManyThroughLua = (withTtl: boolean, target: Redis, fullKeys: Array<string>) =>
-    scripts(target).readManyBuffer(fullKeys.length, ...fullKeys, withTtl ? "1" : "0").then((slots) =>
+  const readManyThroughLua = (target: Redis, fullKeys: Array<string>) =>
+    scripts(target).readManyBuffer(fullKeys.length, ...fullKeys).then((slots) =>
       fullKeys.map((_, i): Exit.Exit<RedisRead, RedisReplyError> => {
         const value = slots[2 * i]
-        const pttl = slots[2 * i + 1] as number
-        if (pttl === READ_REFUSED) return Exit.fail(new RedisReplyError("GET", String(value)))
-        return value === null || value === false || value === undefined || pttl === -2
+        const found = slots[2 * i + 1] as number
+        if (found === READ_REFUSED) return Exit.fail(new RedisReplyError("GET", String(value)))
+        return value === null || value === false || value === undefined || found === -2
           ? MISS_EXIT
-          : hitExit(value as Buffer, pttl)
+          : hitExit(value as Buffer, -1)
       })
     )
 
@@ -1025,9 +1030,9 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       })
 
   const readMany = (withTtl: boolean) => (target: Redis, fullKeys: Array<string>) =>
-    (meanValueBytes > LUA_MAX_MEAN_BYTES
+    (withTtl || meanValueBytes > LUA_MAX_MEAN_BYTES
       ? readManyThroughMget(withTtl, target, fullKeys)
-      : readManyThroughLua(withTtl, target, fullKeys)).then(measured)
+      : readManyThroughLua(target, fullKeys)).then(measured)
 
   const readBatch = (withTtl: boolean) =>
     batched<string, RedisRead>(

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { Redis } from "ioredis"
 import { startRedisServer, type RedisServerHandle } from "../support/RedisServer.js"
 import { redisCache } from "../support/cache.js"
@@ -194,5 +194,26 @@ describe("Redis commands per operation (INFO commandstats, real redis-server)", 
       const value = yield* reader.getOrSet("k", Effect.die("lookup down"), { staleOnError: true, staleOnDefect: true })
       yield* server.resume
       assert.strictEqual(value, "v1")
+    }))
+
+  it.live("ttl keeps its PTTL: batched ttl and exists under staleFor answer with the logical TTL", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const cache = yield* redisCache({ redisUrl: server.url, staleFor: "1 minute" })
+      const keys = Array.from({ length: 8 }, (_, i) => `t:${i}`)
+      yield* Effect.forEach(keys, (key) => cache.set(key, key, { ttl: "10 minutes" }), { ...unbounded, discard: true })
+      yield* cache.set("brief", "b", { ttl: "300 millis" })
+      yield* sleep(500)
+      yield* resetStats(server)
+      const ttls = yield* Effect.forEach([...keys, "brief", "absent"], (key) => cache.ttl(key), unbounded)
+      const stats = yield* commandStats(server)
+      assert.isAtLeast(stats.of("pttl"), 1, JSON.stringify(stats.calls))
+      keys.forEach((key, i) => {
+        const left = Duration.toMillis(Option.getOrThrow(ttls[i]!))
+        assert.isTrue(left > 500_000 && left <= 600_000, `${key}: ${left}`)
+      })
+      assert.deepStrictEqual(ttls.slice(keys.length), [Option.none(), Option.none()])
+      const exists = yield* Effect.forEach(["t:0", "brief", "absent"], (key) => cache.exists(key), unbounded)
+      assert.deepStrictEqual(exists, [true, false, false])
     }))
 })
