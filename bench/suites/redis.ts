@@ -8,6 +8,7 @@ import { deflateSync, inflateSync } from "node:zlib"
 import type { CacheService } from "../../src/index.js"
 import { type CaseResult, effectRound, promiseRound, type SizeName } from "../lib/harness.js"
 import { redisCache, runCase, type SuiteContext } from "../lib/suite.js"
+import { sampleServer } from "../lib/serverStats.js"
 import { makeValue } from "../lib/values.js"
 
 const KEYS = 1000
@@ -33,6 +34,8 @@ const tag = (inFlight: number) => inFlight === 1 ? "seq" : String(inFlight)
 export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<CaseResult>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const raw = { plain: yield* rawClient(context, false), pipelined: yield* rawClient(context, true) }
+    // Every case here reports the server's commands and CPU per operation beside its rate.
+    const server = sampleServer(yield* rawClient(context, false))
     // L2 hits need an empty L1: these caches keep none. Miss-then-set uses the default (L1 on).
     const compression = [
       { name: "zlib>1000", tag: "z", threshold: 1000 },
@@ -94,6 +97,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               ...(pipelining ? {} : { baseline: `baseline.redis.get.${tag(inFlight)}.ap` }),
               round: (ops) =>
                 Effect.promise(() =>
@@ -113,6 +117,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
               round: (ops) =>
                 effectRound(ops, inFlight, (i) =>
@@ -129,6 +134,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
               round: (ops) =>
                 Effect.promise(() =>
@@ -149,6 +155,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
               ...(inFlight === IN_FLIGHT && size !== "50KB" ? { target: 0.9 } : {}),
               round: (ops) =>
@@ -180,6 +187,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               ...(pipelining ? {} : { baseline: `baseline.redis.mts.${tag(inFlight)}.ap` }),
               round: rawMissThenSet(client, inFlight, (value) => JSON.stringify(value))
             }))
@@ -191,6 +199,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
               round: (ops) => {
                 const first = takeKeyNumbers(ops)
@@ -211,6 +220,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
               round: rawMissThenSet(raw.pipelined, inFlight, (value) => deflateSync(JSON.stringify(value)))
             }))
@@ -223,6 +233,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
               ...(inFlight === IN_FLIGHT ? { target: 0.85 } : {}),
               round: (ops) => {
