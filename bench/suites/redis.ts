@@ -42,6 +42,13 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
       { name: "no compression", tag: "plain", threshold: 16 * 1024 * 1024 }
     ] as const
     const l2Caches: Record<string, CacheService> = {}
+    // An L2 hit as a cache with L1 on makes it (it refills L1, and reads no TTL from Redis): an L1
+    // of 16 entries, so that reads cycling over 1000 keys always miss it.
+    const l2WithL1 = yield* redisCache(context, {
+      cacheName: "bench-l2-l1",
+      l1MaxEntries: 16,
+      compressionThreshold: 16 * 1024 * 1024
+    })
     const mtsCaches: Record<string, CacheService> = {}
     for (const c of compression) {
       l2Caches[c.tag] = yield* redisCache(context, {
@@ -146,6 +153,21 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
                 )
             }))
           }
+          results.push(yield* runCase(context, {
+            id: `l2.get.${tag(inFlight)}.l1`,
+            label: `yield* cache.get(k), L2 hit (L1 on, 16 entries: every read misses it), no compression, ${
+              where(inFlight)
+            }`,
+            size,
+            latency: "per-op",
+            initialOps: 200,
+            server,
+            baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
+            round: (ops) =>
+              effectRound(ops, inFlight, (i) =>
+                Effect.flatMap(l2WithL1.get(libKeys.plain![i % KEYS]!), (found) =>
+                  Option.isSome(found) ? Effect.void : Effect.die(new Error("L2 missed"))))
+          }))
           for (const c of compression) {
             const cache = l2Caches[c.tag]!
             const keys = libKeys[c.tag]!
