@@ -215,12 +215,11 @@ const STORED_EXIT = Exit.succeed("OK" as const)
 // resumes the fibers still to come, instead of the two taking turns (measured with 100
 // in flight: 25 to 50 keys beat 256 by a quarter to a third; see docs/benchmarks.md).
 const MAX_BATCH = 32
-// READ_MANY's and READ_META's answer for a key of another type.
+// READ_META's answer for a key of another type.
 const READ_REFUSED = -100
-// Values copied through Lua cost the server about 3 us per 2.5 KB, several times an MGET or
-// a SET: above this mean size, batched reads use MULTI + MGET + READ_META instead of
-// READ_MANY, and batched writes one SET per key instead of WRITE_MANY. Below it the copy
-// costs less than MULTI's extra replies or a command per key (measured up to 4-9 KB).
+// Values copied through Lua cost the server about 3 us per 2.5 KB, several times a SET: above
+// this mean size, batched writes use one SET per key instead of WRITE_MANY. Below it the copy
+// costs less than a command per key (measured up to 4-9 KB). Batched reads use no Lua at all.
 const LUA_MAX_MEAN_BYTES = 4096
 // Node carves buffers below 4 KB from a shared pool; an envelope this size or larger would be
 // a buffer of its own (and ioredis copies it into another), so it is written as its parts.
@@ -275,30 +274,8 @@ for _, key in ipairs(KEYS) do
 end
 return removed`
 
-// GETs small values in one script. Two slots per key: the value (false when absent) and
-// -2 when absent, else 1; a refused GET puts its error in the value slot and
-// ${READ_REFUSED} in the other, so one bad key fails alone. A hit needs no PTTL (the
-// envelope records the expiry), so only reads that ask for TTLs go through READ_META.
-const READ_MANY = `
-local out = {}
-for i, key in ipairs(KEYS) do
-  local value = redis.pcall('GET', key)
-  if type(value) == 'table' then
-    out[2 * i - 1] = value.err or 'ERR'
-    out[2 * i] = ${READ_REFUSED}
-  elseif value then
-    out[2 * i - 1] = value
-    out[2 * i] = 1
-  else
-    out[2 * i - 1] = false
-    out[2 * i] = -2
-  end
-end
-return out`
-
-// What a batched read of large values (or of any values with their TTLs, for `ttl` and
-// `exists` under staleFor) needs beside them: per key, its remaining TTL when ARGV[1]
-// is "1" (else -1), -2 when absent, ${READ_REFUSED} when it holds another type (MGET reads
+// What a batched read with TTLs (`ttl` and `exists` under staleFor) needs beside the values:
+// per key, its remaining TTL when ARGV[1] is "1" (else -1), -2 when absent, ${READ_REFUSED} when it holds another type (MGET reads
 // those as nil, GET would refuse them). Values are not read here: a value copied into
 // Lua and back costs the server several times a plain MGET.
 const READ_META = `
@@ -329,7 +306,6 @@ end
 return out`
 
 interface ScriptCommands {
-  readManyBuffer(numKeys: number, ...args: Array<string>): Promise<Array<Buffer | number | null | false>>
   writeMany(numKeys: number, ...args: Array<string | number | Buffer>): Promise<Array<number | string>>
 }
 
@@ -537,7 +513,6 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     if (candidate.setIfNotNewer === undefined) {
       target.defineCommand("setIfNotNewer", { numberOfKeys: 1, lua: SET_IF_NOT_NEWER })
       target.defineCommand("deleteIfNotNewer", { lua: DELETE_IF_NOT_NEWER })
-      target.defineCommand("readMany", { lua: READ_MANY })
       target.defineCommand("writeMany", { lua: WRITE_MANY })
     }
     return target as Redis & ReplayCommands & ScriptCommands
@@ -984,40 +959,34 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       )
     })
 
-  // The mean size of the values batched reads found lately, which picks how the next batch reads.
-  let meanValueBytes = 0
-  const measured = (outcomes: Array<Exit.Exit<RedisRead, RedisReplyError>>) => {
-    let bytes = 0
-    let hits = 0
-    for (const outcome of outcomes) {
-      if (Exit.isSuccess(outcome) && outcome.value._tag === "Hit") {
-        bytes += outcome.value.bytes.byteLength
-        hits++
-      }
-    }
-    if (hits > 0) meanValueBytes = (meanValueBytes + bytes / hits) / 2
-    return outcomes
-  }
-
-  const readManyThroughLua = (target: Redis, fullKeys: Array<string>) =>
-    scripts(target).readManyBuffer(fullKeys.length, ...fullKeys).then((slots) =>
-      fullKeys.map((_, i): Exit.Exit<RedisRead, RedisReplyError> => {
-        const value = slots[2 * i]
-        const found = slots[2 * i + 1] as number
-        if (found === READ_REFUSED) return Exit.fail(new RedisReplyError("GET", String(value)))
-        return value === null || value === false || value === undefined || found === -2
-          ? MISS_EXIT
-          : hitExit(value as Buffer, -1)
+  // MGET of the batch's keys: one command, no Lua. MGET reads a key of another type as nil,
+  // where GET would refuse it, so a batch with nils asks EXISTS of those keys: 0 (the usual
+  // case) confirms them absent; otherwise each is read again alone with GET, which answers
+  // with its value (written meanwhile), a miss or the type's refusal. Every answer is then
+  // what one command per key would have said at some instant of the call; a batch of hits
+  // is one command, a batch with misses two.
+  const readManyThroughMget = (target: Redis, fullKeys: Array<string>) =>
+    target.mgetBuffer(fullKeys).then((values) => {
+      const nils = fullKeys.filter((_, i) => values[i] === null || values[i] === undefined)
+      const answers = (): Array<Exit.Exit<RedisRead, RedisReplyError>> =>
+        values.map((value) => value === null || value === undefined ? MISS_EXIT : hitExit(value, -1))
+      if (nils.length === 0) return answers()
+      return target.exists(...nils).then((present) => {
+        if (present === 0) return answers()
+        return Promise.all(fullKeys.map((fullKey, i) => {
+          const value = values[i]
+          return value === null || value === undefined ? readOne(target, fullKey, false) : hitExit(value, -1)
+        }))
       })
-    )
+    })
 
-  // MGET and READ_META in one MULTI: the values and their TTLs come from the same instant.
+  // With TTLs: MGET and READ_META in one MULTI, so the values and their TTLs come from the same instant.
   // EVAL, not EVALSHA: inside MULTI a NOSCRIPT could not be retried, and the server hashes
   // a few hundred bytes once per batch.
-  const readManyThroughMget = (withTtl: boolean, target: Redis, fullKeys: Array<string>) =>
+  const readManyWithTtls = (target: Redis, fullKeys: Array<string>) =>
     (target.multi() as unknown as ReadTransaction)
       .mgetBuffer(fullKeys)
-      .eval(READ_META, fullKeys.length, ...fullKeys, withTtl ? "1" : "0")
+      .eval(READ_META, fullKeys.length, ...fullKeys, "1")
       .exec()
       .then((replies) => {
         const [values, metas] = transactionReplies(replies)
@@ -1030,9 +999,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       })
 
   const readMany = (withTtl: boolean) => (target: Redis, fullKeys: Array<string>) =>
-    (withTtl || meanValueBytes > LUA_MAX_MEAN_BYTES
-      ? readManyThroughMget(withTtl, target, fullKeys)
-      : readManyThroughLua(target, fullKeys)).then(measured)
+    withTtl ? readManyWithTtls(target, fullKeys) : readManyThroughMget(target, fullKeys)
 
   const readBatch = (withTtl: boolean) =>
     batched<string, RedisRead>(
