@@ -275,16 +275,15 @@ end
 return removed`
 
 // What a batched read with TTLs (`ttl` and `exists` under staleFor) needs beside the values:
-// per key, its remaining TTL when ARGV[1] is "1" (else -1), -2 when absent, ${READ_REFUSED} when it holds another type (MGET reads
-// those as nil, GET would refuse them). Values are not read here: a value copied into
+// per key, its remaining TTL, -2 when absent, ${READ_REFUSED} when it holds another type (MGET
+// reads those as nil, GET would refuse them). Values are not read here: a value copied into
 // Lua and back costs the server several times a plain MGET.
 const READ_META = `
 local out = {}
-local withTtl = ARGV[1] == '1'
 for i, key in ipairs(KEYS) do
   local kind = redis.call('TYPE', key)['ok']
   if kind == 'string' then
-    out[i] = withTtl and redis.call('PTTL', key) or -1
+    out[i] = redis.call('PTTL', key)
   elseif kind == 'none' then
     out[i] = -2
   else
@@ -986,7 +985,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const readManyWithTtls = (target: Redis, fullKeys: Array<string>) =>
     (target.multi() as unknown as ReadTransaction)
       .mgetBuffer(fullKeys)
-      .eval(READ_META, fullKeys.length, ...fullKeys, "1")
+      .eval(READ_META, fullKeys.length, ...fullKeys)
       .exec()
       .then((replies) => {
         const [values, metas] = transactionReplies(replies)
