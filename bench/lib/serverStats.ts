@@ -37,3 +37,10 @@ export const sampleServer = (client: Redis): Effect.Effect<ServerSample> =>
     const text = await client.info("commandstats", "cpu")
     return { commands: commandsOf(text), cpuSeconds: cpuOf(text) }
   })
+
+/** The sum over several servers (the masters of a cluster), sampled one after the other. */
+export const sampleServers = (clients: ReadonlyArray<Redis>): Effect.Effect<ServerSample> =>
+  Effect.map(Effect.forEach(clients, sampleServer), (samples) => ({
+    commands: samples.reduce((sum, sample) => sum + sample.commands, 0),
+    cpuSeconds: samples.reduce((sum, sample) => sum + sample.cpuSeconds, 0)
+  }))
