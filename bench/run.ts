@@ -15,7 +15,7 @@ import { Effect, References } from "effect"
 import { startRedisServer } from "../test/support/RedisServer.js"
 import { describeEnvironment, pinCpus } from "./lib/environment.js"
 import { type CaseResult, collectGarbage, type Plan, type SizeName } from "./lib/harness.js"
-import { formatMicros, formatRate, buildReport, renderReport, writeReport } from "./lib/report.js"
+import { formatCommands, formatMicros, formatRate, buildReport, renderReport, writeReport } from "./lib/report.js"
 import type { SuiteContext } from "./lib/suite.js"
 import { clusterSuite } from "./suites/cluster.js"
 import { codecSuite } from "./suites/codec.js"
@@ -67,7 +67,11 @@ const progress = (result: CaseResult) =>
   process.stderr.write(
     `  ${result.id.padEnd(28)} ${result.size.padEnd(5)} ${formatRate(result.opsPerSec).padStart(7)} ops/s  p50 ${
       formatMicros(result.p50Us).padStart(9)
-    }  p99 ${formatMicros(result.p99Us).padStart(9)}\n`
+    }  p99 ${formatMicros(result.p99Us).padStart(9)}${
+      result.redisCommandsPerOp === undefined || result.redisCpuUsPerOp === undefined
+        ? ""
+        : `  Redis ${formatCommands(result.redisCommandsPerOp)} cmds/op ${formatMicros(result.redisCpuUsPerOp)} CPU/op`
+    }\n`
   )
 
 const redisPidOf = (info: string): number | undefined => {

@@ -4,6 +4,7 @@
  * and the pooled latency percentiles.
  */
 import { Effect } from "effect"
+import type { ServerSample } from "./serverStats.js"
 import { median, pooledSorted, quantile } from "./stats.js"
 
 /** One timed round of a case. */
@@ -40,6 +41,8 @@ export interface CaseSpec {
   readonly baseline?: string
   /** Issue 7's target for this case: the least ratio to its baseline that meets it. */
   readonly target?: number
+  /** Samples the Redis server the case talks to, so the result shows its commands and CPU per operation. */
+  readonly server?: Effect.Effect<ServerSample>
 }
 
 /** How long to warm up and to measure, per case. */
@@ -64,6 +67,10 @@ export interface CaseResult {
   readonly rounds: number
   readonly baseline?: string
   readonly target?: number
+  /** Redis data commands per operation over the timed rounds (cases with a `server`). */
+  readonly redisCommandsPerOp?: number
+  /** Redis CPU time per operation over the timed rounds, microseconds (cases with a `server`). */
+  readonly redisCpuUsPerOp?: number
 }
 
 type GlobalWithGc = typeof globalThis & { readonly gc?: () => void }
@@ -104,10 +111,18 @@ export const measure = (spec: CaseSpec, plan: Plan): Effect.Effect<CaseResult> =
     const opsPerRound = Math.max(1, Math.round(rate * plan.roundMs))
     const rates: Array<number> = []
     const samples: Array<Float64Array> = []
+    const before = spec.server === undefined ? undefined : yield* spec.server
+    let timedOps = 0
     for (let i = 0; i < plan.rounds; i++) {
       const round = yield* spec.round(opsPerRound)
       rates.push(round.ops / (round.elapsedMs / 1000))
       samples.push(round.latenciesMs)
+      timedOps += round.ops
+    }
+    const after = spec.server === undefined ? undefined : yield* spec.server
+    const server = before === undefined || after === undefined ? {} : {
+      redisCommandsPerOp: (after.commands - before.commands) / timedOps,
+      redisCpuUsPerOp: (after.cpuSeconds - before.cpuSeconds) * 1e6 / timedOps
     }
     const latencies = pooledSorted(samples)
     return {
@@ -122,7 +137,8 @@ export const measure = (spec: CaseSpec, plan: Plan): Effect.Effect<CaseResult> =
       opsPerRound,
       rounds: plan.rounds,
       ...(spec.baseline === undefined ? {} : { baseline: spec.baseline }),
-      ...(spec.target === undefined ? {} : { target: spec.target })
+      ...(spec.target === undefined ? {} : { target: spec.target }),
+      ...server
     }
   })
 

@@ -43,6 +43,9 @@ export const formatRate = (opsPerSec: number): string =>
 export const formatMicros = (us: number): string =>
   us < 1 ? `${(us * 1000).toFixed(0)} ns` : us < 1000 ? `${us.toFixed(us < 10 ? 2 : 1)} µs` : `${(us / 1000).toFixed(2)} ms`
 
+/** `1.00`, `0.13`: commands per operation. */
+export const formatCommands = (perOp: number): string => perOp.toFixed(2)
+
 const ratioOf = (result: CaseResult, all: ReadonlyArray<CaseResult>): number | undefined => {
   if (result.baseline === undefined) return undefined
   const baseline = all.find((other) => other.id === result.baseline && other.size === result.size)
@@ -95,8 +98,8 @@ export const renderReport = (report: RunReport): string => {
     `Code: commit ${env.commit}${env.uncommittedSrc.length > 0 ? ` plus ${env.uncommittedSrc.length} uncommitted src/ changes` : ""}. ` +
     `Plan: ${report.plan.rounds} rounds of ~${report.plan.roundMs} ms after >= ${report.plan.warmupMs} ms of warm-up; ops/s is the median round.`,
     "",
-    row(["case", "size", "ops/s", "p50", "p99", "ratio", "to baseline", "target"]),
-    row(["---", "---", "---:", "---:", "---:", "---:", "---", "---"])
+    row(["case", "size", "ops/s", "p50", "p99", "Redis cmds/op", "Redis CPU/op", "ratio", "to baseline", "target"]),
+    row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---"])
   ]
   for (const result of report.cases) {
     const ratio = result.ratio === undefined ? "" : `${result.ratio.toFixed(2)}x`
@@ -109,6 +112,8 @@ export const renderReport = (report: RunReport): string => {
       formatRate(result.opsPerSec),
       formatMicros(result.p50Us),
       formatMicros(result.p99Us),
+      result.redisCommandsPerOp === undefined ? "" : formatCommands(result.redisCommandsPerOp),
+      result.redisCpuUsPerOp === undefined ? "" : formatMicros(result.redisCpuUsPerOp),
       ratio,
       result.baseline ?? "",
       target
@@ -117,7 +122,9 @@ export const renderReport = (report: RunReport): string => {
   lines.push(
     "",
     "¹ latency per operation is the mean of a timed batch (1000 operations in an Effect or plain loop, 100 across the " +
-      "Promise boundary); p50/p99 are over batches. Other rows time every operation from its start to its completion."
+      "Promise boundary); p50/p99 are over batches. Other rows time every operation from its start to its completion.",
+    "Redis cmds/op and CPU/op: `INFO commandstats` (a script's own commands included) and `INFO cpu` (user + system) " +
+      "deltas over the timed rounds, divided by their operations; on a loaded machine the CPU figure is rough."
   )
   if (report.heap !== undefined) {
     lines.push(

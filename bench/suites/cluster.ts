@@ -4,12 +4,13 @@
  * with JSON and auto-pipelining, in the same run.
  */
 import { Context, Effect, Layer, Option, type Scope } from "effect"
-import { Cluster } from "ioredis"
+import { Cluster, Redis } from "ioredis"
 import type { CacheService, RedisCacheOptions } from "../../src/index.js"
 import { startRedisCluster } from "../../test/support/Cluster.js"
 import { type CaseResult, effectRound, promiseRound, type SizeName } from "../lib/harness.js"
 import { Cache } from "../lib/library.js"
 import { runCase, type SuiteContext } from "../lib/suite.js"
+import { sampleServers } from "../lib/serverStats.js"
 import { makeValue } from "../lib/values.js"
 
 const KEYS = 1000
@@ -48,6 +49,13 @@ export const clusterSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray
       plain: yield* rawCluster(cluster.startupNodes, false),
       pipelined: yield* rawCluster(cluster.startupNodes, true)
     }
+    // Every case reports the commands and CPU per operation of all the cluster's nodes together.
+    const nodeClients = yield* Effect.forEach(cluster.nodes, (node) =>
+      Effect.acquireRelease(
+        Effect.sync(() => new Redis({ host: node.host, port: node.port })),
+        (client) => Effect.promise(() => client.quit().catch(() => "closed"))
+      ))
+    const server = sampleServers(nodeClients)
     // L2 hits need an empty L1: these caches keep none. Miss-then-set uses the default (L1 on).
     const l2Caches: Record<string, CacheService> = {}
     const mtsCaches: Record<string, CacheService> = {}
@@ -94,6 +102,7 @@ export const clusterSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray
             label: `raw ioredis Cluster GET + JSON.parse, 100 in flight${pipelining ? ", auto-pipelining" : ""}`,
             size,
             latency: "per-op",
+            server,
             initialOps: 200,
             ...(pipelining ? {} : { baseline: "baseline.cluster.get.100.ap" }),
             round: (ops) =>
@@ -114,6 +123,7 @@ export const clusterSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray
             label: `yield* cache.get(k) on a cluster, L2 hit (L1 off), ${c.name}, 100 in flight`,
             size,
             latency: "per-op",
+            server,
             initialOps: 200,
             baseline: "baseline.cluster.get.100.ap",
             round: (ops) =>
@@ -129,6 +139,7 @@ export const clusterSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray
           label: "raw ioredis Cluster GET (miss) + SET PX with JSON, 100 in flight, auto-pipelining",
           size,
           latency: "per-op",
+          server,
           initialOps: 200,
           round: (ops) => {
             const first = takeKeyNumbers(ops)
@@ -148,6 +159,7 @@ export const clusterSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray
             label: `cache.get(k) (miss) then cache.set(k, v) on a cluster, ${c.name}, 100 in flight`,
             size,
             latency: "per-op",
+            server,
             initialOps: 200,
             baseline: "baseline.cluster.mts.100.ap",
             round: (ops) => {

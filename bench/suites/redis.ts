@@ -8,6 +8,7 @@ import { deflateSync, inflateSync } from "node:zlib"
 import type { CacheService } from "../../src/index.js"
 import { type CaseResult, effectRound, promiseRound, type SizeName } from "../lib/harness.js"
 import { redisCache, runCase, type SuiteContext } from "../lib/suite.js"
+import { sampleServer } from "../lib/serverStats.js"
 import { makeValue } from "../lib/values.js"
 
 const KEYS = 1000
@@ -33,12 +34,21 @@ const tag = (inFlight: number) => inFlight === 1 ? "seq" : String(inFlight)
 export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<CaseResult>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const raw = { plain: yield* rawClient(context, false), pipelined: yield* rawClient(context, true) }
+    // Every case here reports the server's commands and CPU per operation beside its rate.
+    const server = sampleServer(yield* rawClient(context, false))
     // L2 hits need an empty L1: these caches keep none. Miss-then-set uses the default (L1 on).
     const compression = [
       { name: "zlib>1000", tag: "z", threshold: 1000 },
       { name: "no compression", tag: "plain", threshold: 16 * 1024 * 1024 }
     ] as const
     const l2Caches: Record<string, CacheService> = {}
+    // An L2 hit as a cache with L1 on makes it (it refills L1, and reads no TTL from Redis): an L1
+    // of 16 entries, so that reads cycling over 1000 keys always miss it.
+    const l2WithL1 = yield* redisCache(context, {
+      cacheName: "bench-l2-l1",
+      l1MaxEntries: 16,
+      compressionThreshold: 16 * 1024 * 1024
+    })
     const mtsCaches: Record<string, CacheService> = {}
     for (const c of compression) {
       l2Caches[c.tag] = yield* redisCache(context, {
@@ -94,6 +104,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               ...(pipelining ? {} : { baseline: `baseline.redis.get.${tag(inFlight)}.ap` }),
               round: (ops) =>
                 Effect.promise(() =>
@@ -113,6 +124,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
               round: (ops) =>
                 effectRound(ops, inFlight, (i) =>
@@ -129,6 +141,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
               round: (ops) =>
                 Effect.promise(() =>
@@ -140,6 +153,21 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
                 )
             }))
           }
+          results.push(yield* runCase(context, {
+            id: `l2.get.${tag(inFlight)}.l1`,
+            label: `yield* cache.get(k), L2 hit (L1 on, 16 entries: every read misses it), no compression, ${
+              where(inFlight)
+            }`,
+            size,
+            latency: "per-op",
+            initialOps: 200,
+            server,
+            baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
+            round: (ops) =>
+              effectRound(ops, inFlight, (i) =>
+                Effect.flatMap(l2WithL1.get(libKeys.plain![i % KEYS]!), (found) =>
+                  Option.isSome(found) ? Effect.void : Effect.die(new Error("L2 missed"))))
+          }))
           for (const c of compression) {
             const cache = l2Caches[c.tag]!
             const keys = libKeys[c.tag]!
@@ -149,6 +177,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
               ...(inFlight === IN_FLIGHT && size !== "50KB" ? { target: 0.9 } : {}),
               round: (ops) =>
@@ -180,6 +209,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               ...(pipelining ? {} : { baseline: `baseline.redis.mts.${tag(inFlight)}.ap` }),
               round: rawMissThenSet(client, inFlight, (value) => JSON.stringify(value))
             }))
@@ -191,6 +221,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
               round: (ops) => {
                 const first = takeKeyNumbers(ops)
@@ -211,6 +242,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
               round: rawMissThenSet(raw.pipelined, inFlight, (value) => deflateSync(JSON.stringify(value)))
             }))
@@ -223,6 +255,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              server,
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
               ...(inFlight === IN_FLIGHT ? { target: 0.85 } : {}),
               round: (ops) => {

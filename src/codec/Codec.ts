@@ -95,8 +95,9 @@ export interface EncodeMeta {
   /** A uint32, e.g. derived from the value's Schema. */
   readonly fingerprint?: number | undefined
   /**
-   * The end of the entry's TTL, milliseconds since the epoch, when it is kept past it
-   * (fail-safe's `staleFor`): a reader serves it as fresh only before this moment.
+   * The end of the entry's TTL, milliseconds since the epoch (the cache writes it with
+   * every value): a reader serves it as fresh only before this moment, and bounds its L1
+   * copy by it. An entry kept past it for fail-safe (`staleFor`) lives on in Redis.
    */
   readonly expiresAt?: number | undefined
 }
@@ -111,6 +112,8 @@ export interface Decoded {
   readonly size: number
   /** The logical expiry written with the value (`EncodeMeta.expiresAt`), if any. */
   readonly expiresAt?: number | undefined
+  /** The write time written with the value (`EncodeMeta.writtenAt`), given with `expiresAt` when both are there. */
+  readonly writtenAt?: number | undefined
 }
 
 /**
@@ -384,7 +387,9 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     try {
       const value = reader.deserialize(payload)
       const size = payload.byteLength
-      return envelope.expiresAt === undefined ? { value, size } : { value, size, expiresAt: envelope.expiresAt }
+      const { expiresAt, writtenAt } = envelope
+      if (expiresAt === undefined) return { value, size }
+      return writtenAt === undefined ? { value, size, expiresAt } : { value, size, expiresAt, writtenAt }
     } catch (error) {
       throw new StepError(`the ${reader.name} serializer could not read the payload: ${describe(error)}`, {
         cause: error

@@ -6,8 +6,8 @@
  */
 
 /**
- * The commands the cache needs, and nothing else: reads of its keys (`GET`, `MGET`
- * in a `MULTI` for batches of large values, `GETRANGE` and `TYPE` in scripts), writes
+ * The commands the cache needs, and nothing else: reads of its keys (`GET`, `MGET` for
+ * batches, in a `MULTI` for batches that read TTLs, `GETRANGE` and `TYPE` in scripts), writes
  * (`SET`, `UNLINK`), `EXISTS` and `PTTL`, `SCAN` for `clear` and `invalidatePattern`,
  * Lua scripts (`EVAL`, `EVALSHA`) for batches and replays, what ioredis sends while
  * connecting (`CLIENT SETNAME`, `INFO` for the ready check) and `PING` for the

@@ -128,7 +128,10 @@ type PendingOperation =
 export class RedisTier extends Context.Service<RedisTier, {
   /** True while connected; the cache reads it to skip L2 at once while degraded. */
   readonly isConnected: () => boolean
-  /** GET, and with `withTtl` the remaining TTL too (`pttlMillis`, -1 when not asked), in one round trip. */
+  /**
+   * GET, and with `withTtl` the remaining TTL too (`pttlMillis`, -1 when not asked), in one
+   * round trip. `get` does not ask (the envelope records the expiry); `ttl` does.
+   */
   readonly read: (key: string, withTtl: boolean) => Effect.Effect<RedisRead, RedisReplyError>
   /**
    * SET with a TTL. The envelope is its bytes, or its parts (the codec's `Encoded` is
@@ -213,12 +216,11 @@ const STORED_EXIT = Exit.succeed("OK" as const)
 // resumes the fibers still to come, instead of the two taking turns (measured with 100
 // in flight: 25 to 50 keys beat 256 by a quarter to a third; see docs/benchmarks.md).
 const MAX_BATCH = 32
-// READ_MANY's and READ_META's answer for a key of another type.
+// READ_META's answer for a key of another type.
 const READ_REFUSED = -100
-// Values copied through Lua cost the server about 3 us per 2.5 KB, several times an MGET or
-// a SET: above this mean size, batched reads use MULTI + MGET + READ_META instead of
-// READ_MANY, and batched writes one SET per key instead of WRITE_MANY. Below it the copy
-// costs less than MULTI's extra replies or a command per key (measured up to 4-9 KB).
+// Values copied through Lua cost the server about 3 us per 2.5 KB, several times a SET: above
+// this mean size, batched writes use one SET per key instead of WRITE_MANY. Below it the copy
+// costs less than a command per key (measured up to 4-9 KB). Batched reads use no Lua at all.
 const LUA_MAX_MEAN_BYTES = 4096
 // Node carves buffers below 4 KB from a shared pool; an envelope this size or larger would be
 // a buffer of its own (and ioredis copies it into another), so it is written as its parts.
@@ -273,38 +275,16 @@ for _, key in ipairs(KEYS) do
 end
 return removed`
 
-// GETs small values in one script, each with its remaining TTL when ARGV[1] is "1". Two
-// slots per key: the value (false when absent) and the PTTL; a refused GET puts its error
-// in the value slot and ${READ_REFUSED} in the other, so one bad key fails alone.
-const READ_MANY = `
-local out = {}
-local withTtl = ARGV[1] == '1'
-for i, key in ipairs(KEYS) do
-  local value = redis.pcall('GET', key)
-  if type(value) == 'table' then
-    out[2 * i - 1] = value.err or 'ERR'
-    out[2 * i] = ${READ_REFUSED}
-  elseif value then
-    out[2 * i - 1] = value
-    out[2 * i] = withTtl and redis.call('PTTL', key) or -1
-  else
-    out[2 * i - 1] = false
-    out[2 * i] = -2
-  end
-end
-return out`
-
-// What a batched read of large values needs beside them: per key, its remaining TTL when ARGV[1]
-// is "1" (else -1), -2 when absent, ${READ_REFUSED} when it holds another type (MGET reads
-// those as nil, GET would refuse them). Values are not read here: a value copied into
+// What a batched read with TTLs (`ttl` and `exists` under staleFor) needs beside the values:
+// per key, its remaining TTL, -2 when absent, ${READ_REFUSED} when it holds another type (MGET
+// reads those as nil, GET would refuse them). Values are not read here: a value copied into
 // Lua and back costs the server several times a plain MGET.
 const READ_META = `
 local out = {}
-local withTtl = ARGV[1] == '1'
 for i, key in ipairs(KEYS) do
   local kind = redis.call('TYPE', key)['ok']
   if kind == 'string' then
-    out[i] = withTtl and redis.call('PTTL', key) or -1
+    out[i] = redis.call('PTTL', key)
   elseif kind == 'none' then
     out[i] = -2
   else
@@ -326,7 +306,6 @@ end
 return out`
 
 interface ScriptCommands {
-  readManyBuffer(numKeys: number, ...args: Array<string>): Promise<Array<Buffer | number | null | false>>
   writeMany(numKeys: number, ...args: Array<string | number | Buffer>): Promise<Array<number | string>>
 }
 
@@ -534,7 +513,6 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     if (candidate.setIfNotNewer === undefined) {
       target.defineCommand("setIfNotNewer", { numberOfKeys: 1, lua: SET_IF_NOT_NEWER })
       target.defineCommand("deleteIfNotNewer", { lua: DELETE_IF_NOT_NEWER })
-      target.defineCommand("readMany", { lua: READ_MANY })
       target.defineCommand("writeMany", { lua: WRITE_MANY })
     }
     return target as Redis & ReplayCommands & ScriptCommands
@@ -906,9 +884,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   const hitExit = (bytes: Buffer, pttlMillis: number) => Exit.succeed<RedisRead>({ _tag: "Hit", bytes, pttlMillis })
 
-  // GET and PTTL back to back, not in a script: a script makes a lone read about a fifth
-  // slower. A write by another client landing between them pairs the value with the newer
-  // TTL, which L1 can then keep it for; L1 already keeps values other instances replaced.
+  // A hit is a GET alone: the envelope bounds the L1 copy. `ttl` and `exists` under staleFor
+  // ask for the TTL too: GET and PTTL back to back, not in a script (a script makes a lone
+  // read about a fifth slower). A write by another client landing between them pairs the
+  // value with the newer TTL.
   const readOne = (target: Redis, fullKey: string, withTtl: boolean): Promise<Exit.Exit<RedisRead, RedisReplyError>> =>
     (withTtl
       ? Promise.all([target.getBuffer(fullKey), target.pttl(fullKey)]).then(([bytes, pttl]) =>
@@ -980,40 +959,34 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       )
     })
 
-  // The mean size of the values batched reads found lately, which picks how the next batch reads.
-  let meanValueBytes = 0
-  const measured = (outcomes: Array<Exit.Exit<RedisRead, RedisReplyError>>) => {
-    let bytes = 0
-    let hits = 0
-    for (const outcome of outcomes) {
-      if (Exit.isSuccess(outcome) && outcome.value._tag === "Hit") {
-        bytes += outcome.value.bytes.byteLength
-        hits++
-      }
-    }
-    if (hits > 0) meanValueBytes = (meanValueBytes + bytes / hits) / 2
-    return outcomes
-  }
-
-  const readManyThroughLua = (withTtl: boolean, target: Redis, fullKeys: Array<string>) =>
-    scripts(target).readManyBuffer(fullKeys.length, ...fullKeys, withTtl ? "1" : "0").then((slots) =>
-      fullKeys.map((_, i): Exit.Exit<RedisRead, RedisReplyError> => {
-        const value = slots[2 * i]
-        const pttl = slots[2 * i + 1] as number
-        if (pttl === READ_REFUSED) return Exit.fail(new RedisReplyError("GET", String(value)))
-        return value === null || value === false || value === undefined || pttl === -2
-          ? MISS_EXIT
-          : hitExit(value as Buffer, pttl)
+  // MGET of the batch's keys: one command, no Lua. MGET reads a key of another type as nil,
+  // where GET would refuse it, so a batch with nils asks EXISTS of those keys: 0 (the usual
+  // case) confirms them absent; otherwise each is read again alone with GET, which answers
+  // with its value (written meanwhile), a miss or the type's refusal. Every answer is then
+  // what one command per key would have said at some instant of the call; a batch of hits
+  // is one command, a batch with misses two.
+  const readManyThroughMget = (target: Redis, fullKeys: Array<string>) =>
+    target.mgetBuffer(fullKeys).then((values) => {
+      const nils = fullKeys.filter((_, i) => values[i] === null || values[i] === undefined)
+      const answers = (): Array<Exit.Exit<RedisRead, RedisReplyError>> =>
+        values.map((value) => value === null || value === undefined ? MISS_EXIT : hitExit(value, -1))
+      if (nils.length === 0) return answers()
+      return target.exists(...nils).then((present) => {
+        if (present === 0) return answers()
+        return Promise.all(fullKeys.map((fullKey, i) => {
+          const value = values[i]
+          return value === null || value === undefined ? readOne(target, fullKey, false) : hitExit(value, -1)
+        }))
       })
-    )
+    })
 
-  // MGET and READ_META in one MULTI: the values and their TTLs come from the same instant.
+  // With TTLs: MGET and READ_META in one MULTI, so the values and their TTLs come from the same instant.
   // EVAL, not EVALSHA: inside MULTI a NOSCRIPT could not be retried, and the server hashes
   // a few hundred bytes once per batch.
-  const readManyThroughMget = (withTtl: boolean, target: Redis, fullKeys: Array<string>) =>
+  const readManyWithTtls = (target: Redis, fullKeys: Array<string>) =>
     (target.multi() as unknown as ReadTransaction)
       .mgetBuffer(fullKeys)
-      .eval(READ_META, fullKeys.length, ...fullKeys, withTtl ? "1" : "0")
+      .eval(READ_META, fullKeys.length, ...fullKeys)
       .exec()
       .then((replies) => {
         const [values, metas] = transactionReplies(replies)
@@ -1026,9 +999,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       })
 
   const readMany = (withTtl: boolean) => (target: Redis, fullKeys: Array<string>) =>
-    (meanValueBytes > LUA_MAX_MEAN_BYTES
-      ? readManyThroughMget(withTtl, target, fullKeys)
-      : readManyThroughLua(withTtl, target, fullKeys)).then(measured)
+    withTtl ? readManyWithTtls(target, fullKeys) : readManyThroughMget(target, fullKeys)
 
   const readBatch = (withTtl: boolean) =>
     batched<string, RedisRead>(

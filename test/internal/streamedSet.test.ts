@@ -122,12 +122,12 @@ layer(SecurityFixture.layer, { excludeTestServices: true })("StreamedSet over TL
           assert.deepStrictEqual(yield* reader.get(key), Option.some(value(i)), `${label} ${key}`)
         }
       }
-      // A stored JSON value is the codec's envelope byte for byte (only the write time differs).
+      // A stored JSON value is the codec's envelope byte for byte, plus the write time and the expiry (6 bytes each).
       const client = yield* connectRedis(server.url, yield* redisConnectionOptions(server.url, Option.some(security)))
       const stored = yield* Effect.promise(() => client.getBuffer(`${CACHE_PREFIX}json:3`))
       const encoded = yield* Codec.make({ compressionThreshold: uncompressed }).encode("k", value(3))
       assert.isTrue(stored !== null)
-      assert.strictEqual(stored!.byteLength, encoded.storedSize + 6)
-      assert.strictEqual(stored!.subarray(encoded.header.byteLength + 6).toString("utf8"), encoded.payload)
+      assert.strictEqual(stored!.byteLength, encoded.storedSize + 12)
+      assert.strictEqual(stored!.subarray(encoded.header.byteLength + 12).toString("utf8"), encoded.payload)
     }))
 })

@@ -40,12 +40,18 @@ describe("cacheAclRule allows every command the cache sends (real redis-server)"
         for (const [name, valueOf] of [["small", small], ["large", large]] as const) {
           const keys = Array.from({ length: 50 }, (_, i) => `${name}:${i}`)
           yield* Effect.forEach(keys, (key) => writer.set(key, valueOf(key)), { concurrency: "unbounded" })
-          // Twice: the second batch of large values reads through MULTI + MGET.
+          // Twice (the reader keeps no L1: both rounds read Redis)
           for (let round = 0; round < 2; round++) {
             const found = yield* Effect.forEach(keys, (key) => reader.get(key), { concurrency: "unbounded" })
             keys.forEach((key, i) => assert.deepStrictEqual(found[i], Option.some(valueOf(key)), key))
           }
         }
+        // Batched ttl under staleFor reads the TTLs too: MULTI + MGET + READ_META (EVAL, with TYPE and PTTL).
+        const stale = yield* redisCache({ ...connection, cacheName: "stale", staleFor: "1 minute" })
+        const ttls = yield* Effect.forEach(["small:0", "small:1", "large:0"], (key) => stale.ttl(key), {
+          concurrency: "unbounded"
+        })
+        for (const ttl of ttls) assert.isTrue(Option.isSome(ttl))
         // One key at a time: exists, ttl, delete, getOrSet.
         yield* writer.set("single", small("single"))
         assert.isTrue(yield* reader.exists("single"))

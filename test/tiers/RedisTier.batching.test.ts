@@ -134,16 +134,23 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
         const answers = yield* Effect.forEach(keys, (key) => reader.get(key), unbounded)
         keys.forEach((key, i) => assert.deepStrictEqual(answers[i], expectedOf(key), key))
         const sent = yield* watch.settle
-        assert.isBelow(sent.of("get") + sent.of("pttl") + sent.scripts, keys.length / 10, "reads were not batched")
-        assert.isAtLeast(sent.scripts, 1)
-        assert.isAtLeast((yield* commandStats(server)).scripts, 1)
+        assert.isBelow(
+          sent.of("get") + sent.of("pttl") + sent.of("mget") + sent.of("exists") + sent.scripts,
+          keys.length / 10,
+          "reads were not batched"
+        )
+        // One MGET per batch (and an EXISTS of its absent keys): no script, no GET per key.
+        assert.isAtLeast(sent.of("mget"), 1)
+        assert.strictEqual(sent.of("get"), 0)
+        assert.strictEqual(sent.scripts, 0)
+        assert.strictEqual((yield* commandStats(server)).scripts, 0)
         assert.strictEqual((yield* reader.stats).l2Hits, present.length)
         assert.strictEqual((yield* reader.status).mode, "Connected")
       }))
   }
 
   for (const enableL1 of [true, false]) {
-    it.live(`L1 ${enableL1 ? "on" : "off"}: large values are batched through MULTI + MGET, with TTLs and types checked`, () =>
+    it.live(`L1 ${enableL1 ? "on" : "off"}: large values are batched through MGET, types checked, TTLs from the envelope`, () =>
       Effect.gen(function*() {
         const server = yield* startRedisServer()
         const large = (key: string) => ({ key, text: `${key} `.repeat(1200) })
@@ -153,7 +160,6 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
         yield* writer.set("brief", large("brief"), { ttl: "700 millis" })
         yield* server.cli("LPUSH", "cache:list", "x")
         const reader = yield* redisCache({ redisUrl: server.url, enableL1 })
-        // The first batch finds the values large; the next ones read them without copying them through Lua.
         yield* Effect.forEach(keys.slice(0, 30), (key) => reader.get(key), unbounded)
         const watch = yield* watchClientCommands(server)
         yield* watch.settle
@@ -163,22 +169,25 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
         const reads = yield* Effect.forEach(batch, (key) => Effect.exit(reader.get(key)), unbounded)
         const sent = yield* watch.settle
         assert.strictEqual(sent.of("mget"), 1)
-        assert.strictEqual(sent.of("multi"), 1)
-        assert.strictEqual(sent.of("get"), 0)
+        assert.strictEqual(sent.of("multi"), 0)
+        assert.strictEqual(sent.scripts, 0)
+        // MGET read "list" and "absent" as nil; EXISTS found one of them there, so each was read again alone.
+        assert.strictEqual(sent.of("exists"), 1)
+        assert.strictEqual(sent.of("get"), 2)
         present.forEach((key, i) => assert.deepStrictEqual(reads[i], Exit.succeed(Option.some(large(key))), key))
         const [brief, list, absent] = reads.slice(present.length)
         assert.deepStrictEqual(brief, Exit.succeed(Option.some(large("brief"))))
         const wrongType = failureOf(list!)
         assert.isTrue(wrongType._tag === "SerializationError" && wrongType.key === "list")
         assert.deepStrictEqual(absent, Exit.succeed(Option.none()))
-        // The L1 copy of "brief" got Redis' remaining TTL, not the reader's default of an hour.
+        // The L1 copy of "brief" ends with the entry (its envelope's expiry), not after the reader's default of an hour.
         yield* sleep(900)
         assert.deepStrictEqual(yield* reader.get("brief"), Option.none())
         assert.strictEqual((yield* reader.status).mode, "Connected")
       }))
   }
 
-  it.live("a batched read refills L1 with Redis' remaining TTL, so L1 never outlives the Redis entry", () =>
+  it.live("a batched read refills L1 until the entry's expiry, so L1 never outlives the Redis entry", () =>
     Effect.gen(function*() {
       const server = yield* startRedisServer()
       const others = keysUpTo(20, "other")
@@ -192,7 +201,7 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
       assert.deepStrictEqual(first[0], Option.some(valueOf("brief")))
       const sent = yield* watch.settle
       assert.strictEqual(sent.of("get"), 0, "brief was read alone, not in a batch")
-      assert.strictEqual(sent.scripts, 1)
+      assert.strictEqual(sent.of("mget"), 1)
       // The batched read did refill L1: the next get is answered from memory.
       const l1HitsBefore = (yield* reader.stats).l1Hits
       assert.deepStrictEqual(yield* reader.get("brief"), Option.some(valueOf("brief")))
@@ -220,8 +229,10 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
           unbounded
         )
         const sent = yield* watch.settle
-        assert.strictEqual(sent.of("get"), 0, "the keys were not read in one batch")
-        assert.strictEqual(sent.scripts, 1)
+        // One MGET; EXISTS of the two nils found "list", so both were read again alone with GET.
+        assert.strictEqual(sent.of("mget"), 1, "the keys were not read in one batch")
+        assert.strictEqual(sent.of("exists"), 1)
+        assert.strictEqual(sent.of("get"), 2)
         const wrongType = failureOf(list!)
         assert.strictEqual(wrongType._tag, "SerializationError")
         assert.isTrue(wrongType._tag === "SerializationError" && wrongType.key === "list")
@@ -268,7 +279,7 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
       })
     }))
 
-  it.live("a server whose ACL refuses scripts gets right answers, one command per key, and a warning", () => {
+  it.live("a server whose ACL refuses scripts: writes go one command per key after a warning; reads need no script", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
       const aclFile = yield* aclFileWith(
@@ -293,12 +304,12 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
         }
       })
       yield* round
-      assert.isAtLeast((yield* commandStats(server)).rejectedScripts, 3, "each cache tries a script first")
+      assert.isAtLeast((yield* commandStats(server)).rejectedScripts, 1, "the writer tries a script first")
       for (const cacheName of ["writer", "reader-l1", "reader-no-l1"]) {
         assert.strictEqual(
           logs.lines.filter((line) => line.includes(`'${cacheName}' cannot batch with scripts`)).length,
-          1,
-          `one warning from ${cacheName}: ${logs.lines.join("\n")}`
+          cacheName === "writer" ? 1 : 0,
+          `one warning from the writer, none from the readers (MGET): ${logs.lines.join("\n")}`
         )
       }
       // Once refused, scripts are not tried again: the second round goes one command per key at once.
@@ -312,14 +323,15 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
       assert.strictEqual(stats.rejectedScripts, 0)
       assert.strictEqual(stats.scripts, 0)
       assert.strictEqual(sent.of("set"), present.length)
-      // The L1 reader finds the present keys in memory; the other reader asks Redis for every key.
-      assert.strictEqual(sent.of("get"), keys.length - present.length + keys.length)
+      // The readers batch with MGET (and EXISTS of the absent keys, which finds none): no GET per key.
+      assert.strictEqual(sent.of("get"), 0)
+      assert.isAtLeast(sent.of("mget"), 2)
       assert.strictEqual(logs.lines.length, warnings)
       for (const cache of [writer, ...readers]) assert.strictEqual((yield* cache.status).mode, "Connected")
     }).pipe(Effect.provide(logs.layer))
   })
 
-  it.live("a key outside the user's ACL key patterns fails alone; the others of its batch answer, scripts stay on", () =>
+  it.live("a key outside the user's ACL key patterns fails alone; the others of its batch answer, batching stays on", () =>
     Effect.gen(function*() {
       const aclFile = yield* aclFileWith("user default on nopass ~cache:ok:* &* +@all")
       const server = yield* startRedisServer({ aclFile })
@@ -334,7 +346,7 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
       const error = Cause.squash((refused as Exit.Failure<unknown, unknown>).cause) as { _tag?: string; message?: string }
       assert.strictEqual(error._tag, "InfrastructureError")
       assert.include(error.message ?? "", "NOPERM")
-      // The refusal was about a key, not about scripts: the reader's next batch is one script again.
+      // The refusal was about a key, not about the command: the reader's next batch is one MGET again.
       const more = keysUpTo(20, "ok:more")
       yield* writeAll(cache, more)
       const watch = yield* watchClientCommands(server)
@@ -342,9 +354,7 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
       const again = yield* Effect.forEach(more, (key) => reader.get(key), unbounded)
       more.forEach((key, i) => assert.deepStrictEqual(again[i], Option.some(valueOf(key)), key))
       const sent = yield* watch.settle
-      // EVALSHA, then EVAL when the server has not loaded the script yet (the refused one never ran).
-      assert.isAtLeast(sent.scripts, 1)
-      assert.isAtMost(sent.scripts, 2)
+      assert.strictEqual(sent.of("mget"), 1)
       assert.strictEqual(sent.of("get"), 0)
       assert.strictEqual((yield* reader.status).mode, "Connected")
     }))

@@ -59,6 +59,9 @@ export const staleMillisOf = (
   defaults: ResilienceDefaults
 ): number | ValidationError => nonNegativeMillisOf(key, "staleFor", options?.staleFor, defaults.staleForMillis)
 
-/** What the envelope records of a write: its time, and its logical expiry when it is kept past it. */
-export const encodeMetaOf = (writtenAt: number, ttlMillis: number, staleMillis: number) =>
-  staleMillis > 0 ? { writtenAt, expiresAt: writtenAt + ttlMillis } : { writtenAt }
+/**
+ * What the envelope records of a write: its time and its logical expiry, the end of its
+ * TTL (its Redis TTL is that plus `staleFor`). Readers bound their L1 copy by the expiry,
+ * so that a hit needs no PTTL.
+ */
+export const encodeMetaOf = (writtenAt: number, ttlMillis: number) => ({ writtenAt, expiresAt: writtenAt + ttlMillis })

@@ -37,7 +37,37 @@ export const makeReadPath = (core: CacheCore) => {
   const miss = (key: string): Effect.Effect<Option.Option<unknown>> =>
     events.isActive() ? Effect.as(events.emit({ _tag: "GetMiss", key }), Option.none()) : MISS_EXIT
 
+  // The L1 copy of an entry read from Redis: fresh until the envelope's logical expiry and
+  // kept stale (for fail-safe) for this cache's own staleFor after it; a write by another
+  // instance with another per-call staleFor shows here only in how long the stale copy is
+  // kept. The expiry is the writer's wall clock: clock skew between the instances moves the
+  // copy's end by as much, and never past the entry's own TTL after its write time.
+  const { staleForMillis } = settings.resilience
+  const refill = (key: string, value: unknown, size: number, ttlMillis: number, staleMillis: number, stamp: number) => {
+    // L1 never takes a value that a write or an invalidation made stale while the read was in flight.
+    if (ttlMillis > 0 && invalidation.linked() && guard.mayRefill(key, stamp)) {
+      memory.set(key, value, size, ttlMillis, staleMillis)
+    }
+  }
+
+  // An entry written by a version that did not record its expiry: its Redis TTL bounds the
+  // L1 copy, at the cost of a PTTL; such entries are gone one TTL after the upgrade.
+  const refillFromPttl = (
+    tier: RedisTier["Service"],
+    key: string,
+    value: unknown,
+    size: number,
+    stamp: number
+  ): Effect.Effect<void> =>
+    Effect.match(tier.pttl(key), {
+      onFailure: () => undefined,
+      onSuccess: (remaining) => {
+        if (remaining !== undefined && Option.isSome(remaining)) refill(key, value, size, remaining.value, 0, stamp)
+      }
+    })
+
   const afterRead = (
+    tier: RedisTier["Service"],
     read: RedisRead,
     key: string,
     schema: AnySchema,
@@ -55,27 +85,27 @@ export const makeReadPath = (core: CacheCore) => {
         core.recordThen(Exit.failCause(decoded.cause), "get", "none", started, false, "SerializationError")
       )
     }
-    const { expiresAt, size, value } = decoded.value
+    const { expiresAt, size, value, writtenAt } = decoded.value
     // An entry kept past its TTL for fail-safe (staleFor) is a miss: only getOrSet serves it.
     const freshMillis = expiresAt === undefined ? Infinity : expiresAt - core.clock.currentTimeMillisUnsafe()
     if (!(freshMillis > 0)) {
       counters.misses++
       return core.recordThen(miss(key), "get", "miss", started, true)
     }
-    // L1 never outlives the Redis entry: it gets the entry's remaining TTL (and its grace);
-    // and never takes a value that a write or an invalidation made stale while the read was in flight.
-    if (enableL1 && read.pttlMillis > 0 && invalidation.linked() && guard.mayRefill(key, stamp)) {
-      const ttlMillis = Math.min(freshMillis, read.pttlMillis)
-      memory.set(key, value, size, ttlMillis, read.pttlMillis - ttlMillis)
-    }
     counters.l2Hits++
-    return core.recordThen(hit(key, value, schema, "l2"), "get", "l2", started, true)
+    const answer = core.recordThen(hit(key, value, schema, "l2"), "get", "l2", started, true)
+    if (!enableL1) return answer
+    if (expiresAt === undefined) return Effect.andThen(refillFromPttl(tier, key, value, size, stamp), answer)
+    const entryTtl = writtenAt === undefined ? freshMillis : expiresAt - writtenAt
+    refill(key, value, size, Math.min(freshMillis, entryTtl), staleForMillis, stamp)
+    return answer
   }
 
   const getFromRedis = (tier: RedisTier["Service"], key: string, schema: AnySchema) => {
     const started = core.nanos()
     const stamp = guard.stamp()
-    const lookup = Effect.matchEffect(tier.read(key, enableL1), {
+    // The value alone: its envelope says how long L1 may keep it (no PTTL).
+    const lookup = Effect.matchEffect(tier.read(key, false), {
       onFailure: (error) => {
         const failure = core.replyError(error, key)
         const failed = core.recordThen(Exit.fail(failure), "get", "none", started, false, failure._tag)
@@ -83,7 +113,7 @@ export const makeReadPath = (core: CacheCore) => {
           ? Effect.andThen(core.countSerializationError("decode"), failed)
           : failed
       },
-      onSuccess: (read) => afterRead(read, key, schema, started, stamp)
+      onSuccess: (read) => afterRead(tier, read, key, schema, started, stamp)
     })
     return core.traceRedis(lookup, "Cache.get", "get", "GET", key, lookupAttributes)
   }

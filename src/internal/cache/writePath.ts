@@ -38,7 +38,7 @@ export const makeWritePath = (core: CacheCore) => {
     // write reported before our reply arrived, a concurrent set here) keeps our value out of L1.
     const stamp = guard.stamp()
     const writtenAt = core.clock.currentTimeMillisUnsafe()
-    const encoded = codec.encodeExit(key, value, encodeMetaOf(writtenAt, ttlMillis, staleMillis))
+    const encoded = codec.encodeExit(key, value, encodeMetaOf(writtenAt, ttlMillis))
     if (Exit.isFailure(encoded)) {
       return Effect.andThen(
         core.countSerializationError("encode"),
