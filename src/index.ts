@@ -81,3 +81,4 @@ export {
   type CacheBackingPersistenceOptions,
   storeNamespace
 } from "./adapters/BackingPersistence.js"
+export { CacheRedis } from "./adapters/RedisService.js"
