@@ -102,6 +102,7 @@ const make = Effect.fn("CacheRedis.make")(function*() {
         try: () => subscriber.subscribe(channel),
         catch: (cause) => new Redis.RedisError({ cause })
       })
+      // Redis.make wants the effect itself (it forks it to learn when the subscription ends), not its result.
       return Deferred.await(terminal)
     }),
     connect: Effect.map(Effect.flatMap(current, duplicateOf), (connection) => ({
