@@ -7,6 +7,7 @@ import { startRedisServer } from "../support/RedisServer.js"
 import { awaitMode, awaitReplayed } from "../support/cache.js"
 import { forEachTopology, freshTopology } from "../support/topologies.js"
 import { pollUntil } from "../support/workers.js"
+import { inAnotherProcess } from "./instances.js"
 
 type Backing = Persistence.BackingPersistence["Service"]
 
@@ -126,6 +127,11 @@ forEachTopology((it) => {
       )
       const second = yield* run
       assert.deepStrictEqual(second, { names: ["user 1", "user 2", "user 3", "user 4"], lookups: 0 })
+      // Another instance, in a process of its own, finds them too.
+      assert.deepStrictEqual(
+        yield* inAnotherProcess({ ...server.connect(), enableL1: false }, "persisted"),
+        { names: ["user 1", "user 2", "user 3", "user 4"], lookups: 0 }
+      )
     }))
 }, ["standalone", "cluster"])
 
