@@ -77,3 +77,10 @@ export { type AICacheLayer, CacheFactory, type CacheLayer, layerFromEnv } from "
 export * from "./factory/FactoryOptions.js"
 export * from "./factory/presets.js"
 export { cacheEnvVariables, configFromEnv, type ConfigSource, type ResolvedCacheConfig } from "./factory/config.js"
+export { CacheKeyValueStore, type CacheKeyValueStoreOptions } from "./adapters/KeyValueStore.js"
+export {
+  CacheBackingPersistence,
+  type CacheBackingPersistenceOptions,
+  storeNamespace
+} from "./adapters/BackingPersistence.js"
+export { CacheRedis } from "./adapters/RedisService.js"

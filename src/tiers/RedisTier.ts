@@ -153,9 +153,20 @@ export class RedisTier extends Context.Service<RedisTier, {
   readonly pttl: (key: string) => Effect.Effect<Option.Option<number> | undefined, RedisReplyError>
   /** SCANs keys matching a Redis glob (already including the prefix) and UNLINKs them; `undefined` when unavailable. */
   readonly removeMatching: (pattern: string, at: number) => Effect.Effect<number | undefined, RedisReplyError>
+  /**
+   * SCANs keys matching a Redis glob (already including the prefix) on every master; the full keys,
+   * or `undefined` when unavailable. For the Effect adapters' `keys` (src/adapters/).
+   */
+  readonly keysMatching: (pattern: string) => Effect.Effect<ReadonlyArray<string> | undefined, RedisReplyError>
   readonly status: Effect.Effect<RedisTierStatus>
   /** The live client, for security checks and diagnostics; none while degraded. */
   readonly client: Effect.Effect<Option.Option<Redis>>
+  /**
+   * The live connection as ioredis has it: a `Cluster` (which routes each command by its key's
+   * slot) on a cluster, else the one `Redis`; none while degraded. For Effect's `Redis` service
+   * adapter (src/adapters/RedisService.ts), which sends commands of its own on it.
+   */
+  readonly connection: Effect.Effect<Option.Option<Redis | Cluster>>
   readonly keyPrefix: string
   readonly url: string
 }>()("effect-redis-cache/RedisTier") {
@@ -1120,6 +1131,16 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
             })
           )
       }),
+    keysMatching: (pattern) =>
+      Effect.suspend(() => {
+        // SCAN may return a key twice (a rehash during the walk): a set keeps each once.
+        const found = new Set<string>()
+        return command("SCAN", (target) =>
+          scanEverywhere(target, pattern, (keys) => {
+            for (const key of keys) found.add(key)
+            return Promise.resolve()
+          }).then(() => Array.from(found)))
+      }),
     status: Effect.sync(() => ({
       mode,
       url,
@@ -1131,6 +1152,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     })),
     // A cluster's first master stands for it in security checks and diagnostics.
     client: Effect.sync(() => Option.fromNullishOr(cluster === undefined ? client : cluster.nodes("master")[0])),
+    connection: Effect.sync(() => Option.fromNullishOr(mode === "Connected" ? cluster ?? client : undefined)),
     keyPrefix: options.keyPrefix,
     url
   })
