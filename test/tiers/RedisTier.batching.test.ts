@@ -245,10 +245,27 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
       }))
   }
 
+  it.live("on a tracked connection concurrent sets go as plain SETs, none through a script (NOLOOP misses scripts)", () =>
+    Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const writer = yield* redisCache({ redisUrl: server.url, l1Invalidation: "tracking" })
+      const keys = keysUpTo(50, "tracked")
+      const watch = yield* watchClientCommands(server)
+      yield* watch.settle
+      yield* Effect.forEach(keys, (key) => writer.set(key, valueOf(key)), { ...unbounded, discard: true })
+      const sent = yield* watch.settle
+      assert.strictEqual(sent.scripts, 0)
+      assert.strictEqual(sent.of("set"), keys.length)
+      const reader = yield* redisCache({ redisUrl: server.url, enableL1: false })
+      const answers = yield* Effect.forEach(keys, (key) => reader.get(key), unbounded)
+      keys.forEach((key, i) => assert.deepStrictEqual(answers[i], Option.some(valueOf(key)), key))
+    }))
+
   it.live("200 concurrent sets with different TTLs are all stored, each with its own TTL, in few commands", () =>
     Effect.gen(function*() {
       const server = yield* startRedisServer()
-      const writer = yield* redisCache({ redisUrl: server.url })
+      // The bus: on a tracked connection batched writes are plain SETs (the next test).
+      const writer = yield* redisCache({ redisUrl: server.url, l1Invalidation: "bus" })
       const keys = keysUpTo(200, "ttl")
       const ttlSecondsOf = (i: number) => 30 + i
       const watch = yield* watchClientCommands(server)
@@ -406,7 +423,8 @@ describe("RedisTier batches concurrent requests (real redis-server)", () => {
   it.live("SETs refused for lack of memory fail each set with an InfrastructureError; the cache stays Connected", () =>
     Effect.gen(function*() {
       const server = yield* startRedisServer({ args: ["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"] })
-      const cache = yield* redisCache({ redisUrl: server.url })
+      // The bus, so that the batch is one script (a tracked connection sends plain SETs).
+      const cache = yield* redisCache({ redisUrl: server.url, l1Invalidation: "bus" })
       yield* cache.set("before", valueOf("before"))
       // One script fills the server past its limit: Redis checks memory as each command starts, not during a script.
       yield* server.cli(
