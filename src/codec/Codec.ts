@@ -84,6 +84,11 @@ export interface CodecOptions {
   readonly maxValueBytes?: number | undefined
 }
 
+// What the envelope's tag section can hold (the Cache checks tags with a ValidationError first).
+const tagsFit = (tags: ReadonlyArray<string>): boolean =>
+  tags.length >= 1 && tags.length <= 255 &&
+  tags.every((tag) => typeof tag === "string" && tag.length > 0 && Buffer.byteLength(tag, "utf8") <= 0xffff)
+
 /**
  * What an envelope records besides the payload.
  *
@@ -99,6 +104,8 @@ export interface EncodeMeta {
    * (fail-safe's `staleFor`): a reader serves it as fresh only before this moment.
    */
   readonly expiresAt?: number | undefined
+  /** The entry's tags (`set(key, value, { tags })`): 1 to 255 non-empty strings, or undefined for none. */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -111,6 +118,9 @@ export interface Decoded {
   readonly size: number
   /** The logical expiry written with the value (`EncodeMeta.expiresAt`), if any. */
   readonly expiresAt?: number | undefined
+  /** The entry's tags, if any (then `writtenAt` is its write time, which tag invalidation compares). */
+  readonly tags?: ReadonlyArray<string> | undefined
+  readonly writtenAt?: number | undefined
 }
 
 /**
@@ -224,7 +234,8 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     compressionId: 0,
     fingerprint: meta?.fingerprint,
     writtenAt: meta?.writtenAt,
-    expiresAt: meta?.expiresAt
+    expiresAt: meta?.expiresAt,
+    tags: meta?.tags
   })
 
   const serializerFailure = (error: unknown): Error =>
@@ -282,7 +293,8 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
         compressionId: compression.id,
         fingerprint: meta?.fingerprint,
         writtenAt: meta?.writtenAt,
-        expiresAt: meta?.expiresAt
+        expiresAt: meta?.expiresAt,
+        tags: meta?.tags
       }, packed, packed.byteLength, size, true, compressionNanos)
       : new EncodedEnvelope(uncompressedHeader(meta), payload, size, size, false, compressionNanos)
   }
@@ -300,6 +312,10 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     const expiresAt = meta?.expiresAt
     if (expiresAt !== undefined && !(Number.isInteger(expiresAt) && expiresAt >= 0 && expiresAt <= MAX_WRITTEN_AT)) {
       throw new StepError(`the expiry must be a uint48 of milliseconds, got ${expiresAt}`)
+    }
+    const tags = meta?.tags
+    if (tags !== undefined && !tagsFit(tags)) {
+      throw new StepError("tags must be 1 to 255 non-empty strings of at most 65,535 UTF-8 bytes each")
     }
     const serializeText = serializer.serializeText
     if (serializeText !== undefined) {
@@ -381,6 +397,9 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     try {
       const value = reader.deserialize(payload)
       const size = payload.byteLength
+      if (envelope.tags !== undefined) {
+        return { value, size, expiresAt: envelope.expiresAt, tags: envelope.tags, writtenAt: envelope.writtenAt }
+      }
       return envelope.expiresAt === undefined ? { value, size } : { value, size, expiresAt: envelope.expiresAt }
     } catch (error) {
       throw new StepError(`the ${reader.name} serializer could not read the payload: ${describe(error)}`, {
