@@ -3,6 +3,7 @@
  * refills L1 and counts synchronously), `exists` and `ttl`.
  */
 import { Duration, Effect, Exit, Option, type Schema } from "effect"
+import type { Decoded } from "../../codec/Codec.js"
 import type { CacheError } from "../../errors.js"
 import type { RedisRead, RedisTier } from "../../tiers/RedisTier.js"
 import { spanAttributes } from "../../monitoring/Tracing.js"
@@ -21,7 +22,7 @@ const lookupAttributes = (found: Option.Option<unknown>) => Option.isSome(found)
 
 /** The read operations of a cache. */
 export const makeReadPath = (core: CacheCore) => {
-  const { codec, counters, events, guard, invalidation, memory, monitor, redis, settings, tracing } = core
+  const { codec, counters, events, guard, invalidation, memory, monitor, redis, settings, tags, tracing } = core
   const { cacheName, enableL1 } = settings
   const fitSchema = makeSchemaFit(core)
   // Samples of work that takes no measurable time: allocated once, not per call.
@@ -55,18 +56,40 @@ export const makeReadPath = (core: CacheCore) => {
         core.recordThen(Exit.failCause(decoded.cause), "get", "none", started, false, "SerializationError")
       )
     }
-    const { expiresAt, size, value } = decoded.value
+    const { expiresAt, tags: entryTags } = decoded.value
     // An entry kept past its TTL for fail-safe (staleFor) is a miss: only getOrSet serves it.
     const freshMillis = expiresAt === undefined ? Infinity : expiresAt - core.clock.currentTimeMillisUnsafe()
-    if (!(freshMillis > 0)) {
-      counters.misses++
-      return core.recordThen(miss(key), "get", "miss", started, true)
-    }
+    if (!(freshMillis > 0)) return missAfterRead(key, started)
+    if (entryTags === undefined) return served(read, decoded.value, key, schema, started, stamp, freshMillis)
+    // An entry with tags is a miss once one of them was invalidated after it was written.
+    const verdict = tags.verdict(entryTags, decoded.value.writtenAt)
+    if (verdict === true) return served(read, decoded.value, key, schema, started, stamp, freshMillis)
+    if (verdict === false) return missAfterRead(key, started)
+    return Effect.flatMap(verdict, (valid) =>
+      valid ? served(read, decoded.value, key, schema, started, stamp, freshMillis) : missAfterRead(key, started))
+  }
+
+  const missAfterRead = (key: string, started: bigint) => {
+    counters.misses++
+    return core.recordThen(miss(key), "get", "miss", started, true)
+  }
+
+  const served = (
+    read: Extract<RedisRead, { _tag: "Hit" }>,
+    decoded: Decoded,
+    key: string,
+    schema: AnySchema,
+    started: bigint,
+    stamp: number,
+    freshMillis: number
+  ): Effect.Effect<Option.Option<unknown>, CacheError> => {
+    const { size, value } = decoded
     // L1 never outlives the Redis entry: it gets the entry's remaining TTL (and its grace);
     // and never takes a value that a write or an invalidation made stale while the read was in flight.
     if (enableL1 && read.pttlMillis > 0 && invalidation.linked() && guard.mayRefill(key, stamp)) {
       const ttlMillis = Math.min(freshMillis, read.pttlMillis)
       memory.set(key, value, size, ttlMillis, read.pttlMillis - ttlMillis)
+      tags.remember(key, decoded.tags)
     }
     counters.l2Hits++
     return core.recordThen(hit(key, value, schema, "l2"), "get", "l2", started, true)
