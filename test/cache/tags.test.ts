@@ -10,6 +10,7 @@ import { Redis } from "ioredis"
 import { Cache, type CacheService, ValidationError } from "../../src/index.js"
 import { startRedisServer } from "../support/RedisServer.js"
 import { awaitReplayed, redisCache } from "../support/cache.js"
+import { forEachTopology, freshTopology } from "../support/topologies.js"
 
 const memoryCache = Effect.map(Layer.build(Cache.layerMemory()), (context) => Context.get(context, Cache)) as Effect.Effect<
   CacheService,
@@ -199,4 +200,46 @@ describe("tags", () => {
       const exit = yield* Effect.exit(cache.getOrSet("gone", failing, options))
       assert.isTrue(Exit.isFailure(exit), "the tag's invalidation wins over fail-safe")
     })))
+
+  // Tag keys hash to other slots than their entries: on a cluster, invalidateTags writes them per slot.
+  forEachTopology((it) => {
+    it.effect("invalidateTags of tags in several slots, patterns that match tag keys, and a replayed one", () =>
+      Effect.gen(function*() {
+        const server = yield* freshTopology
+        const a = yield* redisCache({
+          ...server.connect(),
+          commandTimeout: "300 millis",
+          reconnectSchedule: Schedule.spaced("100 millis")
+        })
+        const b = yield* redisCache({ ...server.connect(), enableL1: false })
+        const tags = ["alpha", "beta", "gamma", "delta"]
+        for (const tag of tags) yield* a.set(`entry:${tag}`, tag, { tags: [tag] })
+        yield* a.invalidateTags(["alpha", "beta", "gamma"])
+        assert.deepStrictEqual(
+          yield* Effect.forEach(tags, (tag) => found(b, `entry:${tag}`)),
+          [undefined, undefined, undefined, "delta"]
+        )
+        assert.strictEqual(yield* a.invalidatePattern("__tag"), 0)
+        // Every entry goes (the invalidated ones were still in Redis), never a tag key.
+        assert.strictEqual(yield* a.invalidatePattern("*", { glob: true }), 4)
+        const tagKeys = yield* Effect.forEach(["alpha", "beta", "gamma"], (tag) =>
+          Effect.map(server.everyMaster("EXISTS", `cache:__tag:${tag}`), (replies) =>
+            replies.filter((reply) => reply === "1").length))
+        assert.deepStrictEqual(tagKeys, [1, 1, 1])
+        yield* nextMillisecond
+        yield* a.set("entry:delta", "again", { tags: ["delta"] })
+        assert.strictEqual(yield* found(b, "entry:delta"), "again")
+
+        yield* server.pause
+        while ((yield* a.status).mode !== "MemoryOnly") yield* Effect.ignore(a.get("probe"))
+        yield* a.invalidateTags(["delta"])
+        yield* server.resume
+        yield* awaitReplayed(a)
+        // Where L1 coherence is off (cluster, sentinel), b trusts the tag time it knew for up to 1 s.
+        const deadline = Date.now() + 10_000
+        while ((yield* found(b, "entry:delta")) !== undefined && Date.now() < deadline) yield* nextMillisecond
+        assert.isUndefined(yield* found(b, "entry:delta"))
+        if (server.l1Invalidation !== "off") assert.strictEqual((yield* b.stats).l2Hits, 2, "a link makes it at once")
+      }))
+  })
 })
