@@ -3,7 +3,8 @@
  * redis-server (test/support/workers.ts), for both link mechanisms: A sets with tags, B and
  * C hold L1 copies, A invalidates a tag and B and C miss; another program's write of the
  * tag key does the same (tracking: the bus carries only what instances announce); a clear
- * leaves the tag keys in Redis.
+ * leaves the tag keys in Redis; an invalidation A makes while Redis is paused is replayed and
+ * reaches B.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -70,6 +71,41 @@ for (const mechanism of ["tracking", "bus"] as const) {
         // A clear leaves the tag keys: removing one would bring back what it invalidated.
         yield* b!.call("clear")
         assert.strictEqual(yield* Effect.promise(() => raw.exists("cache:__tag:user:1", "cache:__tag:users")), 2)
+      })))
+
+    it.live("an invalidateTags A makes while Redis is paused is replayed, and B, which held the entry in L1, misses", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* startRedisServer()
+        const [a, b] = yield* Effect.all(
+          ["a", "b"].map((name) =>
+            startCacheWorker({
+              redisUrl: server.url,
+              cacheName: `tags-replay-${name}`,
+              l1Invalidation: mechanism,
+              invalidationPingInterval: "200 millis",
+              commandTimeout: "300 millis"
+            })
+          ),
+          { concurrency: "unbounded" }
+        )
+        for (const worker of [a!, b!]) yield* awaitLinked(worker)
+        yield* a!.call("set", { key: "k", value: "v", tags: ["t"] })
+        yield* eventuallyReads(b!, "k", { found: true, value: "v" })
+
+        // Paused, the server keeps k; A's write of the tag key times out and is queued.
+        yield* server.pause
+        yield* a!.call("invalidateTags", { tags: ["t"] })
+        assert.deepStrictEqual(yield* readKey(a!, "k"), { found: false }, "A's own L1 copy went at once")
+        const pending = (yield* a!.call("status")) as { readonly mode: string }
+        assert.strictEqual(pending.mode, "MemoryOnly")
+        yield* server.resume
+        yield* awaitLinked(a!)
+        yield* awaitLinked(b!)
+        // B may read k from Redis before A's replay lands; the replayed tag key then reaches it.
+        yield* eventuallyReads(b!, "k", { found: false }, 15_000)
+        const raw = yield* rawClient(server.url)
+        assert.isNotNull(yield* Effect.promise(() => raw.getBuffer("cache:k")), "k itself is still in Redis")
+        assert.strictEqual(yield* Effect.promise(() => raw.exists("cache:__tag:t")), 1)
       })))
   })
 }
