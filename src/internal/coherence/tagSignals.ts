@@ -22,18 +22,22 @@ export interface TagListener {
 
 /** The link's side: report changes; the cache's side: listen. */
 export interface TagSignals extends TagListener {
-  /** Registers the cache's listener (one per link: the last one registered wins). */
+  /** Registers a cache's listener (each cache built on the link registers one, for the link's life). */
   readonly listen: (listener: TagListener) => void
 }
 
 /** Signals with no listener yet. */
 export const makeTagSignals = (): TagSignals => {
-  let listener: TagListener | undefined
+  const listeners: Array<TagListener> = []
   return {
     listen: (next) => {
-      listener = next
+      listeners.push(next)
     },
-    changed: (tag) => listener?.changed(tag),
-    flushed: () => listener?.flushed()
+    changed: (tag) => {
+      for (const listener of listeners) listener.changed(tag)
+    },
+    flushed: () => {
+      for (const listener of listeners) listener.flushed()
+    }
   }
 }
