@@ -4,7 +4,7 @@
  *
  *   npm run bench                      full run (about 2.5 minutes)
  *   npm run bench -- --quick           a short smoke run (rough numbers)
- *   npm run bench -- --only l1,redis   some suites: l1, redis, cluster, heap, coherence, codec
+ *   npm run bench -- --only l1,redis   some suites: l1, redis, cluster, heap, coherence, codec, tags
  *   npm run bench -- --sizes 2KB       some value sizes: 100B, 2KB, 50KB
  *   npm run bench -- --no-write        do not write bench/results/*.json
  *
@@ -23,9 +23,10 @@ import { coherenceSuite } from "./suites/coherence.js"
 import { type HeapResult, heapSuite } from "./suites/heap.js"
 import { l1Suite } from "./suites/l1.js"
 import { redisSuite } from "./suites/redis.js"
+import { tagsSuite } from "./suites/tags.js"
 import { jsonBytes, sizes as allSizes } from "./lib/values.js"
 
-const suiteNames = ["l1", "redis", "cluster", "heap", "coherence", "codec"] as const
+const suiteNames = ["l1", "redis", "cluster", "heap", "coherence", "codec", "tags"] as const
 type SuiteName = (typeof suiteNames)[number]
 
 interface Arguments {
@@ -122,6 +123,10 @@ const main = (args: Arguments) =>
     if (args.suites.includes("codec")) {
       process.stderr.write("Compression by itself: the codec with zlib and zstd\n")
       results.push(...yield* codecSuite(context))
+    }
+    if (args.suites.includes("tags")) {
+      process.stderr.write("Tags: read cost with 0, 1 and 5 tags per entry\n")
+      results.push(...yield* Effect.scoped(tagsSuite(context)))
     }
     let heap: ReadonlyArray<HeapResult> | undefined
     if (args.suites.includes("heap")) {

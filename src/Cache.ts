@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { Context, Duration, Effect, Layer, Option, Schedule, type Schema, type Stream } from "effect"
-import { MemoryCacheOptions, RedisCacheOptions, validateOptions, validateTopology } from "./CacheOptions.js"
+import { CacheLimits, MemoryCacheOptions, RedisCacheOptions, validateOptions, validateTopology } from "./CacheOptions.js"
 import { l1InvalidationOf, primaryUrl, securityUrlOf, topologyOf } from "./tiers/RedisTopology.js"
 import { Codec } from "./codec/Codec.js"
 import { Compression } from "./codec/Compression.js"
@@ -25,7 +25,7 @@ import type { CacheEvent, CacheModeName, CallbackEvent, CallbackSignatures } fro
 import { CacheEvents } from "./events/CacheEvents.js"
 import { CacheMonitor } from "./monitoring/CacheMonitor.js"
 import { type CoreSettings, makeCore, type SchemaMismatchRule } from "./internal/cache/core.js"
-import { makeInvalidation } from "./internal/cache/invalidation.js"
+import { makeInvalidation, makeTagInvalidation } from "./internal/cache/invalidation.js"
 import { registerL1Peek } from "./internal/cache/l1Peek.js"
 import { namespaced } from "./internal/cache/namespace.js"
 import { makeReadPath } from "./internal/cache/readPath.js"
@@ -53,6 +53,8 @@ export interface SetOptions {
   readonly staleFor?: Duration.Input
   /** Encode the value with this schema before storing it (read it back with `get(key, schema)`). */
   readonly schema?: Schema.Codec<unknown, unknown>
+  /** Tags of the entry: `invalidateTags` with any of them makes it a miss everywhere (docs/multi-key-and-tags.md). */
+  readonly tags?: ReadonlyArray<string>
 }
 
 /**
@@ -97,6 +99,8 @@ export interface GetOrSetOptions<A> {
   /** Longest a caller waits for another instance's lock before it looks up itself. Default: the cache's (15 s). */
   readonly lockTimeout?: Duration.Input
   readonly schema?: Schema.Codec<A, unknown>
+  /** Tags of the stored value (see `SetOptions.tags`). */
+  readonly tags?: ReadonlyArray<string>
 }
 
 /**
@@ -202,6 +206,11 @@ export interface CacheService {
     options?: { readonly glob?: boolean }
   ) => Effect.Effect<number, CacheError>
   /**
+   * Makes every entry carrying any of `tags` a miss, in every instance (L1 and Redis).
+   * Pattern invalidation and `clear` do not remove tag invalidations. See docs/multi-key-and-tags.md.
+   */
+  readonly invalidateTags: (tags: ReadonlyArray<string>) => Effect.Effect<void, CacheError>
+  /**
    * A view of this cache whose keys, `clear` and pattern invalidation stay under `<name>:`
    * (nested namespaces compose). It shares this cache's L1, connection, counters and events.
    */
@@ -265,6 +274,10 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
     options?: { readonly glob?: boolean }
   ): Effect.Effect<number, CacheError, Cache> {
     return Cache.use((cache) => cache.invalidatePattern(pattern, options))
+  }
+  /** Makes every entry carrying any of `tags` a miss, in every instance. */
+  static invalidateTags(tags: ReadonlyArray<string>): Effect.Effect<void, CacheError, Cache> {
+    return Cache.use((cache) => cache.invalidateTags(tags))
   }
   /** The view of the cache under `<name>:` (docs/multi-key-and-tags.md, "Namespaces"). */
   static namespace(name: string): Effect.Effect<CacheService, ValidationError, Cache> {
@@ -356,6 +369,9 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
 }
 
 const DEFAULT_TTL = Duration.hours(1)
+// An entry lives at most its TTL plus its staleFor, each at most the longest TTL: a tag's
+// invalidation must outlive every entry written before it.
+const DEFAULT_TAG_RETENTION_MILLIS = 2 * CacheLimits.maxTtlMillis
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 const compressionOf = (option: RedisCacheOptions["compression"]): Compression =>
@@ -378,6 +394,7 @@ const memorySettings = (valid: MemoryCacheOptions) => ({
   onSchemaMismatch: schemaMismatchRule(valid),
   resilience: resilienceDefaults(valid),
   defaultTtlMillis: Duration.toMillis(valid.defaultTtl ?? DEFAULT_TTL),
+  tagRetentionMillis: DEFAULT_TAG_RETENTION_MILLIS,
   enableL1: true,
   keyPrefix: "",
   maxEntries: valid.maxEntries ?? 1000,
@@ -409,6 +426,9 @@ const redisSettings = (valid: RedisCacheOptions) => ({
   onSchemaMismatch: schemaMismatchRule(valid),
   resilience: resilienceDefaults(valid),
   defaultTtlMillis: Duration.toMillis(valid.defaultTtl ?? DEFAULT_TTL),
+  tagRetentionMillis: valid.tagRetention === undefined
+    ? DEFAULT_TAG_RETENTION_MILLIS
+    : Duration.toMillis(Duration.fromInputUnsafe(valid.tagRetention)),
   enableL1: valid.enableL1 ?? true,
   keyPrefix: valid.keyPrefix ?? "cache:",
   maxEntries: valid.l1MaxEntries ?? 1000,
@@ -505,6 +525,7 @@ const makeCache = Effect.fnUntraced(function*(settings: CoreSettings) {
     exists: reads.exists,
     ttl: reads.ttl,
     ...makeInvalidation(core),
+    invalidateTags: makeTagInvalidation(core),
     ...makeStats(core),
     registerCallback: core.events.registerCallback,
     events: core.events.events

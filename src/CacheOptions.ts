@@ -345,6 +345,12 @@ export const RedisCacheOptions = Schema.Struct({
    * its Redis TTL). See docs/coherence.md.
    */
   l1Invalidation: Schema.optionalKey(Schema.Literals(["tracking", "bus", "off"])),
+  /**
+   * How long Redis keeps a tag's invalidation time (`invalidateTags`). Default 730 days, the
+   * longest an entry can live (TTL plus `staleFor`): an entry written before the invalidation
+   * and still alive after this long would be served again. See docs/multi-key-and-tags.md.
+   */
+  tagRetention: Schema.optionalKey(PositiveDuration(2 * CacheLimits.maxTtlMillis, "730 days")),
   /** How often the invalidation connection is PINGed to find a half-open link. Default 1 second. */
   invalidationPingInterval: Schema.optionalKey(PositiveDuration(60 * 1000, "1 minute")),
   /**

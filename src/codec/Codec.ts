@@ -84,6 +84,11 @@ export interface CodecOptions {
   readonly maxValueBytes?: number | undefined
 }
 
+// What the envelope's tag section can hold (the Cache checks tags with a ValidationError first).
+const tagsFit = (tags: ReadonlyArray<string>): boolean =>
+  tags.length >= 1 && tags.length <= 255 &&
+  tags.every((tag) => typeof tag === "string" && tag.length > 0 && Buffer.byteLength(tag, "utf8") <= 0xffff)
+
 /**
  * What an envelope records besides the payload.
  *
@@ -100,6 +105,8 @@ export interface EncodeMeta {
    * copy by it. An entry kept past it for fail-safe (`staleFor`) lives on in Redis.
    */
   readonly expiresAt?: number | undefined
+  /** The entry's tags (`set(key, value, { tags })`): 1 to 255 non-empty strings, or undefined for none. */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -112,7 +119,9 @@ export interface Decoded {
   readonly size: number
   /** The logical expiry written with the value (`EncodeMeta.expiresAt`), if any. */
   readonly expiresAt?: number | undefined
-  /** The write time written with the value (`EncodeMeta.writtenAt`), given with `expiresAt` when both are there. */
+  /** The entry's tags, if any (then `writtenAt` is its write time, which tag invalidation compares). */
+  readonly tags?: ReadonlyArray<string> | undefined
+  /** The write time written with the value (`EncodeMeta.writtenAt`), given with `expiresAt` or `tags`. */
   readonly writtenAt?: number | undefined
 }
 
@@ -230,7 +239,8 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     compressionId: 0,
     fingerprint: meta?.fingerprint,
     writtenAt: meta?.writtenAt,
-    expiresAt: meta?.expiresAt
+    expiresAt: meta?.expiresAt,
+    tags: meta?.tags
   })
 
   const serializerFailure = (error: unknown): Error =>
@@ -288,7 +298,8 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
         compressionId: compression.id,
         fingerprint: meta?.fingerprint,
         writtenAt: meta?.writtenAt,
-        expiresAt: meta?.expiresAt
+        expiresAt: meta?.expiresAt,
+        tags: meta?.tags
       }, packed, packed.byteLength, size, true, compressionNanos)
       : new EncodedEnvelope(uncompressedHeader(meta), payload, size, size, false, compressionNanos)
   }
@@ -306,6 +317,10 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     const expiresAt = meta?.expiresAt
     if (expiresAt !== undefined && !(Number.isInteger(expiresAt) && expiresAt >= 0 && expiresAt <= MAX_WRITTEN_AT)) {
       throw new StepError(`the expiry must be a uint48 of milliseconds, got ${expiresAt}`)
+    }
+    const tags = meta?.tags
+    if (tags !== undefined && !tagsFit(tags)) {
+      throw new StepError("tags must be 1 to 255 non-empty strings of at most 65,535 UTF-8 bytes each")
     }
     const serializeText = serializer.serializeText
     if (serializeText !== undefined) {
@@ -387,7 +402,8 @@ const makeCodec = (options: CodecOptions = {}): CodecService => {
     try {
       const value = reader.deserialize(payload)
       const size = payload.byteLength
-      const { expiresAt, writtenAt } = envelope
+      const { expiresAt, tags, writtenAt } = envelope
+      if (tags !== undefined) return { value, size, expiresAt, tags, writtenAt }
       if (expiresAt === undefined) return { value, size }
       return writtenAt === undefined ? { value, size, expiresAt } : { value, size, expiresAt, writtenAt }
     } catch (error) {

@@ -26,6 +26,7 @@ import { makeRefillGuard, type RefillGuard } from "../internal/coherence/refillG
 import { type KeyWaiters, makeKeyWaiters } from "../internal/coherence/keyWaiters.js"
 import type { BusChange } from "../internal/coherence/busMessage.js"
 import { makeLink } from "../internal/coherence/link.js"
+import { makeTagSignals, type TagSignals } from "../internal/coherence/tagSignals.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
 import { MemoryTier } from "../tiers/MemoryTier.js"
@@ -85,6 +86,8 @@ export interface InvalidationService {
   readonly guard: RefillGuard
   /** Distributed-lock waiters, woken when their key changes elsewhere (never, for `"off"`). */
   readonly waiters: KeyWaiters
+  /** Tag timestamps changed elsewhere (the `__tag:` keys), for the cache's tag invalidation. */
+  readonly tags: TagSignals
   /** Whether L1 may hold copies now (always true for `"off"`). Read on writes and refills, never on L1 hits. */
   readonly linked: () => boolean
   /** The Redis tier's data connection is ready: link it, and empty L1 of what an outage may have hidden. */
@@ -137,6 +140,7 @@ const local = (): InvalidationService => ({
   mechanism: "off",
   guard: makeRefillGuard(),
   waiters: makeKeyWaiters(),
+  tags: makeTagSignals(),
   linked: () => true,
   connected: () => Effect.void,
   disconnected: () => Effect.void,
@@ -185,5 +189,5 @@ const make = (options: InvalidationOptions & { readonly mechanism: "tracking" | 
       commandTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout)),
       connectTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout)),
       pingInterval: Duration.fromInputUnsafe(options.pingInterval)
-    }, { memory, events, monitor, guard: makeRefillGuard(), waiters: makeKeyWaiters() })
+    }, { memory, events, monitor, guard: makeRefillGuard(), waiters: makeKeyWaiters(), tags: makeTagSignals() })
   })

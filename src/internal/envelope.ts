@@ -6,12 +6,14 @@
  * 0       2     magic 0xC4 0xE7 (never valid UTF-8, so no JSON or text value starts with it)
  * 2       1     version (1)
  * 3       1     flags: bit0 compressed, bit1 a fingerprint follows, bit2 a write time follows,
- *               bit3 a logical expiry follows; bits 4-7 reserved, must be 0
+ *               bit3 a logical expiry follows, bit4 tags follow; bits 5-7 reserved, must be 0
  * 4       1     serializer id (1 json, 2 structured, 128-255 user)
  * 5       1     compression id (0 none, 1 zlib, 128-255 user); 0 exactly when bit0 is clear
  * 6       6     write time, milliseconds since the epoch, big-endian uint48 (only when bit2 is set)
  * 6/12    4     schema fingerprint, big-endian uint32 (only when bit1 is set)
  * 6..16   6     logical expiry, milliseconds since the epoch, big-endian uint48 (only when bit3 is set)
+ * 6..22   1+n   tags (only when bit4 is set): a count (1-255), then each tag as a big-endian uint16
+ *               byte length and its UTF-8 bytes
  * ...     ...   payload
  * ```
  *
@@ -20,7 +22,9 @@
  * read it at `WRITTEN_AT_OFFSET` with GETRANGE). The logical expiry is the end of an
  * entry's TTL when it is kept past it for fail-safe (`staleFor`): its Redis TTL is then
  * TTL + staleFor, and a reader tells a fresh entry from a stale one by this field. It
- * comes after every older field, so entries written without it keep their layout.
+ * comes after every older field, so entries written without it keep their layout. The tags
+ * (`set(key, value, { tags })`) come last for the same reason: a reader compares the
+ * entry's write time with each tag's last invalidation (docs/multi-key-and-tags.md).
  *
  * @internal
  */
@@ -40,7 +44,9 @@ export const FLAG_FINGERPRINT = 0b10
 export const FLAG_WRITTEN_AT = 0b100
 /** Flag bit: a 6-byte logical expiry follows the fingerprint (or what precedes it). */
 export const FLAG_EXPIRES_AT = 0b1000
-const KNOWN_FLAGS = FLAG_COMPRESSED | FLAG_FINGERPRINT | FLAG_WRITTEN_AT | FLAG_EXPIRES_AT
+/** Flag bit: the entry's tags follow the logical expiry (or what precedes it). */
+export const FLAG_TAGS = 0b10000
+const KNOWN_FLAGS = FLAG_COMPRESSED | FLAG_FINGERPRINT | FLAG_WRITTEN_AT | FLAG_EXPIRES_AT | FLAG_TAGS
 /** Size of the header without a write time or fingerprint. */
 export const BASE_HEADER_SIZE = 6
 /** Where the write time starts, when the flag says there is one. */
@@ -61,6 +67,8 @@ export interface Header {
   readonly writtenAt?: number | undefined
   /** The end of the entry's TTL, milliseconds since the epoch (uint48), or undefined for none. */
   readonly expiresAt?: number | undefined
+  /** The entry's tags (1 to 255, each at most 65,535 UTF-8 bytes), or undefined for none. */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
 
 /** A parsed envelope; `payload` is a view into the input, not a copy. */
@@ -78,10 +86,18 @@ export class EnvelopeError extends Error {
   override readonly name = "EnvelopeError"
 }
 
+const tagsSize = (tags: ReadonlyArray<string> | undefined): number => {
+  if (tags === undefined) return 0
+  let size = 1
+  for (const tag of tags) size += 2 + Buffer.byteLength(tag, "utf8")
+  return size
+}
+
 /** Header size for the given header. */
 export const headerSize = (header: Header): number =>
   BASE_HEADER_SIZE + (header.writtenAt === undefined ? 0 : WRITTEN_AT_SIZE) +
-  (header.fingerprint === undefined ? 0 : FINGERPRINT_SIZE) + (header.expiresAt === undefined ? 0 : WRITTEN_AT_SIZE)
+  (header.fingerprint === undefined ? 0 : FINGERPRINT_SIZE) + (header.expiresAt === undefined ? 0 : WRITTEN_AT_SIZE) +
+  tagsSize(header.tags)
 
 const writeHeader = (target: Buffer, header: Header): void => {
   target[0] = MAGIC_0
@@ -90,7 +106,8 @@ const writeHeader = (target: Buffer, header: Header): void => {
   target[3] = (header.compressionId === 0 ? 0 : FLAG_COMPRESSED) |
     (header.fingerprint === undefined ? 0 : FLAG_FINGERPRINT) |
     (header.writtenAt === undefined ? 0 : FLAG_WRITTEN_AT) |
-    (header.expiresAt === undefined ? 0 : FLAG_EXPIRES_AT)
+    (header.expiresAt === undefined ? 0 : FLAG_EXPIRES_AT) |
+    (header.tags === undefined ? 0 : FLAG_TAGS)
   target[4] = header.serializerId
   target[5] = header.compressionId
   let offset = BASE_HEADER_SIZE
@@ -102,7 +119,39 @@ const writeHeader = (target: Buffer, header: Header): void => {
     target.writeUInt32BE(header.fingerprint, offset)
     offset += FINGERPRINT_SIZE
   }
-  if (header.expiresAt !== undefined) target.writeUIntBE(header.expiresAt, offset, WRITTEN_AT_SIZE)
+  if (header.expiresAt !== undefined) {
+    target.writeUIntBE(header.expiresAt, offset, WRITTEN_AT_SIZE)
+    offset += WRITTEN_AT_SIZE
+  }
+  if (header.tags !== undefined) writeTags(target, offset, header.tags)
+}
+
+const writeTags = (target: Buffer, start: number, tags: ReadonlyArray<string>): void => {
+  target[start] = tags.length
+  let offset = start + 1
+  for (const tag of tags) {
+    const length = target.write(tag, offset + 2, "utf8")
+    target.writeUInt16BE(length, offset)
+    offset += 2 + length
+  }
+}
+
+const readTags = (bytes: Uint8Array, start: number): { readonly tags: ReadonlyArray<string>; readonly end: number } => {
+  const truncated = () => new EnvelopeError(`truncated envelope: ${bytes.byteLength} bytes, its tags run past the end`)
+  if (bytes.byteLength < start + 1) throw truncated()
+  const count = bytes[start]!
+  if (count === 0) throw new EnvelopeError("corrupt envelope: the tags flag is set but the tag count is 0")
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const tags: Array<string> = []
+  let offset = start + 1
+  for (let i = 0; i < count; i++) {
+    if (bytes.byteLength < offset + 2) throw truncated()
+    const length = view.readUInt16BE(offset)
+    if (bytes.byteLength < offset + 2 + length) throw truncated()
+    tags.push(view.toString("utf8", offset + 2, offset + 2 + length))
+    offset += 2 + length
+  }
+  return { tags, end: offset }
 }
 
 /** The header alone: a few bytes, which Node takes from its shared pool. */
@@ -161,7 +210,8 @@ export const unwrap = (bytes: Uint8Array): Envelope => {
   const flags = bytes[3]!
   if ((flags & ~KNOWN_FLAGS) !== 0) {
     throw new EnvelopeError(
-      `unknown envelope flags ${hex(flags & ~KNOWN_FLAGS)} (known: 0x01 compressed, 0x02 fingerprint, 0x04 write time, 0x08 expiry)`
+      `unknown envelope flags ${hex(flags & ~KNOWN_FLAGS)} (known: 0x01 compressed, 0x02 fingerprint, 0x04 write time, ` +
+        "0x08 expiry, 0x10 tags)"
     )
   }
   const compressed = (flags & FLAG_COMPRESSED) !== 0
@@ -206,6 +256,12 @@ export const unwrap = (bytes: Uint8Array): Envelope => {
     expiresAt = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUIntBE(offset, WRITTEN_AT_SIZE)
     offset += WRITTEN_AT_SIZE
   }
+  let tags: ReadonlyArray<string> | undefined
+  if ((flags & FLAG_TAGS) !== 0) {
+    const read = readTags(bytes, offset)
+    tags = read.tags
+    offset = read.end
+  }
   return {
     version,
     compressed,
@@ -214,6 +270,7 @@ export const unwrap = (bytes: Uint8Array): Envelope => {
     fingerprint,
     writtenAt,
     expiresAt,
+    tags,
     payload: bytes.subarray(offset)
   }
 }

@@ -50,6 +50,7 @@ import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { makeBatcher, type Resume } from "../internal/batcher.js"
 import { escapeGlob, matcher } from "../internal/pattern.js"
 import { groupBySlot, perSlot } from "../internal/slots.js"
+import { isTagKey, TAG_KEY_PREFIX } from "../internal/coherence/tagSignals.js"
 import { MemoryTier } from "./MemoryTier.js"
 import { addressOf, type RedisTopology, shownTopology, standalone } from "./RedisTopology.js"
 
@@ -548,10 +549,14 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   const sum = (counts: Array<number>) => counts.reduce((total, n) => total + n, 0)
 
+  // Tag invalidation times are never removed by a pattern or a clear (the Cache's tags.ts):
+  // removing one would bring back every entry it invalidated. They expire by their TTL.
+  const tagKeyPrefix = options.keyPrefix + TAG_KEY_PREFIX
   const scanKeys = (target: Redis, pattern: string, each: (keys: Array<string>) => Promise<void>) =>
     new Promise<void>((resolve, reject) => {
       const stream = target.scanStream({ match: pattern, count: 500 })
-      stream.on("data", (keys: Array<string>) => {
+      stream.on("data", (scannedKeys: Array<string>) => {
+        const keys = scannedKeys.filter((key) => !key.startsWith(tagKeyPrefix))
         if (keys.length === 0) return
         stream.pause()
         each(keys).then(() => stream.resume(), (error) => {
@@ -1116,7 +1121,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
               // Queued writes the pattern covers are superseded by it.
               const matches = matcher(pattern, { glob: true })
               for (const key of Array.from(pending.keys())) {
-                if (matches(options.keyPrefix + key)) pending.delete(key)
+                if (matches(options.keyPrefix + key) && !isTagKey(key)) pending.delete(key)
               }
               // Too many distinct patterns to keep: one delete of the whole prefix, as of the latest,
               // covers them all. Invalidating more than asked only costs misses; less would serve stale values.

@@ -34,6 +34,7 @@ describe("envelope", () => {
         fingerprint: 0x01020304,
         writtenAt: undefined,
         expiresAt: undefined,
+        tags: undefined,
         payload: "ff"
       }
     )
@@ -64,6 +65,26 @@ describe("envelope", () => {
     // an envelope of the previous layout (no bit3) still reads, with no expiry
     assert.strictEqual(unwrap(older).expiresAt, undefined)
     assert.strictEqual(unwrap(wrap({ serializerId: 1, compressionId: 0, fingerprint: undefined, expiresAt: 5 }, Buffer.alloc(0))).expiresAt, 5)
+  })
+
+  it("writes the tags (bit4) last: a count, then each tag's uint16 byte length and UTF-8 bytes", () => {
+    const header = { serializerId: 1, compressionId: 0, fingerprint: undefined, writtenAt: 0x0102_0304_0506 }
+    const bytes = wrap({ ...header, tags: ["a", "é"] }, Buffer.from([0xff]))
+    assert.strictEqual(hex(bytes), "c4e701140100" + "010203040506" + "02" + "000161" + "0002c3a9" + "ff")
+    const envelope = unwrap(bytes)
+    assert.deepStrictEqual(envelope.tags, ["a", "é"])
+    assert.strictEqual(envelope.writtenAt, 0x0102_0304_0506)
+    assert.strictEqual(hex(envelope.payload), "ff")
+    assert.strictEqual(unwrap(wrap(header, Buffer.from([0xff]))).tags, undefined)
+  })
+
+  it("refuses tags that run past the end or a tag count of 0", () => {
+    const header = { serializerId: 1, compressionId: 0, fingerprint: undefined }
+    const bytes = wrap({ ...header, tags: ["abc"] }, Buffer.alloc(0))
+    assert.match(reasonOf(bytes.subarray(0, bytes.byteLength - 1)), /its tags run past the end/)
+    const zero = Buffer.from(bytes)
+    zero[BASE_HEADER_SIZE] = 0
+    assert.match(reasonOf(zero), /tag count is 0/)
   })
 
   it("reads a fingerprint above 2^31 as an unsigned number", () => {
@@ -124,7 +145,7 @@ describe("envelope", () => {
     })
 
     it("unknown flag bits", () => {
-      for (let bit = 4; bit < 8; bit++) {
+      for (let bit = 5; bit < 8; bit++) {
         const bytes = valid()
         bytes[3] = 1 << bit
         assert.match(reasonOf(bytes), /^unknown envelope flags/)

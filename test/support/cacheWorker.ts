@@ -24,11 +24,14 @@ interface Command {
     | "getOrSet"
     | "getOrSetCounted"
     | "setConcurrently"
+    | "invalidateTags"
   readonly key?: string
   readonly value?: unknown
   readonly ttl?: number
   readonly pattern?: string
   readonly glob?: boolean
+  /** set: the entry's tags; invalidateTags: the tags to invalidate. */
+  readonly tags?: ReadonlyArray<string>
   /** getOrSetCounted: the lookup INCRs this key (outside the cache's prefix) with a raw client, then sleeps. */
   readonly counter?: string
   readonly sleepMs?: number
@@ -58,7 +61,10 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
   const key = command.key ?? ""
   switch (command.op) {
     case "set":
-      return cache.set(key, command.value, command.ttl === undefined ? {} : { ttl: command.ttl })
+      return cache.set(key, command.value, {
+        ...(command.ttl === undefined ? {} : { ttl: command.ttl }),
+        ...(command.tags === undefined ? {} : { tags: command.tags })
+      })
     case "get":
       return Effect.map(cache.get(key), (found) => Option.isSome(found) ? { found: true, value: found.value } : { found: false })
     case "getOrSet":
@@ -77,6 +83,8 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
       return cache.clear
     case "invalidatePattern":
       return cache.invalidatePattern(command.pattern ?? "", { glob: command.glob === true })
+    case "invalidateTags":
+      return cache.invalidateTags(command.tags ?? [])
     case "status":
       return Effect.map(cache.status, (status) => ({
         mode: status.mode,

@@ -16,6 +16,7 @@ import { type RedisReplyError, RedisTier } from "../../tiers/RedisTier.js"
 import { makeRedisTracer } from "./redisSpans.js"
 import type { ResilienceDefaults } from "./resilienceSettings.js"
 import { newResilienceCounters, type ResilienceCounters } from "./resilienceCounters.js"
+import { makeTags } from "./tags.js"
 
 /** What a stored value that no longer fits the reader's schema gives: a miss (default) or a SerializationError. */
 export type SchemaMismatchRule = "miss" | "fail"
@@ -29,6 +30,8 @@ export interface CoreSettings {
   readonly onSchemaMismatch: SchemaMismatchRule
   /** The cache-wide defaults of the resilience options (docs/resilience.md). */
   readonly resilience: ResilienceDefaults
+  /** How long a tag's invalidation time is kept in Redis (`tagRetention`). */
+  readonly tagRetentionMillis: number
 }
 
 /** Counters of one cache; L1's own counters live in the memory tier. */
@@ -125,6 +128,14 @@ export const makeCore = Effect.fnUntraced(function*(settings: CoreSettings) {
     counters,
     invalidation,
     guard: invalidation.guard,
+    tags: makeTags({
+      memory,
+      redis,
+      invalidation,
+      guard: invalidation.guard,
+      now: () => clock.currentTimeMillisUnsafe(),
+      retentionMillis: settings.tagRetentionMillis
+    }),
     // Read once: fixed for the life of the cache, and the L1 hit path must not look anything up.
     l1Always: redis === undefined || settings.enableL1,
     nanos,

@@ -34,7 +34,7 @@ export const LOCK_FALLBACK_POLL_MILLIS = 1_000
 
 /** The distributed lock of a cache's lookups. */
 export const makeDistributedLock = (core: CacheCore) => {
-  const { codec, events, invalidation, redis } = core
+  const { codec, events, invalidation, redis, tags } = core
   const fitSchema = makeSchemaFit(core)
   const lockKeyOf = (key: string) => `${redis?.keyPrefix ?? ""}${key}${LOCK_KEY_SUFFIX}`
 
@@ -81,9 +81,10 @@ export const makeDistributedLock = (core: CacheCore) => {
         if (read._tag !== "Hit") return Effect.succeed(Option.none())
         const decoded = codec.decodeSizedExit(key, read.bytes)
         if (Exit.isFailure(decoded)) return Effect.succeed(Option.none())
-        const { expiresAt, value } = decoded.value
+        const { expiresAt, tags: entryTags, value, writtenAt } = decoded.value
         if (expiresAt !== undefined && expiresAt <= core.clock.currentTimeMillisUnsafe()) return Effect.succeed(Option.none())
-        return fitSchema(key, value, schema)
+        return Effect.flatMap(tags.stillValid(entryTags, writtenAt), (valid) =>
+          valid ? fitSchema(key, value, schema) : Effect.succeed(Option.none()))
       }),
       Effect.orElseSucceed(Option.none)
     )

@@ -19,7 +19,7 @@ const NONE = Effect.succeed(Option.none<unknown>())
 
 /** The fail-safe of a cache. */
 export const makeFailSafe = (core: CacheCore) => {
-  const { codec, events, memory, redis } = core
+  const { codec, events, memory, redis, tags } = core
   const fitSchema = makeSchemaFit(core)
   // key -> until when a stale value served by fail-safe is served without a lookup
   const throttledUntil = new Map<string, number>()
@@ -31,7 +31,12 @@ export const makeFailSafe = (core: CacheCore) => {
       Effect.flatMap((read) => {
         if (read._tag !== "Hit") return NONE
         const decoded = codec.decodeSizedExit(key, read.bytes)
-        return Exit.isSuccess(decoded) ? fitSchema(key, decoded.value.value, schema) : NONE
+        if (Exit.isFailure(decoded)) return NONE
+        // A value its tags invalidated is not served, even stale: the invalidation says it is
+        // wrong, where an expiry only says it is old (docs/multi-key-and-tags.md).
+        const { tags: entryTags, value, writtenAt } = decoded.value
+        return Effect.flatMap(tags.stillValid(entryTags, writtenAt), (valid) =>
+          valid ? fitSchema(key, value, schema) : NONE)
       }),
       // a second failure proves nothing new: the caller gets the first one
       Effect.orElseSucceed(Option.none)

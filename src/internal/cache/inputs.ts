@@ -5,6 +5,7 @@
 import { Duration, Exit, Option } from "effect"
 import { CacheLimits } from "../../CacheOptions.js"
 import { validationError, type ValidationError, type ValidationIssue } from "../../errors.js"
+import { TAG_KEY_PREFIX } from "../coherence/tagSignals.js"
 
 // A lone surrogate has no UTF-8 form: Redis would get U+FFFD in its place, so two
 // different keys would become one Redis key while each L1 kept them apart.
@@ -23,9 +24,21 @@ export const keyShapeIssue = (key: unknown): ValidationIssue | undefined => {
   return undefined
 }
 
-/** Every rule of a key; `undefined` when it keeps them all. */
+// Tag timestamps live there (tags.ts): a user entry under it would be read as an invalidation.
+const TAG_KEY_RULE = `must not start with "${TAG_KEY_PREFIX}" (reserved for tag invalidation times)`
+
+/**
+ * Every rule of a key; `undefined` when it keeps them all. The reserved tag prefix is
+ * checked here, not in the shape rules: no such key ever reaches L1, so an L1 hit cannot
+ * be one, and the hit path keeps its one cheap check.
+ */
 export const keyIssue = (key: unknown): ValidationIssue | undefined =>
-  keyShapeIssue(key) ?? ((key as string).isWellFormed() ? undefined : { field: "key", value: shown(key as string), rule: WELL_FORMED_RULE })
+  keyShapeIssue(key) ??
+    (!(key as string).isWellFormed()
+      ? { field: "key", value: shown(key as string), rule: WELL_FORMED_RULE }
+      : (key as string).startsWith(TAG_KEY_PREFIX)
+      ? { field: "key", value: shown(key as string), rule: TAG_KEY_RULE }
+      : undefined)
 
 /** The failure for a key that breaks a rule. */
 export const keyError = (key: unknown, issue: ValidationIssue = keyIssue(key)!) =>

@@ -7,6 +7,7 @@ import type { CacheError } from "../../errors.js"
 import { matcher, toRedisMatch } from "../pattern.js"
 import type { CacheCore } from "./core.js"
 import { patternError, patternIssue } from "./inputs.js"
+import { tagsError, tagsIssue } from "./tags.js"
 
 /** `invalidatePattern` and `clear` of a cache. */
 export const makeInvalidation = (core: CacheCore) => {
@@ -69,4 +70,24 @@ export const makeInvalidation = (core: CacheCore) => {
   const clear: Effect.Effect<void, CacheError> = Effect.suspend(() => Effect.asVoid(removeMatching("", false, "clear")))
 
   return { invalidatePattern, clear }
+}
+
+/** `invalidateTags` of a cache: validated, then tags.ts does the work; traced and counted as an invalidation. */
+export const makeTagInvalidation = (core: CacheCore) => {
+  const { monitor, tags } = core
+  return Effect.fn("Cache.invalidateTags")(function*(names: ReadonlyArray<string>) {
+    const issue = tagsIssue(names, false)
+    if (issue !== undefined) return yield* Effect.fail(tagsError(issue))
+    const started = core.nanos()
+    yield* tags.invalidate(names).pipe(
+      Effect.mapError((error) => "_tag" in error ? error : core.replyError(error, `${names[0] ?? ""}`)),
+      Effect.tapError((error) => core.record("invalidate", "none", started, false, error._tag))
+    )
+    yield* monitor.recordInvalidation({
+      pattern: names.slice(0, 10).join(",") + (names.length > 10 ? ",..." : ""),
+      keysInvalidated: names.length,
+      durationMillis: Number(core.nanos() - started) / 1e6,
+      invalidationType: "tags"
+    })
+  })
 }

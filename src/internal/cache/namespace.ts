@@ -26,7 +26,7 @@ const nameIssue = (name: unknown) => {
 }
 
 /**
- * The view of `parent` under `name`: key `k` is the parent's `<name>:k`. `clear` removes
+ * The view of `parent` under `name`: key `k` is the parent's `<name>:k`, tag `t` its `<name>:t`. `clear` removes
  * `<name>:*` only; a literal pattern matches keys under the namespace whose rest contains it,
  * a glob is matched against the rest. Status, counters, callbacks and events are the
  * parent's (events name the full key).
@@ -36,11 +36,17 @@ export const namespaced = (parent: CacheService, name: string): Effect.Effect<Ca
   if (issue !== undefined) return Exit.fail(validationError([issue], { subject: "Invalid namespace" }))
   const prefix = name + SEPARATOR
   const globPrefix = escapeGlob(prefix)
+  // Tags are the namespace's own too: tag `t` here is the parent's `<name>:t`. A tag that is
+  // not a string is passed on unchanged, for the parent to refuse.
+  const scoped = (tag: unknown) => typeof tag === "string" ? prefix + tag : tag as string
+  const scopedTags = <O extends { readonly tags?: ReadonlyArray<string> }>(options: O | undefined): O | undefined =>
+    options?.tags === undefined || !Array.isArray(options.tags) ? options : { ...options, tags: options.tags.map(scoped) }
   const view: CacheService = {
     get: ((key: string, schema?: never) =>
       schema === undefined ? parent.get(prefix + key) : parent.get(prefix + key, schema)) as CacheService["get"],
-    set: (key, value, options) => parent.set(prefix + key, value, options),
-    getOrSet: (key, lookup, options) => parent.getOrSet(prefix + key, lookup, options),
+    set: (key, value, options) => parent.set(prefix + key, value, scopedTags(options)),
+    getOrSet: (key, lookup, options) => parent.getOrSet(prefix + key, lookup, scopedTags(options)),
+    invalidateTags: (tags) => parent.invalidateTags(Array.isArray(tags) ? tags.map(scoped) : tags),
     delete: (key) => parent.delete(prefix + key),
     exists: (key) => parent.exists(prefix + key),
     ttl: (key) => parent.ttl(prefix + key),

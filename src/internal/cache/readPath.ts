@@ -3,6 +3,7 @@
  * refills L1 and counts synchronously), `exists` and `ttl`.
  */
 import { Duration, Effect, Exit, Option, type Schema } from "effect"
+import type { Decoded } from "../../codec/Codec.js"
 import type { CacheError } from "../../errors.js"
 import type { RedisRead, RedisTier } from "../../tiers/RedisTier.js"
 import { spanAttributes } from "../../monitoring/Tracing.js"
@@ -21,7 +22,7 @@ const lookupAttributes = (found: Option.Option<unknown>) => Option.isSome(found)
 
 /** The read operations of a cache. */
 export const makeReadPath = (core: CacheCore) => {
-  const { codec, counters, events, guard, invalidation, memory, monitor, redis, settings, tracing } = core
+  const { codec, counters, events, guard, invalidation, memory, monitor, redis, settings, tags, tracing } = core
   const { cacheName, enableL1 } = settings
   const fitSchema = makeSchemaFit(core)
   // Samples of work that takes no measurable time: allocated once, not per call.
@@ -43,10 +44,20 @@ export const makeReadPath = (core: CacheCore) => {
   // kept. The expiry is the writer's wall clock: clock skew between the instances moves the
   // copy's end by as much, and never past the entry's own TTL after its write time.
   const { staleForMillis } = settings.resilience
-  const refill = (key: string, value: unknown, size: number, ttlMillis: number, staleMillis: number, stamp: number) => {
+  const refill = (
+    key: string,
+    value: unknown,
+    size: number,
+    ttlMillis: number,
+    staleMillis: number,
+    stamp: number,
+    entryTags: ReadonlyArray<string> | undefined
+  ) => {
     // L1 never takes a value that a write or an invalidation made stale while the read was in flight.
     if (ttlMillis > 0 && invalidation.linked() && guard.mayRefill(key, stamp)) {
       memory.set(key, value, size, ttlMillis, staleMillis)
+      // a tagged L1 copy is evicted when one of its tags is invalidated (no check on the hit path)
+      tags.remember(key, entryTags)
     }
   }
 
@@ -57,12 +68,15 @@ export const makeReadPath = (core: CacheCore) => {
     key: string,
     value: unknown,
     size: number,
-    stamp: number
+    stamp: number,
+    entryTags: ReadonlyArray<string> | undefined
   ): Effect.Effect<void> =>
     Effect.match(tier.pttl(key), {
       onFailure: () => undefined,
       onSuccess: (remaining) => {
-        if (remaining !== undefined && Option.isSome(remaining)) refill(key, value, size, remaining.value, 0, stamp)
+        if (remaining !== undefined && Option.isSome(remaining)) {
+          refill(key, value, size, remaining.value, 0, stamp, entryTags)
+        }
       }
     })
 
@@ -85,19 +99,40 @@ export const makeReadPath = (core: CacheCore) => {
         core.recordThen(Exit.failCause(decoded.cause), "get", "none", started, false, "SerializationError")
       )
     }
-    const { expiresAt, size, value, writtenAt } = decoded.value
+    const { expiresAt, tags: entryTags } = decoded.value
     // An entry kept past its TTL for fail-safe (staleFor) is a miss: only getOrSet serves it.
     const freshMillis = expiresAt === undefined ? Infinity : expiresAt - core.clock.currentTimeMillisUnsafe()
-    if (!(freshMillis > 0)) {
-      counters.misses++
-      return core.recordThen(miss(key), "get", "miss", started, true)
-    }
+    if (!(freshMillis > 0)) return missAfterRead(key, started)
+    if (entryTags === undefined) return served(tier, decoded.value, key, schema, started, stamp, freshMillis)
+    // An entry with tags is a miss once one of them was invalidated after it was written.
+    const verdict = tags.verdict(entryTags, decoded.value.writtenAt)
+    if (verdict === true) return served(tier, decoded.value, key, schema, started, stamp, freshMillis)
+    if (verdict === false) return missAfterRead(key, started)
+    return Effect.flatMap(verdict, (valid) =>
+      valid ? served(tier, decoded.value, key, schema, started, stamp, freshMillis) : missAfterRead(key, started))
+  }
+
+  const missAfterRead = (key: string, started: bigint) => {
+    counters.misses++
+    return core.recordThen(miss(key), "get", "miss", started, true)
+  }
+
+  const served = (
+    tier: RedisTier["Service"],
+    decoded: Decoded,
+    key: string,
+    schema: AnySchema,
+    started: bigint,
+    stamp: number,
+    freshMillis: number
+  ): Effect.Effect<Option.Option<unknown>, CacheError> => {
+    const { expiresAt, size, value, writtenAt } = decoded
     counters.l2Hits++
     const answer = core.recordThen(hit(key, value, schema, "l2"), "get", "l2", started, true)
     if (!enableL1) return answer
-    if (expiresAt === undefined) return Effect.andThen(refillFromPttl(tier, key, value, size, stamp), answer)
+    if (expiresAt === undefined) return Effect.andThen(refillFromPttl(tier, key, value, size, stamp, decoded.tags), answer)
     const entryTtl = writtenAt === undefined ? freshMillis : expiresAt - writtenAt
-    refill(key, value, size, Math.min(freshMillis, entryTtl), staleForMillis, stamp)
+    refill(key, value, size, Math.min(freshMillis, entryTtl), staleForMillis, stamp, decoded.tags)
     return answer
   }
 

@@ -69,7 +69,8 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
       ...(ttl === undefined || typeof ttl === "function" ? {} : { ttl }),
       ...(options?.ttlJitter === undefined ? {} : { ttlJitter: options.ttlJitter }),
       ...(staleMillis === undefined ? {} : { staleFor: staleMillis }),
-      ...(schema === undefined ? {} : { schema })
+      ...(schema === undefined ? {} : { schema }),
+      ...(options?.tags === undefined ? {} : { tags: options.tags })
     }
     const optionsFor = (value: A): SetOptions => typeof ttl === "function" ? { ...setOptions, ttl: ttl(value) } : setOptions
     const store = (value: A) => {

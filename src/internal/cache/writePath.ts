@@ -9,10 +9,11 @@ import type { CacheCore } from "./core.js"
 import { keyError, keyIssue, undefinedValueError } from "./inputs.js"
 import { encodeMetaOf, jitteredTtlOf, staleMillisOf } from "./lifetime.js"
 import { schemaEncoder, schemaFailure } from "./schemas.js"
+import { tagsError, tagsIssue } from "./tags.js"
 
 /** The write operations of a cache. */
 export const makeWritePath = (core: CacheCore) => {
-  const { codec, counters, events, guard, invalidation, memory, monitor, redis, settings } = core
+  const { codec, counters, events, guard, invalidation, memory, monitor, redis, settings, tags } = core
   const { cacheName, defaultTtlMillis, enableL1 } = settings
   const memorySet = { operation: "set", tier: "none", durationMillis: 0, success: true, cacheName } as const
 
@@ -21,24 +22,39 @@ export const makeWritePath = (core: CacheCore) => {
     return events.isActive() ? events.emit({ _tag: "SetSuccess", key, value, ttlMillis }) : Effect.void
   }
 
-  const setInMemory = (key: string, value: unknown, ttlMillis: number, staleMillis: number) =>
+  const setInMemory = (
+    key: string,
+    value: unknown,
+    ttlMillis: number,
+    staleMillis: number,
+    entryTags: ReadonlyArray<string> | undefined
+  ) =>
     codec.measure(key, value).pipe(
       Effect.tapError(() => core.countSerializationError("encode")),
       Effect.flatMap((weight) => {
         memory.set(key, value, weight, ttlMillis, staleMillis)
+        tags.remember(key, entryTags)
         return Effect.andThen(monitor.recordOperation(memorySet), afterSet(key, value, ttlMillis))
       })
     )
 
   // Encodes now, then one write whose continuation answers with an Exit unless a listener
   // or a slow-operation log has work to run. The span covers the round trip.
-  const setInRedis = (tier: RedisTier["Service"], key: string, value: unknown, ttlMillis: number, staleMillis: number) => {
+  const setInRedis = (
+    tier: RedisTier["Service"],
+    key: string,
+    value: unknown,
+    ttlMillis: number,
+    staleMillis: number,
+    entryTags: ReadonlyArray<string> | undefined
+  ) => {
     const started = core.nanos()
     // Taken after set's own touch: a change of the key seen after it (another instance's
     // write reported before our reply arrived, a concurrent set here) keeps our value out of L1.
     const stamp = guard.stamp()
     const writtenAt = core.clock.currentTimeMillisUnsafe()
-    const encoded = codec.encodeExit(key, value, encodeMetaOf(writtenAt, ttlMillis))
+    const meta = encodeMetaOf(writtenAt, ttlMillis)
+    const encoded = codec.encodeExit(key, value, entryTags === undefined ? meta : { ...meta, tags: entryTags })
     if (Exit.isFailure(encoded)) {
       return Effect.andThen(
         core.countSerializationError("encode"),
@@ -55,8 +71,10 @@ export const makeWritePath = (core: CacheCore) => {
       onSuccess: (outcome) => {
         // While the invalidation link is down, L1 keeps nothing that another instance could change unseen.
         const keep = outcome === "queued" || (enableL1 && invalidation.linked() && guard.mayRefill(key, stamp))
-        if (keep) memory.set(key, value, size, ttlMillis, staleMillis)
-        else memory.delete(key)
+        if (keep) {
+          memory.set(key, value, size, ttlMillis, staleMillis)
+          tags.remember(key, entryTags)
+        } else memory.delete(key)
         // A queued write is announced when it is replayed.
         if (outcome === "stored") invalidation.announce({ _tag: "Keys", keys: [key] })
         return core.recordThen(afterSet(key, value, ttlMillis), "set", "none", started, true)
@@ -76,6 +94,13 @@ export const makeWritePath = (core: CacheCore) => {
       const staleMillis = staleMillisOf(key, options, settings.resilience)
       if (typeof staleMillis !== "number") return Exit.fail(staleMillis)
       if (input === undefined) return undefinedValueError(key)
+      let entryTags: ReadonlyArray<string> | undefined
+      if (options?.tags !== undefined) {
+        const issue = tagsIssue(options.tags, true)
+        if (issue !== undefined) return Exit.fail(tagsError(issue, key))
+        // A copy: the L1 index keeps it, and the caller may reuse its array.
+        if (options.tags.length > 0) entryTags = options.tags.slice()
+      }
       guard.touch(key)
       let value: unknown = input
       if (options?.schema !== undefined) {
@@ -86,8 +111,8 @@ export const makeWritePath = (core: CacheCore) => {
         value = encoded.value
       }
       return redis === undefined
-        ? setInMemory(key, value, ttlMillis, staleMillis)
-        : setInRedis(redis, key, value, ttlMillis, staleMillis)
+        ? setInMemory(key, value, ttlMillis, staleMillis, entryTags)
+        : setInRedis(redis, key, value, ttlMillis, staleMillis, entryTags)
     })
 
   const remove = (key: string): Effect.Effect<boolean, CacheError> =>

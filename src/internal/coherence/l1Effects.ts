@@ -10,6 +10,7 @@ import type { MemoryTier } from "../../tiers/MemoryTier.js"
 import { matcher } from "../pattern.js"
 import type { KeyWaiters } from "./keyWaiters.js"
 import type { RefillGuard } from "./refillGuard.js"
+import { isTagKey, TAG_KEY_PREFIX, type TagSignals } from "./tagSignals.js"
 
 /** The services an invalidation acts on. */
 export interface L1Parts {
@@ -19,6 +20,8 @@ export interface L1Parts {
   readonly monitor: Option.Option<CacheMonitor["Service"]>
   /** Distributed-lock waiters, woken by the changes and flushes of their keys. */
   readonly waiters: KeyWaiters
+  /** The cache's tag listener: told of tag timestamps that changed, and of flushes. */
+  readonly tags: TagSignals
 }
 
 /** Why L1 is flushed: the metric attribute, and the text of the event and the status. */
@@ -59,7 +62,7 @@ interface Draining {
 
 /** The L1 side of a link, with its counters. */
 export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: () => number) {
-  const { events, guard, memory, monitor, waiters } = parts
+  const { events, guard, memory, monitor, tags, waiters } = parts
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
   let pending: PendingKeys = NOTHING_PENDING
   let invalidationsReceived = 0
@@ -76,6 +79,7 @@ export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: ()
   const flush = (cause: FlushCause) => {
     guard.touchAll()
     waiters.wakeAll()
+    tags.flushed()
     const entries = memory.stats().entries
     if (pending.size === 0) memory.clear()
     else memory.removeWhere((key) => !pending.has(key))
@@ -95,10 +99,18 @@ export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: ()
     emit({ _tag: "L1Invalidated", keys: count, mechanism })
   }
 
+  // A tag's timestamp changed: the entries carrying it go too (tags.ts), and no read in
+  // flight may refill one of them with what it read before the change.
+  const tagChanged = (key: string) => {
+    guard.touchAll()
+    tags.changed(key.slice(TAG_KEY_PREFIX.length))
+  }
+
   const evict = (key: string) => {
     guard.touch(key)
     memory.delete(key)
     waiters.wake(key)
+    if (isTagKey(key)) tagChanged(key)
   }
 
   // Evicts up to `budget` keys of `job`; how many items it took.
@@ -111,6 +123,7 @@ export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: ()
       if (key === undefined) continue
       memory.delete(key)
       waiters.wake(key)
+      if (isTagKey(key)) tagChanged(key)
       job.evicted++
     }
     return end - start

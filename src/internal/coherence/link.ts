@@ -169,6 +169,7 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
     mechanism: options.mechanism,
     guard: parts.guard,
     waiters: parts.waiters,
+    tags: parts.tags,
     linked: () => linked,
     connected: (client, pending) =>
       Effect.suspend(() => {
