@@ -5,6 +5,7 @@
  */
 import { Effect, Exit } from "effect"
 import type { CacheService } from "../../Cache.js"
+import { makeResolver } from "./resolver.js"
 import { validationError, type ValidationError } from "../../errors.js"
 import { escapeGlob } from "../pattern.js"
 import { patternError, patternIssue } from "./inputs.js"
@@ -36,12 +37,31 @@ export const namespaced = (parent: CacheService, name: string): Effect.Effect<Ca
   if (issue !== undefined) return Exit.fail(validationError([issue], { subject: "Invalid namespace" }))
   const prefix = name + SEPARATOR
   const globPrefix = escapeGlob(prefix)
+  // What is not a key (or not an array of them) is passed as it is, for the parent to refuse.
+  const prefixedAll = (keys: ReadonlyArray<string>) => Array.isArray(keys) ? keys.map((key) => typeof key === "string" ? prefix + key : key) : keys
   const view: CacheService = {
     get: ((key: string, schema?: never) =>
       schema === undefined ? parent.get(prefix + key) : parent.get(prefix + key, schema)) as CacheService["get"],
     set: (key, value, options) => parent.set(prefix + key, value, options),
     getOrSet: (key, lookup, options) => parent.getOrSet(prefix + key, lookup, options),
     delete: (key) => parent.delete(prefix + key),
+    getMany: ((keys: ReadonlyArray<string>, schema?: never) =>
+      parent.getMany(prefixedAll(keys), schema as never)) as CacheService["getMany"],
+    setMany: (entries, options) =>
+      parent.setMany(Array.isArray(entries) ? entries.map((entry) => typeof entry?.key === "string" ? { ...entry, key: prefix + entry.key } : entry) : entries, options),
+    deleteMany: (keys) => parent.deleteMany(prefixedAll(keys)),
+    // lookupMany sees the keys as the caller gave them, and answers them so.
+    getOrSetMany: (keys, lookupMany, options) =>
+      parent.getOrSetMany(
+        prefixedAll(keys),
+        (missing) =>
+          Effect.map(
+            lookupMany(missing.map((key) => key.slice(prefix.length)) as unknown as typeof missing),
+            (answer) => Array.from(answer, ([key, value]) => [prefix + key, value] as const)
+          ),
+        options
+      ),
+    resolver: (options) => makeResolver(view)(options),
     exists: (key) => parent.exists(prefix + key),
     ttl: (key) => parent.ttl(prefix + key),
     clear: Effect.asVoid(parent.invalidatePattern(`${globPrefix}*`, { glob: true })),
