@@ -14,7 +14,8 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, Option, Schedule, type Schema, type Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, type Request, type RequestResolver, Schedule, type Schema, type Stream } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import { CacheLimits, MemoryCacheOptions, RedisCacheOptions, validateOptions, validateTopology } from "./CacheOptions.js"
 import { l1InvalidationOf, primaryUrl, securityUrlOf, topologyOf } from "./tiers/RedisTopology.js"
 import { Codec } from "./codec/Codec.js"
@@ -27,6 +28,8 @@ import { CacheMonitor } from "./monitoring/CacheMonitor.js"
 import { type CoreSettings, makeCore, type SchemaMismatchRule } from "./internal/cache/core.js"
 import { makeInvalidation, makeTagInvalidation } from "./internal/cache/invalidation.js"
 import { registerL1Peek } from "./internal/cache/l1Peek.js"
+import { makeMultiKey } from "./internal/cache/multiKey.js"
+import { makeResolver } from "./internal/cache/resolver.js"
 import { namespaced } from "./internal/cache/namespace.js"
 import { makeReadPath } from "./internal/cache/readPath.js"
 import { makeSingleFlight } from "./internal/cache/singleFlight.js"
@@ -102,6 +105,48 @@ export interface GetOrSetOptions<A> {
   /** Tags of the stored value (see `SetOptions.tags`). */
   readonly tags?: ReadonlyArray<string>
 }
+
+/**
+ * One entry of `Cache.setMany`: a key, its value and, over the call's options, its own.
+ *
+ * @since 0.1.0
+ */
+export interface SetManyEntry {
+  readonly key: string
+  readonly value: unknown
+  /** This entry's options; each one given here replaces the call's. */
+  readonly options?: SetOptions
+}
+
+/**
+ * Options of `Cache.getOrSetMany`: those of `getOrSet` that shape what is stored. The
+ * per-key resilience options do not apply to a batch lookup (docs/multi-key-and-tags.md).
+ *
+ * @since 0.1.0
+ */
+export type GetOrSetManyOptions<A> = Pick<GetOrSetOptions<A>, "ttl" | "ttlJitter" | "staleFor" | "schema">
+
+/**
+ * Options of `Cache.resolver`: the cache key of a request, the batch lookup of the
+ * requests whose keys the cache does not have, and the error of a request the lookup
+ * did not answer. The request's error type must include `CacheError`.
+ *
+ * @since 0.1.0
+ */
+export interface CacheResolverOptions<Req extends Request.Any, R = never> {
+  readonly key: (request: Req) => string
+  /** One call per batch, with the requests missing in both tiers; answers `[key, value]` pairs (a `Map` is one). */
+  readonly lookupMany: (
+    requests: NonEmptyReadonlyArray<Req>
+  ) => Effect.Effect<Iterable<readonly [string, Request.Success<Req>]>, Request.Error<Req>, R>
+  /** The failure of a request whose key the lookup did not answer (nothing is stored for it). */
+  readonly onMissing: (request: Req) => Request.Error<Req>
+  readonly options?: GetOrSetManyOptions<Request.Success<Req>>
+}
+
+/** A resolver's requests fail with the cache's errors too: their error type must admit them. */
+type AdmitsCacheErrors<Req extends Request.Any> = [CacheError] extends [Request.Error<Req>] ? unknown
+  : { readonly "the request's error type must include CacheError": never }
 
 /**
  * Where a cache stands: its mode, the last connection error (never with a
@@ -191,6 +236,39 @@ export interface CacheService {
   ) => Effect.Effect<A, E | CacheError, R>
   /** Removes a key from both tiers; whether it existed in either. */
   readonly delete: (key: string) => Effect.Effect<boolean, CacheError>
+  /**
+   * Reads many keys: L1 first, then the rest from Redis in batched commands. The answer
+   * is in key order, one `Option` per key (a key given twice is read once, answered twice).
+   * Fails with the first error in key order, after every read has finished.
+   */
+  readonly getMany: {
+    (keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError>
+    <A, I>(keys: ReadonlyArray<string>, schema: Schema.Codec<A, I>): Effect.Effect<ReadonlyArray<Option.Option<A>>, CacheError>
+  }
+  /**
+   * Stores many values. Every entry is checked first (key, value, TTLs, schema,
+   * `maxValueBytes`): one bad entry fails the call and nothing is written.
+   */
+  readonly setMany: (entries: ReadonlyArray<SetManyEntry>, options?: SetOptions) => Effect.Effect<void, CacheError>
+  /** Removes many keys from both tiers; how many of them existed in either. */
+  readonly deleteMany: (keys: ReadonlyArray<string>) => Effect.Effect<number, CacheError>
+  /**
+   * Reads many keys, and calls `lookupMany` once with those missing in both tiers; stores
+   * and returns what it answers. A key it does not answer is `Option.none()` and is not
+   * stored. Single-flighted per key with concurrent `getOrSet` and `getOrSetMany` calls.
+   */
+  readonly getOrSetMany: <A, E, R>(
+    keys: ReadonlyArray<string>,
+    lookupMany: (missing: NonEmptyReadonlyArray<string>) => Effect.Effect<Iterable<readonly [string, A]>, E, R>,
+    options?: GetOrSetManyOptions<A>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<A>>, E | CacheError, R>
+  /**
+   * A `RequestResolver` whose batches go through `getOrSetMany`: `Effect.request` reads
+   * the cache first and looks up the misses of a batch in one call.
+   */
+  readonly resolver: <Req extends Request.Any, R = never>(
+    options: CacheResolverOptions<Req, R> & AdmitsCacheErrors<Req>
+  ) => Effect.Effect<RequestResolver.RequestResolver<Req>, never, R>
   /** Whether a key is present (L1, then Redis). */
   readonly exists: (key: string) => Effect.Effect<boolean, CacheError>
   /** The remaining time to live of a key. */
@@ -255,6 +333,37 @@ export class Cache extends Context.Service<Cache, CacheService>()("effect-redis-
   /** Removes a key; whether it existed. */
   static delete(key: string): Effect.Effect<boolean, CacheError, Cache> {
     return Cache.use((cache) => cache.delete(key))
+  }
+  /** Reads many keys, in key order. */
+  static getMany(keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError, Cache>
+  static getMany<A, I>(
+    keys: ReadonlyArray<string>,
+    schema: Schema.Codec<A, I>
+  ): Effect.Effect<ReadonlyArray<Option.Option<A>>, CacheError, Cache>
+  static getMany(keys: ReadonlyArray<string>, schema?: Schema.Codec<unknown, unknown>) {
+    return Cache.use((cache) => schema === undefined ? cache.getMany(keys) : cache.getMany(keys, schema))
+  }
+  /** Stores many values; nothing is written when an entry is invalid. */
+  static setMany(entries: ReadonlyArray<SetManyEntry>, options?: SetOptions): Effect.Effect<void, CacheError, Cache> {
+    return Cache.use((cache) => cache.setMany(entries, options))
+  }
+  /** Removes many keys; how many existed. */
+  static deleteMany(keys: ReadonlyArray<string>): Effect.Effect<number, CacheError, Cache> {
+    return Cache.use((cache) => cache.deleteMany(keys))
+  }
+  /** Reads many keys, looking up the missing ones in one call (single flight per key). */
+  static getOrSetMany<A, E, R>(
+    keys: ReadonlyArray<string>,
+    lookupMany: (missing: NonEmptyReadonlyArray<string>) => Effect.Effect<Iterable<readonly [string, A]>, E, R>,
+    options?: GetOrSetManyOptions<A>
+  ): Effect.Effect<ReadonlyArray<Option.Option<A>>, E | CacheError, R | Cache> {
+    return Cache.use((cache) => cache.getOrSetMany(keys, lookupMany, options))
+  }
+  /** A `RequestResolver` that answers through the cache (docs/multi-key-and-tags.md). */
+  static resolver<Req extends Request.Any, R = never>(
+    options: CacheResolverOptions<Req, R> & AdmitsCacheErrors<Req>
+  ): Effect.Effect<RequestResolver.RequestResolver<Req>, never, R | Cache> {
+    return Cache.use((cache) => cache.resolver(options))
   }
   /** Whether a key is present. */
   static exists(key: string): Effect.Effect<boolean, CacheError, Cache> {
@@ -515,13 +624,19 @@ const makeCache = Effect.fnUntraced(function*(settings: CoreSettings) {
   if (core.redis === undefined) yield* core.monitor.recordModeChange("Memory", "Memory", "start")
   const reads = makeReadPath(core)
   const writes = makeWritePath(core)
-  const { getOrSet } = makeSingleFlight(core, { get: reads.get, set: writes.set })
+  const { getOrSet, leaders } = makeSingleFlight(core, { get: reads.get, set: writes.set })
+  const multiKey = makeMultiKey(core, { get: reads.get, set: writes.set, delete: writes.delete, leaders })
   const service: CacheService = Cache.of({
     namespace: (name) => namespaced(service, name),
     get: reads.get as CacheService["get"],
     getOrSet,
     set: writes.set,
     delete: writes.delete,
+    getMany: multiKey.getMany as CacheService["getMany"],
+    setMany: multiKey.setMany,
+    deleteMany: multiKey.deleteMany,
+    getOrSetMany: multiKey.getOrSetMany,
+    resolver: (options) => makeResolver(service)(options),
     exists: reads.exists,
     ttl: reads.ttl,
     ...makeInvalidation(core),

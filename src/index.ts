@@ -6,12 +6,15 @@
  */
 export {
   Cache,
+  type CacheResolverOptions,
   type CacheService,
   type CacheStats,
   type CacheStatus,
   type ResilienceStats,
   defaultReconnectSchedule,
+  type GetOrSetManyOptions,
   type GetOrSetOptions,
+  type SetManyEntry,
   type SetOptions
 } from "./Cache.js"
 export * from "./CacheOptions.js"

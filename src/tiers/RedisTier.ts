@@ -317,8 +317,18 @@ for i, key in ipairs(KEYS) do
 end
 return out`
 
+// UNLINK for many keys in one command: per key, how many it removed (0 or 1), or the error that refused it.
+const REMOVE_MANY = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local reply = redis.pcall('UNLINK', key)
+  if type(reply) == 'table' and reply.err then out[i] = reply.err else out[i] = reply end
+end
+return out`
+
 interface ScriptCommands {
   writeMany(numKeys: number, ...args: Array<string | number | Buffer>): Promise<Array<number | string>>
+  removeMany(numKeys: number, ...keys: Array<string>): Promise<Array<number | string>>
 }
 
 // The part of ioredis' transaction type a batched read uses (its generated typings name
@@ -526,6 +536,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       target.defineCommand("setIfNotNewer", { numberOfKeys: 1, lua: SET_IF_NOT_NEWER })
       target.defineCommand("deleteIfNotNewer", { lua: DELETE_IF_NOT_NEWER })
       target.defineCommand("writeMany", { lua: WRITE_MANY })
+      target.defineCommand("removeMany", { lua: REMOVE_MANY })
     }
     return target as Redis & ReplayCommands & ScriptCommands
   }
@@ -1072,6 +1083,17 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // `undefined`: Redis could not be asked.
   const writes = batched<WriteRequest, "OK" | undefined>("SET", NOT_ASKED, (request) => request.fullKey, writeOne, writeMany)
 
+  // Deletes of one tick share a command too (deleteMany, or many concurrent deletes).
+  const removeOne = (target: Redis, fullKey: string): Promise<Exit.Exit<number | undefined, RedisReplyError>> =>
+    target.unlink(fullKey).then((removed) => Exit.succeed(removed), refusedBy("UNLINK"))
+  const removeMany = (target: Redis, fullKeys: Array<string>) =>
+    scripts(target).removeMany(fullKeys.length, ...fullKeys).then((replies) =>
+      replies.map((reply): Exit.Exit<number | undefined, RedisReplyError> =>
+        typeof reply === "number" ? Exit.succeed(reply) : Exit.fail(new RedisReplyError("UNLINK", String(reply)))
+      )
+    )
+  const removes = batched<string, number | undefined>("UNLINK", NOT_ASKED, (fullKey) => fullKey, removeOne, removeMany)
+
   return RedisTier.of({
     isConnected: () => mode === "Connected",
     read: (key, withTtl) => (withTtl ? readsWithTtl : readsWithoutTtl).request(prefixed(key)),
@@ -1092,7 +1114,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       )
     },
     remove: (key, at) =>
-      command("UNLINK", (target) => target.unlink(prefixed(key))).pipe(
+      removes.request(prefixed(key)).pipe(
         Effect.map((removed) => {
           if (removed !== undefined) {
             pending.delete(key)

@@ -5,6 +5,7 @@
  */
 import { Effect, Exit } from "effect"
 import type { CacheService } from "../../Cache.js"
+import { makeResolver } from "./resolver.js"
 import { validationError, type ValidationError } from "../../errors.js"
 import { escapeGlob } from "../pattern.js"
 import { patternError, patternIssue } from "./inputs.js"
@@ -41,6 +42,8 @@ export const namespaced = (parent: CacheService, name: string): Effect.Effect<Ca
   const scoped = (tag: unknown) => typeof tag === "string" ? prefix + tag : tag as string
   const scopedTags = <O extends { readonly tags?: ReadonlyArray<string> }>(options: O | undefined): O | undefined =>
     options?.tags === undefined || !Array.isArray(options.tags) ? options : { ...options, tags: options.tags.map(scoped) }
+  // What is not a key (or not an array of them) is passed as it is, for the parent to refuse.
+  const prefixedAll = (keys: ReadonlyArray<string>) => Array.isArray(keys) ? keys.map((key) => typeof key === "string" ? prefix + key : key) : keys
   const view: CacheService = {
     get: ((key: string, schema?: never) =>
       schema === undefined ? parent.get(prefix + key) : parent.get(prefix + key, schema)) as CacheService["get"],
@@ -48,6 +51,32 @@ export const namespaced = (parent: CacheService, name: string): Effect.Effect<Ca
     getOrSet: (key, lookup, options) => parent.getOrSet(prefix + key, lookup, scopedTags(options)),
     invalidateTags: (tags) => parent.invalidateTags(Array.isArray(tags) ? tags.map(scoped) : tags),
     delete: (key) => parent.delete(prefix + key),
+    getMany: ((keys: ReadonlyArray<string>, schema?: never) =>
+      parent.getMany(prefixedAll(keys), schema as never)) as CacheService["getMany"],
+    setMany: (entries, options) =>
+      parent.setMany(
+        Array.isArray(entries)
+          ? entries.map((entry) =>
+            typeof entry?.key === "string"
+              ? { ...entry, key: prefix + entry.key, ...(entry.options === undefined ? {} : { options: scopedTags(entry.options) }) }
+              : entry
+          )
+          : entries,
+        scopedTags(options)
+      ),
+    deleteMany: (keys) => parent.deleteMany(prefixedAll(keys)),
+    // lookupMany sees the keys as the caller gave them, and answers them so.
+    getOrSetMany: (keys, lookupMany, options) =>
+      parent.getOrSetMany(
+        prefixedAll(keys),
+        (missing) =>
+          Effect.map(
+            lookupMany(missing.map((key) => key.slice(prefix.length)) as unknown as typeof missing),
+            (answer) => Array.from(answer, ([key, value]) => [prefix + key, value] as const)
+          ),
+        options
+      ),
+    resolver: (options) => makeResolver(view)(options),
     exists: (key) => parent.exists(prefix + key),
     ttl: (key) => parent.ttl(prefix + key),
     clear: Effect.asVoid(parent.invalidatePattern(`${globPrefix}*`, { glob: true })),

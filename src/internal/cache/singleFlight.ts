@@ -21,6 +21,15 @@ const missTtlWithSchema = (key: string) =>
 
 type AnySchema = Schema.Codec<unknown, unknown> | undefined
 
+/**
+ * What a `getOrSetMany` leader answers for a key its `lookupMany` did not return: a
+ * miss that is not stored. A `getOrSet` waiting on that key looks it up itself.
+ */
+export const ABSENT: unique symbol = Symbol.for("effect-redis-cache/ABSENT")
+
+/** The leaders of a cache's single flight, one per key being read or looked up. */
+export type Leaders = Map<string, Deferred.Deferred<unknown, unknown>>
+
 /** The read and write a single flight is made of. */
 export interface SingleFlightParts {
   readonly get: (key: string, schema?: AnySchema) => Effect.Effect<Option.Option<unknown>, CacheError>
@@ -34,7 +43,7 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
   // L1 answers without a round trip exactly when the read path would take it.
   const l1Serves = () => core.l1Always || redis?.isConnected() === false
   // One leader per key: later callers wait for its outcome.
-  const leaders = new Map<string, Deferred.Deferred<unknown, unknown>>()
+  const leaders: Leaders = new Map()
   const resilience = makeResilience(core)
 
   const lead = <A, E, R>(
@@ -132,7 +141,9 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
       // The leader was interrupted: its attempt proved nothing, so try again.
       Effect.catchCause((cause) =>
         Cause.hasInterruptsOnly(cause) ? getOrSet(key, lookup, options) : Effect.failCause(cause)
-      )
+      ),
+      // A getOrSetMany leader whose lookupMany did not have the key: this caller's lookup may.
+      Effect.flatMap((value) => (value as unknown) === ABSENT ? getOrSet(key, lookup, options) : Exit.succeed(value))
     )
 
   const getOrSet = <A, E, R>(
@@ -176,5 +187,6 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
     return lead(key, lookup, options, deferred, readFirst)
   }
 
-  return { getOrSet }
+  // getOrSetMany (multiKey.ts) shares the leaders: one lookup per key whichever call makes it.
+  return { getOrSet, leaders }
 }
