@@ -156,4 +156,37 @@ describe("L1 coherence on Redis Cluster (separate processes)", () => {
       yield* awaitLinked(b!, 20_000)
       yield* round(10)
     })), 120_000)
+
+  it.live("the master a subscriber is on killed (SIGKILL): it subscribes on another master, and B's L1 stays coherent after the failover", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* startRedisCluster({ replicas: 1 })
+      const [a, b] = yield* instances({ cluster: { nodes: cluster.urls } }, 2)
+      for (const key of keys) yield* a!.call("set", { key, value: 1 })
+      for (const key of keys) yield* holdsCopy(b!, key, 1)
+      const lists = yield* Effect.forEach(cluster.nodes, (node) => node.cli("CLIENT", "LIST"))
+      const victim = lists.findIndex((list) => list.includes(" name=effect-redis-cache:instance-1:invalidations "))
+      assert.isAtLeast(victim, 0, "B's subscriber is on a master")
+      const flushesBefore = (yield* workerStatus(b!)).invalidation.flushes
+      yield* cluster.nodes[victim]!.kill
+      // Its replica takes over once the other masters agree it failed (cluster-node-timeout 2 s).
+      yield* waitForClusterOk([
+        ...cluster.nodes.filter((_, i) => i !== victim),
+        ...cluster.replicas.map((replica) => replica.node)
+      ])
+      yield* pollUntil(
+        () => "B did not flush its L1 after losing its subscriber",
+        Effect.map(workerStatus(b!), ({ invalidation }) => invalidation.flushes > flushesBefore),
+        20_000
+      )
+      yield* awaitLinked(a!, 20_000)
+      yield* awaitLinked(b!, 20_000)
+      // A reconnection can precede the cluster's notice of the dead master (docs/topologies.md): A's
+      // first writes may be queued for replay, so B first waits for them to reach Redis.
+      for (const key of keys) yield* a!.call("set", { key, value: 2 })
+      for (const key of keys) yield* eventuallyReads(b!, key, { found: true, value: 2 }, 20_000)
+      for (const key of keys) yield* holdsCopy(b!, key, 2)
+      yield* awaitLinked(a!, 20_000)
+      for (const key of keys) yield* a!.call("set", { key, value: 3 })
+      for (const key of keys) yield* eventuallyReads(b!, key, { found: true, value: 3 })
+    })), 120_000)
 })
