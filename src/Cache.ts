@@ -134,6 +134,7 @@ export type GetOrSetManyOptions<A> = Pick<GetOrSetOptions<A>, "ttl" | "ttlJitter
  * @since 0.1.0
  */
 export interface CacheResolverOptions<Req extends Request.Any, R = never> {
+  /** The cache key of a request. */
   readonly key: (request: Req) => string
   /** One call per batch, with the requests missing in both tiers; answers `[key, value]` pairs (a `Map` is one). */
   readonly lookupMany: (
@@ -141,6 +142,7 @@ export interface CacheResolverOptions<Req extends Request.Any, R = never> {
   ) => Effect.Effect<Iterable<readonly [string, Request.Success<Req>]>, Request.Error<Req>, R>
   /** The failure of a request whose key the lookup did not answer (nothing is stored for it). */
   readonly onMissing: (request: Req) => Request.Error<Req>
+  /** The options of the `getOrSetMany` behind each batch. */
   readonly options?: GetOrSetManyOptions<Request.Success<Req>>
 }
 

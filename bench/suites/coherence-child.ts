@@ -2,8 +2,9 @@
  * The reading instance of the invalidation-lag row (spawned by coherence.ts): another
  * process with its own cache instance, as a second application server would be.
  *
- *   node --import tsx bench/suites/coherence-child.ts <redisUrl> <key>
+ *   node --import tsx bench/suites/coherence-child.ts <redisUrl | JSON cache options> <key>
  *
+ * (JSON options, `{"cluster":{"nodes":[...]}}`, for a topology other than one server.)
  * Prints `ready` once its invalidation link is up. Then, for each value the writer
  * stores under `key` (`{ i }`), it reads the key again each time its L1 is invalidated
  * (the `L1Invalidated` event; a busy read loop would take a whole core of a 2-vCPU machine
@@ -15,11 +16,12 @@
 import { Effect, Layer, ManagedRuntime, Option, References, Stream } from "effect"
 import { Cache } from "../lib/library.js"
 
-const [redisUrl = "", key = ""] = process.argv.slice(2)
+const [where = "", key = ""] = process.argv.slice(2)
+const connection = where.startsWith("{") ? JSON.parse(where) as { readonly cluster: { readonly nodes: readonly [string, ...Array<string>] } } : { redisUrl: where }
 // The benchmark holds our stdin: when it ends, so do we (this loop would otherwise run on).
 process.stdin.on("close", () => process.exit(0)).resume()
 const runtime = ManagedRuntime.make(
-  Cache.layerRedis({ redisUrl, keyPrefix: "bench:", cacheName: "bench-lag-reader", failOnConnectionError: true }).pipe(
+  Cache.layerRedis({ ...connection, keyPrefix: "bench:", cacheName: "bench-lag-reader", failOnConnectionError: true }).pipe(
     Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error"))
   )
 )

@@ -13,6 +13,7 @@ import type { CaseResult, Round } from "../lib/harness.js"
 import { expect, redisCache, runCase, type SuiteContext } from "../lib/suite.js"
 import { quantile } from "../lib/stats.js"
 import { makeValue } from "../lib/values.js"
+import { startRedisCluster } from "../../test/support/Cluster.js"
 
 const child = fileURLToPath(new URL("./coherence-child.ts", import.meta.url))
 const LAG_KEY = "lag:k"
@@ -23,13 +24,13 @@ const MASK = KEYS - 1
 const BATCH = 1000
 
 /** The reader process, and a way to wait for its next line. */
-const startReader = (redisUrl: string): Effect.Effect<{ readonly next: () => Promise<string> }, never, Scope.Scope> =>
+const startReader = (where: string): Effect.Effect<{ readonly next: () => Promise<string> }, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
       // The same Node and loader as this process (tsx's --import), free of this process's CPU pin:
       // pinned to the writer's core, the reader's V8 threads queued behind the writer's and made
       // most of the lag's p99 (docs/coherence.md).
-      const [command, args] = onEveryCpu(process.execPath, [...process.execArgv, child, redisUrl, LAG_KEY])
+      const [command, args] = onEveryCpu(process.execPath, [...process.execArgv, child, where, LAG_KEY])
       const reader: ChildProcess = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] })
       const lines: Array<string> = []
       const waiting: Array<(line: string) => void> = []
@@ -64,9 +65,17 @@ const awaitLine = (next: () => Promise<string>, kind: "seen" | "armed" | "ready"
  * the reader (B, holding the old value in L1) notes when it first reads the new value.
  * One write at a time; the lag is B's time minus A's, on the machine's wall clock.
  */
-const lagCase = (context: SuiteContext, writer: CacheService): Effect.Effect<CaseResult, never, Scope.Scope> =>
+const lagCase = (
+  context: SuiteContext,
+  writer: CacheService,
+  row: { readonly id: string; readonly label: string; readonly reader: string } = {
+    id: "coherence.lag",
+    label: "invalidation lag: A's set acknowledged -> B (other process, L1 copy) reads it; target p99 <= 5 ms",
+    reader: context.redisUrl
+  }
+): Effect.Effect<CaseResult, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { next } = yield* startReader(context.redisUrl)
+    const { next } = yield* startReader(row.reader)
     yield* awaitLine(next, "ready")
     const writes = context.quick ? LAG_WRITES.quick : LAG_WRITES.full
     const lags: Array<number> = []
@@ -83,8 +92,8 @@ const lagCase = (context: SuiteContext, writer: CacheService): Effect.Effect<Cas
     const sorted = Float64Array.from(lags).sort()
     const rate = (LAG_WARMUP + writes) / (elapsedMs / 1000)
     return {
-      id: "coherence.lag",
-      label: "invalidation lag: A's set acknowledged -> B (other process, L1 copy) reads it; target p99 <= 5 ms",
+      id: row.id,
+      label: row.label,
       size: "100B",
       opsPerSec: rate,
       roundOpsPerSec: [rate],
@@ -125,6 +134,18 @@ export const coherenceSuite = (context: SuiteContext): Effect.Effect<ReadonlyArr
     const lag = yield* Effect.scoped(lagCase(context, writer))
     context.onResult(lag)
     results.push(lag)
+    // The same on a 3-master Redis Cluster, where coherence is the bus (docs/coherence.md).
+    const clusterLag = yield* Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* startRedisCluster()
+      const clusterWriter = yield* redisCache(context, { cluster: { nodes: cluster.urls }, cacheName: "bench-lag-writer" })
+      return yield* lagCase(context, clusterWriter, {
+        id: "coherence.lag.cluster",
+        label: "invalidation lag on a 3-master cluster (the bus): A's set acknowledged -> B reads it",
+        reader: JSON.stringify({ cluster: { nodes: cluster.urls } })
+      })
+    }))
+    context.onResult(clusterLag)
+    results.push(clusterLag)
 
     const l1Options = { l1MaxEntries: 10_000, l1MaxBytes: 256 * 1024 * 1024 } as const
     const off = yield* redisCache(context, { ...l1Options, cacheName: "bench-l1-off", l1Invalidation: "off" })

@@ -30,6 +30,7 @@ import { makeTagSignals, type TagSignals } from "../internal/coherence/tagSignal
 import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { CacheMonitor } from "../monitoring/CacheMonitor.js"
 import { MemoryTier } from "../tiers/MemoryTier.js"
+import { type RedisTopology, standalone } from "../tiers/RedisTopology.js"
 
 /**
  * How a cache learns of changes made elsewhere.
@@ -108,6 +109,8 @@ export interface InvalidationService {
 export interface InvalidationOptions {
   readonly mechanism: InvalidationMechanism
   readonly redisUrl: string
+  /** The deployment the data connection talks to (default: one server at `redisUrl`); the subscriber follows it. */
+  readonly topology?: RedisTopology
   readonly security: Option.Option<SecurityConfig>
   readonly keyPrefix: string
   readonly cacheName: string
@@ -186,6 +189,7 @@ const make = (options: InvalidationOptions & { readonly mechanism: "tracking" | 
     const monitor = yield* Effect.serviceOption(CacheMonitor)
     return yield* makeLink({
       ...options,
+      topology: options.topology ?? standalone,
       commandTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout)),
       connectTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout)),
       pingInterval: Duration.fromInputUnsafe(options.pingInterval)

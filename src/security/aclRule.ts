@@ -81,12 +81,15 @@ export const cacheAclCommands: ReadonlyArray<string> = cacheAclCommandsFor("trac
 export const cacheAclRule = (options: {
   readonly prefix: string
   readonly select?: boolean
-  /** The cache's `l1Invalidation` (default `"tracking"`): which coherence commands and channel it needs. */
+  /**
+   * The cache's `l1Invalidation` (default `"tracking"`, and `"bus"` on a cluster, where tracking
+   * falls back to it): which coherence commands and channel it needs.
+   */
   readonly l1Invalidation?: "tracking" | "bus" | "off"
   /** A Redis Cluster: ioredis also reads the slot map (`CLUSTER SLOTS`) and checks `CLUSTER INFO` (docs/topologies.md). */
   readonly cluster?: boolean
 }): string => {
-  const mechanism = options.l1Invalidation ?? "tracking"
+  const mechanism = options.l1Invalidation ?? (options.cluster === true ? "bus" : "tracking")
   const channel = coherence[mechanism].channel(options.prefix)
   return [
     `~${options.prefix}*`,

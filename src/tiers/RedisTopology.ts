@@ -109,11 +109,12 @@ export const topologyOf = (options: TopologyOptions): RedisTopology => {
 }
 
 /**
- * The L1 invalidation mechanism in force, and why when it is not the one asked for:
- * server-assisted tracking follows one data connection to one server, so on a cluster
- * (a connection per master) and through Sentinel (the master moves) it is off for now, and
- * so is the bus, whose subscriber connects to `redisUrl` alone (it would not follow a failover),
- * and an L1 copy lives for its TTL (docs/topologies.md, "Known limits").
+ * The L1 invalidation mechanism in force, and why when it is not the one asked for.
+ * Through Sentinel both mechanisms work as on one server (the subscriber follows the master
+ * too). On a cluster `"tracking"` becomes `"bus"` (the bus over the cluster's pub/sub, which
+ * every node forwards to all nodes): server-assisted tracking is per node, and would need a
+ * tracked connection and a subscriber per master, re-made on every topology change
+ * (docs/coherence.md, "On Redis Cluster").
  *
  * @since 0.1.0
  */
@@ -121,12 +122,11 @@ export const l1InvalidationOf = (
   options: TopologyOptions
 ): { readonly mechanism: "tracking" | "bus" | "off"; readonly notice: string | undefined } => {
   const asked = options.l1Invalidation ?? "tracking"
-  const topology = topologyOf(options)
-  if (asked === "off" || topology._tag === "Standalone") return { mechanism: asked, notice: undefined }
+  if (asked !== "tracking" || topologyOf(options)._tag !== "Cluster") return { mechanism: asked, notice: undefined }
   return {
-    mechanism: "off",
-    notice: `l1Invalidation "${asked}" is not available on Redis ${topology._tag} yet: L1 copies live for their TTL ` +
-      `(l1Invalidation is "off"; see docs/topologies.md)`
+    mechanism: "bus",
+    notice: `l1Invalidation "tracking" is not available on Redis Cluster: L1 coherence uses the bus, which does not ` +
+      `see writes by other programs nor expiry in Redis (see docs/coherence.md)`
   }
 }
 

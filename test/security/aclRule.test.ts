@@ -97,7 +97,7 @@ describe("cacheAclRule allows every command the cache sends (real redis-server)"
         // (the security check's, tested in CacheSecurity.test.ts). The admin here sends none of them.
         const called = new Set(Array.from(stats.matchAll(/^cmdstat_(\S+?):calls=[1-9]/gm), (m) => m[1]!))
         assert.deepStrictEqual(cacheAclCommandsFor(server.l1Invalidation).filter((command) => command !== "ping" && !called.has(command)), [], stats)
-        // (and the notice of a topology where l1Invalidation is not available yet)
+        // (and the notice of the fallback from tracking to the bus on a cluster)
         assert.deepStrictEqual(warnings.filter((line) => !line.includes("memory-only") && !line.includes("is not available on Redis")), [])
       }).pipe(Effect.provide(Logger.layer([logger])))
     })

@@ -9,6 +9,8 @@ import type { Redis } from "ioredis"
 import { randomBytes } from "node:crypto"
 import type { InvalidationService, InvalidationStatus } from "../../coherence/Invalidation.js"
 import { redisConnectionOptions } from "../../security/connectionOptions.js"
+import { serverIdOf } from "./serverId.js"
+import { subscriberTarget } from "./subscriberTarget.js"
 import { BUS_VERSION } from "./busMessage.js"
 import { type L1Parts, makeL1Effects } from "./l1Effects.js"
 import { makePublisher } from "./publisher.js"
@@ -30,12 +32,18 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
   const l1 = yield* makeL1Effects(parts, now)
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
   const layerScope = yield* Effect.scope
-  const settings = yield* Effect.orDie(redisConnectionOptions(options.redisUrl, options.security))
-  const subscriberOptions = {
-    redisUrl: options.redisUrl,
-    settings: { ...settings, connectTimeout: options.connectTimeoutMillis },
+  const topology = options.topology
+  // A cluster's nodes share the credentials and TLS of its first URL, as in the tier.
+  const settingsUrl = topology._tag === "Cluster" ? topology.nodes[0]! : options.redisUrl
+  const settings = yield* Effect.orDie(redisConnectionOptions(settingsUrl, options.security))
+  const target = subscriberTarget(topology, settingsUrl, { ...settings, connectTimeout: options.connectTimeoutMillis }, {
     connectionName: `effect-redis-cache:${options.cacheName}:invalidations`,
-    commandTimeoutMillis: options.commandTimeoutMillis,
+    commandTimeout: options.commandTimeoutMillis,
+    protocol: 2
+  })
+  const subscriberOptions = {
+    connect: Effect.suspend(() => target.connect(dataClient)),
+    identifyServer: target.mayDiffer,
     pingInterval: options.pingInterval
   }
   const prefix = options.keyPrefix
@@ -76,6 +84,7 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
     const current = subscriber
     if (client === undefined || current === undefined) return false
     if (linked && (mechanism === "bus" || tracked?.redirect === current.id)) return true
+    if (target.mayDiffer && !(yield* onSameServer(client, current))) return false
     if (mechanism === "tracking") {
       const enabled = yield* Effect.result(enableTracking(client, current.id, prefix, tracked?.client === client))
       if (enabled._tag === "Failure") {
@@ -88,6 +97,17 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
     linked = true
     return true
   }))
+
+  // Through Sentinel both connections ask for the master and, around a failover, may be told
+  // different servers: tracking would redirect to a stranger's client id, and the bus would
+  // publish where it does not listen. The subscriber is then dropped, and the next one asks
+  // the Sentinels again (the data connection follows +switch-master by itself).
+  const onSameServer = (client: Redis, current: Subscriber) =>
+    Effect.map(Effect.result(serverIdOf(client)), (server) => {
+      if (server._tag === "Success" && server.success === current.server) return true
+      if (server._tag === "Success") runFork(current.close)
+      return false
+    })
 
   // The subscriber is gone: L1 stops taking copies at once. It is flushed when the data
   // connection still answers (others can write, and their changes would go unseen); when

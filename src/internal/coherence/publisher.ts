@@ -3,7 +3,10 @@
  * the clear) go out on the cache's channel. Changes made in one tick leave as one
  * message. A message that cannot be sent is kept (newest wins per key, bounded; past the
  * bound it becomes a clear) and sent when the data connection is back, so a change is
- * never announced silently lost.
+ * never announced silently lost. It is also sent again on the same connection after a pause
+ * (doubling, at most 10 s): on a cluster a publish can fail on one node (dying, or not yet
+ * known to be dead) while the cache's connection as a whole stays up, and nothing else would
+ * send the change before the next one.
  */
 import type { Effect } from "effect"
 import type { Redis } from "ioredis"
@@ -13,6 +16,9 @@ import { type BusChange, encodeBusMessage } from "./busMessage.js"
 const MAX_UNSENT_KEYS = 10_000
 /** Most keys in one message (a message stays well under a socket write). */
 const MAX_KEYS_PER_MESSAGE = 1_000
+/** The first and the longest pause before kept changes are sent again on the same connection. */
+const RETRY_FIRST_MS = 500
+const RETRY_MAX_MS = 10_000
 
 /** The publisher of one cache instance. */
 export interface Publisher {
@@ -37,6 +43,8 @@ export const makePublisher = (
   let others: Array<BusChange> = []
   let scheduled = false
   let overflowed = false
+  let retry: ReturnType<typeof setTimeout> | undefined
+  let retryMs = RETRY_FIRST_MS
 
   const keep = (change: BusChange) => {
     if (change._tag === "Keys") {
@@ -68,11 +76,25 @@ export const makePublisher = (
     overflowed = false
     const writtenAt = now()
     for (const change of batch) {
-      target.publish(channel, encodeBusMessage(change, writtenAt, instance)).catch((error: unknown) => {
+      target.publish(channel, encodeBusMessage(change, writtenAt, instance)).then(() => {
+        retryMs = RETRY_FIRST_MS
+      }, (error: unknown) => {
         keep(change)
         runFork(logFailure(error))
+        retryLater()
       })
     }
+  }
+
+  // One pending retry at a time; it only schedules a send, which finds what is kept then.
+  const retryLater = () => {
+    if (retry !== undefined) return
+    retry = setTimeout(() => {
+      retry = undefined
+      schedule()
+    }, retryMs)
+    retry.unref()
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS)
   }
 
   const schedule = () => {
