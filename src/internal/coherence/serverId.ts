@@ -5,8 +5,11 @@
  * through Sentinel the data connection and the subscriber each ask the Sentinels for the
  * master and may, around a failover, be told different servers.
  */
-import { Effect } from "effect"
+import { Data, Effect } from "effect"
 import type { Redis } from "ioredis"
+
+/** A server whose `INFO server` names no `run_id` (not a Redis the link can pair). */
+class UnknownServer extends Data.TaggedError("UnknownServer")<{ readonly reason: string }> {}
 
 /** The `run_id` of the server `connection` is on. */
 export const serverIdOf = (connection: Redis): Effect.Effect<string, unknown> =>
@@ -14,6 +17,6 @@ export const serverIdOf = (connection: Redis): Effect.Effect<string, unknown> =>
     Effect.tryPromise(() => connection.info("server")),
     (info) => {
       const runId = /^run_id:(\S+)/m.exec(info)?.[1]
-      return runId === undefined ? Effect.fail(new Error("INFO server has no run_id")) : Effect.succeed(runId)
+      return runId === undefined ? Effect.fail(new UnknownServer({ reason: "INFO server has no run_id" })) : Effect.succeed(runId)
     }
   )
