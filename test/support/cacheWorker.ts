@@ -37,6 +37,11 @@ interface Command {
   readonly sleepMs?: number
   /** getOrSetCounted: how many concurrent callers this process runs (default 1); the answer is the list of their answers. */
   readonly callers?: number
+  /**
+   * getOrSetCounted: negative caching (ms): the lookup answers `Option.some(value)`, or
+   * `Option.none()` when `value` is null, and each answer is sent as a {@link Found}.
+   */
+  readonly missTtl?: number
   /** setConcurrently: keys set at once (each to its own name), so they leave as one batched command. */
   readonly keys?: ReadonlyArray<string>
 }
@@ -57,6 +62,17 @@ const countedLookup = (command: Command) =>
     Effect.as(command.value)
   )
 
+// One caller of getOrSetCounted: with missTtl its lookup answers an Option, sent back as a Found.
+const countedCall = (cache: CacheService, command: Command): Effect.Effect<unknown, unknown> => {
+  const key = command.key ?? ""
+  if (command.missTtl === undefined) return cache.getOrSet(key, countedLookup(command))
+  const lookup = Effect.map(countedLookup(command), (value) => value === null ? Option.none() : Option.some(value))
+  return Effect.map(
+    cache.getOrSet(key, lookup, { missTtl: command.missTtl }),
+    (found) => Option.isSome(found) ? { found: true, value: found.value } : { found: false }
+  )
+}
+
 const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unknown> => {
   const key = command.key ?? ""
   switch (command.op) {
@@ -71,8 +87,8 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
       return cache.getOrSet(key, Effect.succeed(command.value))
     case "getOrSetCounted":
       return command.callers === undefined
-        ? cache.getOrSet(key, countedLookup(command))
-        : Effect.all(Array.from({ length: command.callers }, () => cache.getOrSet(key, countedLookup(command))), {
+        ? countedCall(cache, command)
+        : Effect.all(Array.from({ length: command.callers }, () => countedCall(cache, command)), {
           concurrency: "unbounded"
         })
     case "setConcurrently":

@@ -19,8 +19,8 @@ export const storedFormOf = (value: unknown): { readonly stored: unknown; readon
   return Option.isSome(value) ? { stored: value.value, negative: false } : { stored: NEGATIVE_ENTRY, negative: true }
 }
 
-/** A `getOrSet` answer as an `Option`: what the lookup gave, or a stored value or negative entry. */
-export const answerOf = (value: unknown): Option.Option<unknown> => {
-  if (Option.isOption(value)) return value
-  return isNegative(value) ? Option.none() : Option.some(value)
-}
+/**
+ * A `getOrSet` answer as an `Option`, from the stored form of the entry (a value or a
+ * negative entry), which is what every caller of the key's single flight receives.
+ */
+export const answerOf = (value: unknown): Option.Option<unknown> => isNegative(value) ? Option.none() : Option.some(value)

@@ -82,14 +82,19 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
       ...(options?.tags === undefined ? {} : { tags: options.tags })
     }
     const optionsFor = (value: A): SetOptions => typeof ttl === "function" ? { ...setOptions, ttl: ttl(value) } : setOptions
-    const store = (value: A) => {
-      if (options?.missTtl === undefined) return parts.set(key, value, optionsFor(value))
+    // The flight carries what is stored, whoever joins it: with missTtl that is the lookup's
+    // Option unwrapped (or the negative entry), which each missTtl caller turns back into an
+    // Option (getOrSet below), and which a caller without missTtl, or a getOrSetMany, gets as
+    // it would read it back.
+    const store = (value: A): Effect.Effect<A, CacheError> => {
+      if (options?.missTtl === undefined) return Effect.as(parts.set(key, value, optionsFor(value)), value)
       const { negative, stored } = storedFormOf(value)
-      return parts.set(key, stored, negative ? { ...setOptions, ttl: options.missTtl } : optionsFor(value))
+      const set = parts.set(key, stored, negative ? { ...setOptions, ttl: options.missTtl } : optionsFor(value))
+      return Effect.as(set, stored as A)
     }
     return lookup.pipe(
       // adaptive TTL: the value decides how long it lives
-      Effect.tap(store),
+      Effect.flatMap(store),
       // always a span: the user's lookup runs in it and may read it (logs, currentSpan)
       (self) =>
         Effect.withSpan(self, "Cache.getOrSet.lookup", {
@@ -140,10 +145,11 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
     (Deferred.await(leader) as Effect.Effect<A, E | CacheError>).pipe(
       // The leader was interrupted: its attempt proved nothing, so try again.
       Effect.catchCause((cause) =>
-        Cause.hasInterruptsOnly(cause) ? getOrSet(key, lookup, options) : Effect.failCause(cause)
+        Cause.hasInterruptsOnly(cause) ? flight(key, lookup, options) : Effect.failCause(cause)
       ),
       // A getOrSetMany leader whose lookupMany did not have the key: this caller's lookup may.
-      Effect.flatMap((value) => (value as unknown) === ABSENT ? getOrSet(key, lookup, options) : Exit.succeed(value))
+      // (flight, not getOrSet: the caller's getOrSet turns what it gets into an Option, once)
+      Effect.flatMap((value) => (value as unknown) === ABSENT ? flight(key, lookup, options) : Exit.succeed(value))
     )
 
   const getOrSet = <A, E, R>(
@@ -153,7 +159,7 @@ export const makeSingleFlight = (core: CacheCore, parts: SingleFlightParts) => {
   ): Effect.Effect<A, E | CacheError, R> => {
     if (options?.missTtl === undefined) return flight(key, lookup, options)
     if (options.schema !== undefined) return Exit.fail(missTtlWithSchema(key))
-    // negative caching: whatever answers (a stored value, a negative entry, the lookup) answers as an Option
+    // negative caching: the flight answers with the stored form (a value or a negative entry), as an Option here
     return Effect.map(flight(key, lookup, options), (value) => answerOf(value) as A)
   }
 
