@@ -247,8 +247,10 @@ interface ReplayTally {
   readonly refusals: Array<string>
 }
 
-/** What replaying one queued operation came to: 1 stored, 0 Redis holds newer, -1 expired, or refused alone. */
+/** What replaying one queued operation came to: 1 stored, 0 Redis holds newer, -1 expired, -2 superseded, or refused alone. */
 type ReplayOutcome = number | { readonly refused: string }
+
+const SUPERSEDED: Promise<ReplayOutcome> = Promise.resolve(-2)
 
 function* take<A>(items: Iterator<A>, count: number): Generator<A> {
   for (let i = 0; i < count; i++) {
@@ -637,7 +639,12 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     Effect.tryPromise({
       try: () => {
         const now = clock.currentTimeMillisUnsafe()
-        return Promise.all(batch.map(([key, operation]) => replayOne(commands, key, operation, now)))
+        // Decided as each is sent: an operation superseded since the batch was taken (a delete, a
+        // pattern delete, a newer write) is not replayed. One already sent is ahead of whatever
+        // supersedes it on the connection, so Redis applies the two in order.
+        return Promise.all(batch.map(([key, operation]) =>
+          pending.get(key) === operation ? replayOne(commands, key, operation, now) : SUPERSEDED
+        ))
       },
       catch: (cause) => new RedisFailure({ cause })
     }).pipe(Effect.map((results) =>
@@ -645,6 +652,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         // A newer operation on the key may have been queued, or written through, meanwhile.
         if (pending.get(key) === operation) pending.delete(key)
         const result = results[i]!
+        if (result === -2) return
         if (typeof result !== "number") {
           if (operation._tag === "Set" && isBulkRefusal(result.refused)) learnTooLarge(operation.bytes.byteLength)
           droppedWhileDegraded++
@@ -678,8 +686,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   // Replays what was queued while degraded. The cache is already Connected: writes made
   // meanwhile go straight to Redis, carry a later write time, and so win over any queued
-  // operation they race with. One the server refuses alone is dropped, counted and
-  // logged, and the rest goes on.
+  // operation they race with; deletes and pattern deletes made meanwhile take the queued
+  // writes they cover out of the queue as they are made (remove, removeMatching), and a
+  // batch sends only what is still queued. One the server refuses alone is dropped,
+  // counted and logged, and the rest goes on.
   const replay = (target: Redis) =>
     Effect.gen(function*() {
       const started = clock.currentTimeMillisUnsafe()
@@ -1114,16 +1124,18 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       )
     },
     remove: (key, at) =>
-      removes.request(prefixed(key)).pipe(
-        Effect.map((removed) => {
-          if (removed !== undefined) {
-            pending.delete(key)
-            return removed > 0
-          }
-          enqueue(key, { _tag: "Delete", at })
-          return undefined
-        })
-      ),
+      Effect.suspend(() => {
+        // Superseded now, not on the reply: a replay batch taken before the reply would
+        // otherwise send the queued write after the UNLINK, and bring the key back.
+        pending.delete(key)
+        return removes.request(prefixed(key)).pipe(
+          Effect.map((removed) => {
+            if (removed !== undefined) return removed > 0
+            enqueue(key, { _tag: "Delete", at })
+            return undefined
+          })
+        )
+      }),
     exists: (key) => command("EXISTS", (target) => target.exists(prefixed(key))).pipe(
       Effect.map((n) => n === undefined ? undefined : n > 0)
     ),
@@ -1133,6 +1145,12 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     removeMatching: (pattern, at) =>
       Effect.suspend(() => {
         let removed = 0
+        // Queued writes the pattern covers are superseded by it, now: a replay running while
+        // the SCAN walks would otherwise write them back behind it.
+        const matches = matcher(pattern, { glob: true })
+        for (const key of Array.from(pending.keys())) {
+          if (matches(options.keyPrefix + key) && !isTagKey(key)) pending.delete(key)
+        }
         return command("SCAN", (target) =>
           scanEverywhere(target, pattern, (keys) =>
             slotted(target, keys, (group) => target.unlink(...group)).then((counts) => {
@@ -1140,11 +1158,6 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
             })).then(() => removed)).pipe(
             Effect.map((done) => {
               if (done !== undefined) return removed
-              // Queued writes the pattern covers are superseded by it.
-              const matches = matcher(pattern, { glob: true })
-              for (const key of Array.from(pending.keys())) {
-                if (matches(options.keyPrefix + key) && !isTagKey(key)) pending.delete(key)
-              }
               // Too many distinct patterns to keep: one delete of the whole prefix, as of the latest,
               // covers them all. Invalidating more than asked only costs misses; less would serve stale values.
               const everything = `${escapeGlob(options.keyPrefix)}*`

@@ -25,6 +25,7 @@ interface Command {
     | "getOrSetCounted"
     | "setConcurrently"
     | "invalidateTags"
+    | "present"
   readonly key?: string
   readonly value?: unknown
   readonly ttl?: number
@@ -42,7 +43,7 @@ interface Command {
    * `Option.none()` when `value` is null, and each answer is sent as a {@link Found}.
    */
   readonly missTtl?: number
-  /** setConcurrently: keys set at once (each to its own name), so they leave as one batched command. */
+  /** setConcurrently: keys set at once (each to its own name), so they leave as one batched command; present: keys to read. */
   readonly keys?: ReadonlyArray<string>
 }
 
@@ -93,6 +94,8 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
         })
     case "setConcurrently":
       return Effect.forEach(command.keys ?? [], (each) => cache.set(each, each), { concurrency: "unbounded", discard: true })
+    case "present":
+      return Effect.map(cache.getMany(command.keys ?? []), (found) => (command.keys ?? []).filter((_, i) => Option.isSome(found[i]!)))
     case "delete":
       return cache.delete(key)
     case "clear":
