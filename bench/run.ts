@@ -4,7 +4,7 @@
  *
  *   npm run bench                      full run (about 2.5 minutes)
  *   npm run bench -- --quick           a short smoke run (rough numbers)
- *   npm run bench -- --only l1,redis   some suites: l1, redis, cluster, heap, coherence, codec, tags
+ *   npm run bench -- --only l1,redis   some suites: l1, redis, cluster, heap, coherence, codec, tags, lock
  *   npm run bench -- --sizes 2KB       some value sizes: 100B, 2KB, 50KB
  *   npm run bench -- --no-write        do not write bench/results/*.json
  *
@@ -22,11 +22,12 @@ import { codecSuite } from "./suites/codec.js"
 import { coherenceSuite } from "./suites/coherence.js"
 import { type HeapResult, heapSuite } from "./suites/heap.js"
 import { l1Suite } from "./suites/l1.js"
+import { type LockResult, lockSuite } from "./suites/lock.js"
 import { redisSuite } from "./suites/redis.js"
 import { tagsSuite } from "./suites/tags.js"
 import { jsonBytes, sizes as allSizes } from "./lib/values.js"
 
-const suiteNames = ["l1", "redis", "cluster", "heap", "coherence", "codec", "tags"] as const
+const suiteNames = ["l1", "redis", "cluster", "heap", "coherence", "codec", "tags", "lock"] as const
 type SuiteName = (typeof suiteNames)[number]
 
 interface Arguments {
@@ -128,6 +129,11 @@ const main = (args: Arguments) =>
       process.stderr.write("Tags: read cost with 0, 1 and 5 tags per entry\n")
       results.push(...yield* Effect.scoped(tagsSuite(context)))
     }
+    let lock: ReadonlyArray<LockResult> | undefined
+    if (args.suites.includes("lock")) {
+      process.stderr.write("One lookup across instances: 3 processes x 1,000 callers on one cold key, distributedLock on and off\n")
+      lock = yield* Effect.scoped(lockSuite(context))
+    }
     let heap: ReadonlyArray<HeapResult> | undefined
     if (args.suites.includes("heap")) {
       process.stderr.write("Heap per L1 entry\n")
@@ -140,7 +146,8 @@ const main = (args: Arguments) =>
       environment,
       plan,
       results,
-      heap
+      heap,
+      lock
     })
     process.stdout.write(`${renderReport(report)}\n`)
     const elapsed = ((Date.now() - startedAt.getTime()) / 1000).toFixed(0)

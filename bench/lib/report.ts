@@ -5,6 +5,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { HeapResult } from "../suites/heap.js"
+import type { LockResult } from "../suites/lock.js"
 import type { Environment } from "./environment.js"
 import type { CaseResult, Plan } from "./harness.js"
 
@@ -28,6 +29,8 @@ export interface RunReport {
   readonly plan: Plan
   readonly cases: ReadonlyArray<CaseRow>
   readonly heap: ReadonlyArray<HeapResult> | undefined
+  /** The `lock` suite's rows, when it ran. */
+  readonly lock?: ReadonlyArray<LockResult> | undefined
   readonly targets: ReadonlyArray<TargetCheck>
 }
 
@@ -86,7 +89,28 @@ export const buildReport = (
 
 const row = (cells: ReadonlyArray<string>) => `| ${cells.join(" | ")} |`
 
-/** The report as Markdown: environment, throughput table, heap table, targets. */
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? 0
+}
+
+// One cold key, several processes: lookup runs and the time until every caller was served.
+const renderLock = (rows: ReadonlyArray<LockResult>): Array<string> => [
+  "",
+  row(["one cold key, all callers at once", "lookup", "lookup runs, per round", "all served (median)", "all served, per round"]),
+  row(["---", "---:", "---", "---:", "---"]),
+  ...rows.map((lock) =>
+    row([
+      `${lock.processes} processes x ${lock.callersPerProcess.toLocaleString("en-US")} callers, distributedLock: ${lock.distributedLock}`,
+      `${lock.lookupMillis} ms`,
+      lock.lookupRuns.join(", "),
+      `${median(lock.allServedMillis).toFixed(0)} ms`,
+      lock.allServedMillis.map((ms) => `${ms.toFixed(0)} ms`).join(", ")
+    ])
+  )
+]
+
+/** The report as Markdown: environment, throughput table, heap table, lock table, targets. */
 export const renderReport = (report: RunReport): string => {
   const env = report.environment
   const lines: Array<string> = [
@@ -145,6 +169,7 @@ export const renderReport = (report: RunReport): string => {
       ]))
     }
   }
+  if (report.lock !== undefined) lines.push(...renderLock(report.lock))
   const missed = report.targets.filter((check) => !check.met)
   lines.push(
     "",
