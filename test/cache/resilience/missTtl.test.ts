@@ -105,6 +105,19 @@ describe("missTtl: callers that join a leader get what they would read back", ()
       })))
   }
 
+  it.effect("a follower whose leader is interrupted looks up itself and still answers one Option (memory layer)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cache = yield* memoryCache()
+      const options = { missTtl: "1 minute" } as const
+      const leader = yield* Effect.forkChild(cache.getOrSet("k", Effect.never, options), { startImmediately: true })
+      const follower = yield* Effect.forkChild(cache.getOrSet("k", Effect.succeed(Option.some("Ada")), options), {
+        startImmediately: true
+      })
+      yield* Fiber.interrupt(leader)
+      assert.deepStrictEqual(yield* Fiber.join(follower), Option.some("Ada"))
+      assert.deepStrictEqual(yield* cache.get("k"), Option.some("Ada"))
+    })))
+
   it.live("across processes with distributedLock: a waiter gets the Option the holder's lookup gave", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* startRedisServer()
