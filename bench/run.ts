@@ -70,6 +70,8 @@ const progress = (result: CaseResult) =>
     `  ${result.id.padEnd(28)} ${result.size.padEnd(5)} ${formatRate(result.opsPerSec).padStart(7)} ops/s  p50 ${
       formatMicros(result.p50Us).padStart(9)
     }  p99 ${formatMicros(result.p99Us).padStart(9)}${
+      result.p999Us === undefined ? "" : `  p99.9 ${formatMicros(result.p999Us).padStart(9)}`
+    }${
       result.redisCommandsPerOp === undefined || result.redisCpuUsPerOp === undefined
         ? ""
         : `  Redis ${formatCommands(result.redisCommandsPerOp)} cmds/op ${formatMicros(result.redisCpuUsPerOp)} CPU/op`

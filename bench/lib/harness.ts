@@ -41,8 +41,16 @@ export interface CaseSpec {
   readonly baseline?: string
   /** Issue 7's target for this case: the least ratio to its baseline that meets it. */
   readonly target?: number
+  /** Issue 20's latency targets: the most p50 and p99 may be, as multiples of the baseline's. */
+  readonly latencyTarget?: LatencyTarget
   /** Samples the Redis server the case talks to, so the result shows its commands and CPU per operation. */
   readonly server?: Effect.Effect<ServerSample>
+}
+
+/** Latency bounds relative to a baseline: this case's p50 and p99 over the baseline's. */
+export interface LatencyTarget {
+  readonly p50: number
+  readonly p99: number
 }
 
 /** How long to warm up and to measure, per case. */
@@ -62,11 +70,14 @@ export interface CaseResult {
   readonly roundOpsPerSec: ReadonlyArray<number>
   readonly p50Us: number
   readonly p99Us: number
+  /** The 99.9th percentile (over batches for batched latency kinds); absent in results written before it. */
+  readonly p999Us?: number
   readonly latency: LatencyKind
   readonly opsPerRound: number
   readonly rounds: number
   readonly baseline?: string
   readonly target?: number
+  readonly latencyTarget?: LatencyTarget
   /** Redis data commands per operation over the timed rounds (cases with a `server`). */
   readonly redisCommandsPerOp?: number
   /** Redis CPU time per operation over the timed rounds, microseconds (cases with a `server`). */
@@ -133,11 +144,13 @@ export const measure = (spec: CaseSpec, plan: Plan): Effect.Effect<CaseResult> =
       roundOpsPerSec: rates,
       p50Us: quantile(latencies, 0.5) * 1000,
       p99Us: quantile(latencies, 0.99) * 1000,
+      p999Us: quantile(latencies, 0.999) * 1000,
       latency: spec.latency,
       opsPerRound,
       rounds: plan.rounds,
       ...(spec.baseline === undefined ? {} : { baseline: spec.baseline }),
       ...(spec.target === undefined ? {} : { target: spec.target }),
+      ...(spec.latencyTarget === undefined ? {} : { latencyTarget: spec.latencyTarget }),
       ...server
     }
   })

@@ -18,8 +18,15 @@ export interface TargetCheck {
   readonly met: boolean
 }
 
-/** A case with its ratio to its baseline (when it has one). */
-export type CaseRow = CaseResult & { readonly ratio?: number }
+/**
+ * A case with its ratio to its baseline (when it has one): `ratio` of ops/s (higher is better),
+ * `p50Ratio` and `p99Ratio` of latencies (this case's over the baseline's: lower is better).
+ */
+export type CaseRow = CaseResult & {
+  readonly ratio?: number
+  readonly p50Ratio?: number
+  readonly p99Ratio?: number
+}
 
 /** Everything a run produced. */
 export interface RunReport {
@@ -49,22 +56,42 @@ export const formatMicros = (us: number): string =>
 /** `1.00`, `0.13`: commands per operation. */
 export const formatCommands = (perOp: number): string => perOp.toFixed(2)
 
-const ratioOf = (result: CaseResult, all: ReadonlyArray<CaseResult>): number | undefined => {
-  if (result.baseline === undefined) return undefined
-  const baseline = all.find((other) => other.id === result.baseline && other.size === result.size)
-  return baseline === undefined ? undefined : result.opsPerSec / baseline.opsPerSec
+const baselineOf = (result: CaseResult, all: ReadonlyArray<CaseResult>): CaseResult | undefined =>
+  result.baseline === undefined
+    ? undefined
+    : all.find((other) => other.id === result.baseline && other.size === result.size)
+
+const withRatios = (result: CaseResult, all: ReadonlyArray<CaseResult>): CaseRow => {
+  const baseline = baselineOf(result, all)
+  return baseline === undefined ? result : {
+    ...result,
+    ratio: result.opsPerSec / baseline.opsPerSec,
+    p50Ratio: result.p50Us / baseline.p50Us,
+    p99Ratio: result.p99Us / baseline.p99Us
+  }
+}
+
+const latencyChecks = (result: CaseRow): Array<TargetCheck> => {
+  const bound = result.latencyTarget
+  if (bound === undefined || result.p50Ratio === undefined || result.p99Ratio === undefined) return []
+  const check = (quantile: string, ratio: number, most: number): TargetCheck => ({
+    what: `${quantile} of ${result.label} vs ${result.baseline}`,
+    size: result.size,
+    ratio,
+    target: `<= ${most}`,
+    met: ratio <= most
+  })
+  return [check("p50", result.p50Ratio, bound.p50), check("p99", result.p99Ratio, bound.p99)]
 }
 
 /** Adds each case's ratio to its baseline and checks the targets. */
 export const buildReport = (
   options: Omit<RunReport, "cases" | "targets"> & { readonly results: ReadonlyArray<CaseResult> }
 ): RunReport => {
-  const cases = options.results.map((result): CaseRow => {
-    const ratio = ratioOf(result, options.results)
-    return ratio === undefined ? result : { ...result, ratio }
-  })
+  const cases = options.results.map((result) => withRatios(result, options.results))
   const targets: Array<TargetCheck> = []
   for (const result of cases) {
+    targets.push(...latencyChecks(result))
     if (result.target === undefined || result.ratio === undefined) continue
     targets.push({
       what: `${result.label} vs ${result.baseline}`,
@@ -122,23 +149,46 @@ export const renderReport = (report: RunReport): string => {
     `Code: commit ${env.commit}${env.uncommittedSrc.length > 0 ? ` plus ${env.uncommittedSrc.length} uncommitted src/ changes` : ""}. ` +
     `Plan: ${report.plan.rounds} rounds of ~${report.plan.roundMs} ms after >= ${report.plan.warmupMs} ms of warm-up; ops/s is the median round.`,
     "",
-    row(["case", "size", "ops/s", "p50", "p99", "Redis cmds/op", "Redis CPU/op", "ratio", "to baseline", "target"]),
-    row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---"])
+    row([
+      "case",
+      "size",
+      "ops/s",
+      "p50",
+      "p99",
+      "p99.9",
+      "Redis cmds/op",
+      "Redis CPU/op",
+      "ratio",
+      "p50 / p99 ratio",
+      "to baseline",
+      "target"
+    ]),
+    row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---"])
   ]
   for (const result of report.cases) {
     const ratio = result.ratio === undefined ? "" : `${result.ratio.toFixed(2)}x`
-    const target = result.target === undefined || result.ratio === undefined
+    const latencyRatio = result.p50Ratio === undefined || result.p99Ratio === undefined
       ? ""
-      : `>= ${result.target}: ${result.ratio >= result.target ? "met" : "**MISSED**"}`
+      : `${result.p50Ratio.toFixed(2)}x / ${result.p99Ratio.toFixed(2)}x`
+    const target = [
+      result.target === undefined || result.ratio === undefined
+        ? ""
+        : `>= ${result.target}: ${result.ratio >= result.target ? "met" : "**MISSED**"}`,
+      ...latencyChecks(result).map((check) =>
+        `${check.what.slice(0, 3)} ${check.target}: ${check.met ? "met" : "**MISSED**"}`
+      )
+    ].filter((text) => text !== "").join("; ")
     lines.push(row([
       `${result.label}${result.latency === "per-op" ? "" : " ¹"}`,
       result.size,
       formatRate(result.opsPerSec),
       formatMicros(result.p50Us),
       formatMicros(result.p99Us),
+      result.p999Us === undefined ? "" : formatMicros(result.p999Us),
       result.redisCommandsPerOp === undefined ? "" : formatCommands(result.redisCommandsPerOp),
       result.redisCpuUsPerOp === undefined ? "" : formatMicros(result.redisCpuUsPerOp),
       ratio,
+      latencyRatio,
       result.baseline ?? "",
       target
     ]))
@@ -146,7 +196,7 @@ export const renderReport = (report: RunReport): string => {
   lines.push(
     "",
     "¹ latency per operation is the mean of a timed batch (1000 operations in an Effect or plain loop, 100 across the " +
-      "Promise boundary); p50/p99 are over batches. Other rows time every operation from its start to its completion.",
+      "Promise boundary); p50/p99/p99.9 are over batches. Other rows time every operation from its start to its completion.",
     "Redis cmds/op and CPU/op: `INFO commandstats` (a script's own commands included) and `INFO cpu` (user + system) " +
       "deltas over the timed rounds, divided by their operations; on a loaded machine the CPU figure is rough."
   )
@@ -173,7 +223,7 @@ export const renderReport = (report: RunReport): string => {
   const missed = report.targets.filter((check) => !check.met)
   lines.push(
     "",
-    `Targets of issue 7: ${report.targets.length - missed.length} of ${report.targets.length} met.` +
+    `Targets of issues 7 and 20: ${report.targets.length - missed.length} of ${report.targets.length} met.` +
       (missed.length === 0 ? "" : " Missed:"),
     ...missed.map((check) => `- ${check.what} (${check.size}): ${check.ratio.toFixed(2)}x, target ${check.target}`)
   )

@@ -99,6 +99,7 @@ const lagCase = (
       roundOpsPerSec: [rate],
       p50Us: quantile(sorted, 0.5) * 1000,
       p99Us: quantile(sorted, 0.99) * 1000,
+      p999Us: quantile(sorted, 0.999) * 1000,
       latency: "per-op",
       opsPerRound: writes,
       rounds: 1

@@ -2,11 +2,12 @@
  * L2 hits and miss-then-set against the real server, beside raw ioredis doing the same
  * round trips with JSON, with and without auto-pipelining, one at a time and 100 in flight.
  */
-import { Effect, Option, type Scope } from "effect"
+import { Effect, Layer, ManagedRuntime, Option, References, type Scope } from "effect"
 import { Redis } from "ioredis"
 import { deflateSync, inflateSync } from "node:zlib"
-import type { CacheService } from "../../src/index.js"
-import { type CaseResult, effectRound, promiseRound, type SizeName } from "../lib/harness.js"
+import type { CacheService, RedisCacheOptions } from "../../src/index.js"
+import { type CaseResult, effectRound, type LatencyTarget, promiseRound, type Round, type SizeName } from "../lib/harness.js"
+import { Cache } from "../lib/library.js"
 import { redisCache, runCase, type SuiteContext } from "../lib/suite.js"
 import { sampleServer } from "../lib/serverStats.js"
 import { makeValue } from "../lib/values.js"
@@ -15,6 +16,40 @@ const KEYS = 1000
 const TTL_MILLIS = 3_600_000
 const IN_FLIGHT = 100
 const concurrencies = [1, IN_FLIGHT] as const
+// Issue 20: one call at a time, against raw ioredis one call at a time (without auto-pipelining,
+// which only adds a tick when nothing else is in flight): ops/s >= 0.85x, p50 <= 1.15x, p99 <= 1.5x.
+const SEQUENTIAL_TARGET = 0.85
+const sequentialLatency: LatencyTarget = { p50: 1.15, p99: 1.5 }
+const sequentialTargets = (inFlight: number) =>
+  inFlight === 1 ? { target: SEQUENTIAL_TARGET, latencyTarget: sequentialLatency } : {}
+const baselineOf = (what: "get" | "mts", inFlight: number) =>
+  inFlight === 1 ? `baseline.redis.${what}.seq` : `baseline.redis.${what}.${tag(inFlight)}.ap`
+
+/**
+ * A round as a program outside Effect makes it: a fresh `ManagedRuntime` of the cache (built and
+ * connected before the clock starts, disposed after it stops), then each operation awaited through
+ * `runtime.runPromise`, one at a time.
+ */
+const freshRuntimeRound = (
+  context: SuiteContext,
+  options: RedisCacheOptions,
+  op: (run: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>, cache: CacheService, i: number) => Promise<void>
+) =>
+(ops: number): Effect.Effect<Round> =>
+  Effect.promise(async () => {
+    const runtime = ManagedRuntime.make(
+      Cache.layerRedis({ redisUrl: context.redisUrl, keyPrefix: "bench:", failOnConnectionError: true, ...options }).pipe(
+        Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error"))
+      )
+    )
+    try {
+      const cache = await runtime.runPromise(Cache)
+      const run = <A, E>(effect: Effect.Effect<A, E>) => runtime.runPromise(effect)
+      return await promiseRound(ops, 1, (i) => op(run, cache, i))
+    } finally {
+      await runtime.dispose()
+    }
+  })
 
 const rawClient = (context: SuiteContext, enableAutoPipelining: boolean): Effect.Effect<Redis, never, Scope.Scope> =>
   Effect.acquireRelease(
@@ -153,6 +188,25 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
                 )
             }))
           }
+          if (inFlight === 1) {
+            results.push(yield* runCase(context, {
+              id: "l2.get.seq.promise",
+              label: "await runtime.runPromise(cache.get(k)), L2 hit (L1 off), no compression, sequential, fresh runtime per round",
+              size,
+              latency: "per-op",
+              initialOps: 200,
+              server,
+              baseline: baselineOf("get", inFlight),
+              ...sequentialTargets(inFlight),
+              round: freshRuntimeRound(
+                context,
+                { cacheName: "bench-l2-promise", enableL1: false, compressionThreshold: 16 * 1024 * 1024 },
+                async (run, cache, i) => {
+                  if (Option.isNone(await run(cache.get(libKeys.plain![i % KEYS]!)))) throw new Error("L2 missed")
+                }
+              )
+            }))
+          }
           results.push(yield* runCase(context, {
             id: `l2.get.${tag(inFlight)}.l1`,
             label: `yield* cache.get(k), L2 hit (L1 on, 16 entries: every read misses it), no compression, ${
@@ -162,7 +216,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
             latency: "per-op",
             initialOps: 200,
             server,
-            baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
+            baseline: baselineOf("get", inFlight),
             round: (ops) =>
               effectRound(ops, inFlight, (i) =>
                 Effect.flatMap(l2WithL1.get(libKeys.plain![i % KEYS]!), (found) =>
@@ -178,8 +232,9 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               latency: "per-op",
               initialOps: 200,
               server,
-              baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
+              baseline: baselineOf("get", inFlight),
               ...(inFlight === IN_FLIGHT && size !== "50KB" ? { target: 0.9 } : {}),
+              ...(c.tag === "plain" ? sequentialTargets(inFlight) : {}),
               round: (ops) =>
                 effectRound(ops, inFlight, (i) =>
                   Effect.flatMap(cache.get(keys[i % KEYS]!), (found) =>
@@ -256,8 +311,8 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               latency: "per-op",
               initialOps: 200,
               server,
-              baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
-              ...(inFlight === IN_FLIGHT ? { target: 0.85 } : {}),
+              baseline: baselineOf("mts", inFlight),
+              ...(inFlight === IN_FLIGHT ? { target: 0.85 } : c.tag === "plain" ? sequentialTargets(inFlight) : {}),
               round: (ops) => {
                 const first = takeKeyNumbers(ops)
                 return effectRound(ops, inFlight, (i) => {
@@ -265,6 +320,31 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
                   return Effect.flatMap(cache.get(key), (found) =>
                     Option.isNone(found) ? cache.set(key, values[i % KEYS]!) : Effect.die(new Error("hit a new key")))
                 })
+              }
+            }))
+          }
+          if (inFlight === 1) {
+            results.push(yield* runCase(context, {
+              id: "mts.seq.promise",
+              label:
+                "await runtime.runPromise(cache.get(k)) (miss), then runtime.runPromise(cache.set(k, v)), no compression, sequential, fresh runtime per round",
+              size,
+              latency: "per-op",
+              initialOps: 200,
+              server,
+              baseline: baselineOf("mts", inFlight),
+              ...sequentialTargets(inFlight),
+              round: (ops) => {
+                const first = takeKeyNumbers(ops)
+                return freshRuntimeRound(
+                  context,
+                  { cacheName: "bench-mts-promise", compressionThreshold: 16 * 1024 * 1024 },
+                  async (run, cache, i) => {
+                    const key = `mts:${first + i}`
+                    if (Option.isSome(await run(cache.get(key)))) throw new Error("hit a new key")
+                    await run(cache.set(key, values[i % KEYS]!))
+                  }
+                )(ops)
               }
             }))
           }

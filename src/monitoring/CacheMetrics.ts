@@ -57,6 +57,11 @@ export const AttributeKeys = {
   resilienceEvent: "cache.resilience.event"
 } as const
 
+// The metrics updated on every operation are built by these makers, so that each series the
+// monitor updates can have a metric object of its own (`seriesMetric` below).
+const incrementalCounter = (id: string, description: string, unit: string) => (attributes: Record<string, string>) =>
+  Metric.counter(id, { description, incremental: true, attributes: { unit, ...attributes } })
+
 /**
  * Seconds: the semantic conventions' recommended boundaries for `db.client.operation.duration`, with
  * 0.1 ms and 0.5 ms in front because a nearby Redis answers in well under a millisecond.
@@ -66,6 +71,13 @@ const durationBoundaries: ReadonlyArray<number> = [0.0001, 0.0005, 0.001, 0.005,
 /** Bytes: 64 B to 16 MiB, each bucket four times the last. */
 const sizeBoundaries: ReadonlyArray<number> = Metric.exponentialBoundaries({ start: 64, factor: 4, count: 10 })
 
+const operationDurationWith = (attributes: Record<string, string>) =>
+  Metric.histogram("cache.operation.duration", {
+    description: "Duration of cache operations (L1 hits are not timed)",
+    boundaries: durationBoundaries,
+    attributes: { unit: "s", ...attributes }
+  })
+
 /**
  * Duration of the cache operations recorded by the monitor (every operation but
  * an L1 hit: L2 round trips, misses, writes, deletes, exists, ttl,
@@ -74,11 +86,9 @@ const sizeBoundaries: ReadonlyArray<number> = Metric.exponentialBoundaries({ sta
  *
  * @since 0.1.0
  */
-export const operationDuration = Metric.histogram("cache.operation.duration", {
-  description: "Duration of cache operations (L1 hits are not timed)",
-  boundaries: durationBoundaries,
-  attributes: { unit: "s" }
-})
+export const operationDuration = operationDurationWith({})
+
+const operationsWith = incrementalCounter("cache.operations", "Cache operations by operation, answering tier and outcome", "{operation}")
 
 /**
  * Every cache operation: get (L1 hits included, read from L1's counters when
@@ -87,22 +97,18 @@ export const operationDuration = Metric.histogram("cache.operation.duration", {
  *
  * @since 0.1.0
  */
-export const operations = Metric.counter("cache.operations", {
-  description: "Cache operations by operation, answering tier and outcome",
-  incremental: true,
-  attributes: { unit: "{operation}" }
-})
+export const operations = operationsWith({})
+
+const hitsWith = incrementalCounter("cache.hits", "Lookups answered by a tier", "{hit}")
 
 /**
  * Lookups answered, by `cache.tier` (l1 | l2).
  *
  * @since 0.1.0
  */
-export const hits = Metric.counter("cache.hits", {
-  description: "Lookups answered by a tier",
-  incremental: true,
-  attributes: { unit: "{hit}" }
-})
+export const hits = hitsWith({})
+
+const missesWith = incrementalCounter("cache.misses", "Lookups a tier could not answer", "{miss}")
 
 /**
  * Lookups a tier could not answer, by `cache.tier`: l1 counts L1 misses (each
@@ -111,22 +117,16 @@ export const hits = Metric.counter("cache.hits", {
  *
  * @since 0.1.0
  */
-export const misses = Metric.counter("cache.misses", {
-  description: "Lookups a tier could not answer",
-  incremental: true,
-  attributes: { unit: "{miss}" }
-})
+export const misses = missesWith({})
+
+const errorsWith = incrementalCounter("cache.errors", "Failed cache operations by error type", "{error}")
 
 /**
  * Failed operations, by `cache.operation` and `error.type` (the error's tag).
  *
  * @since 0.1.0
  */
-export const errors = Metric.counter("cache.errors", {
-  description: "Failed cache operations by error type",
-  incremental: true,
-  attributes: { unit: "{error}" }
-})
+export const errors = errorsWith({})
 
 /**
  * Values that could not be encoded or decoded, by `cache.serialization.operation`.
@@ -425,3 +425,30 @@ const prometheusNames: ReadonlyMap<string, string> = new Map(
  * @since 0.1.0
  */
 export const prometheusNameMapper = (name: string): string => prometheusNames.get(name) ?? name
+
+const seriesMakers = new Map<Metric.Metric<number, unknown>, (attributes: Record<string, string>) => Metric.Metric<number, unknown>>([
+  [operationDuration, operationDurationWith],
+  [operations, operationsWith],
+  [hits, hitsWith],
+  [misses, missesWith],
+  [errors, errorsWith]
+])
+
+/**
+ * One series of a metric updated on every operation, as a metric object of its own with the
+ * series' attributes built in; `undefined` for other metrics. Updated with a context that adds
+ * no attributes, it lands in the same registry entry as `metric` updated in a context carrying
+ * those attributes. Why: an Effect metric caches the registry key of the last attribute set it
+ * was updated with, so one metric object updated for two series in turn (a miss, then a set)
+ * rebuilt its key, a sorted and stringified copy of the attributes, on every update.
+ *
+ * @internal
+ */
+export const seriesMetric = <Input>(
+  metric: Metric.Metric<Input, unknown>,
+  attributes: Record<string, string>
+): Metric.Metric<Input, unknown> | undefined =>
+  // Every metric in the map takes numbers, and the found maker builds one like `metric`.
+  seriesMakers.get(metric as unknown as Metric.Metric<number, unknown>)?.(attributes) as
+    | Metric.Metric<Input, unknown>
+    | undefined

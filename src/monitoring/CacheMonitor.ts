@@ -401,6 +401,20 @@ const processMemoryMiB = (): number => process.memoryUsage.rss() / MiB
 // Only lookups hit or miss; exists and ttl answered by a tier simply succeed.
 const isLookup = (operation: CacheOperation): boolean => operation === "get" || operation === "getOrSet"
 
+// Operation series by cache name, operation, tier, outcome and error tag.
+type Branch<A> = Map<string | undefined, A>
+type SeriesTree<A> = Branch<Branch<Branch<Branch<Branch<A>>>>>
+
+// The branch of `tree` at `key`, made empty the first time.
+const branch = <A>(tree: Branch<Branch<A>>, key: string | undefined): Branch<A> => {
+  let found = tree.get(key)
+  if (found === undefined) {
+    found = new Map()
+    tree.set(key, found)
+  }
+  return found
+}
+
 const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions) {
   const clock = yield* Clock.Clock
   // Metrics go to the registry current when the monitor is built, whichever fiber records.
@@ -418,13 +432,23 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
       ...baseAttributes,
       ...attributes
     })
+  // The metrics updated on every operation get a metric object per series instead, with the
+  // attributes built in and updated in a context that adds none (`CacheMetrics.seriesMetric`):
+  // a metric object updated for several series in turn would rebuild its key on every update.
+  const noAttributes = Context.add(context, Metric.CurrentMetricAttributes, {})
   const seriesCache = new Map<string, Series<never>>()
   const series = <Input>(metric: Metric.Metric<Input, unknown>, attributes: Record<string, string>): Series<Input> => {
     const cacheKey = `${metric.id}\u0000${Object.entries(attributes).map(([k, v]) => `${k}=${v}`).join("\u0000")}`
     let cached = seriesCache.get(cacheKey) as Series<Input> | undefined
     if (cached === undefined) {
-      const seriesContext = contextFor(attributes)
-      cached = { updateUnsafe: (input) => metric.updateUnsafe(input, seriesContext) }
+      const own = CacheMetrics.seriesMetric(metric, {
+        ...Context.get(context, Metric.CurrentMetricAttributes),
+        ...baseAttributes,
+        ...attributes
+      })
+      const seriesContext = own === undefined ? contextFor(attributes) : noAttributes
+      const target = own ?? metric
+      cached = { updateUnsafe: (input) => target.updateUnsafe(input, seriesContext) }
       seriesCache.set(cacheKey, cached as Series<never>)
     }
     return cached
@@ -567,12 +591,11 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
     readonly errors: Series<number> | undefined
     readonly duration: Series<number>
   }
-  const operationSeries = new Map<string, OperationSeries>()
+  // Found by nested lookups rather than a key string, which was garbage made on every record.
+  const operationSeries: SeriesTree<OperationSeries> = new Map()
   const seriesOf = (sample: OperationSample, outcome: string, name: string | undefined): OperationSeries => {
-    const id = `${name ?? ""}\u0000${sample.operation}\u0000${sample.tier}\u0000${outcome}\u0000${
-      sample.errorTag ?? ""
-    }`
-    let found = operationSeries.get(id)
+    const byErrorTag = branch(branch(branch(branch(operationSeries, name), sample.operation), sample.tier), outcome)
+    let found = byErrorTag.get(sample.errorTag)
     if (found === undefined) {
       // A monitor shared by several caches tells them apart by name.
       const cache = named(name)
@@ -597,7 +620,7 @@ const makeService = Effect.fnUntraced(function*(options: ResolvedMonitorOptions)
           sample.success ? shape : { ...shape, [CacheMetrics.AttributeKeys.errorType]: errorType }
         )
       }
-      operationSeries.set(id, found)
+      byErrorTag.set(sample.errorTag, found)
     }
     return found
   }

@@ -920,17 +920,21 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   }
 
   const hitExit = (bytes: Buffer, pttlMillis: number) => Exit.succeed<RedisRead>({ _tag: "Hit", bytes, pttlMillis })
+  const readAnswer = (bytes: Buffer | null) => bytes === null ? MISS_EXIT : hitExit(bytes, -1)
+  const getRefused = refusedBy("GET")
+  const setRefused = refusedBy("SET")
+  const stored = () => STORED_EXIT
 
   // A hit is a GET alone: the envelope bounds the L1 copy. `ttl` and `exists` under staleFor
   // ask for the TTL too: GET and PTTL back to back, not in a script (a script makes a lone
   // read about a fifth slower). A write by another client landing between them pairs the
   // value with the newer TTL.
+  // The handlers are made once: a lone read is the path of every caller that awaits each answer.
   const readOne = (target: Redis, fullKey: string, withTtl: boolean): Promise<Exit.Exit<RedisRead, RedisReplyError>> =>
-    (withTtl
+    withTtl
       ? Promise.all([target.getBuffer(fullKey), target.pttl(fullKey)]).then(([bytes, pttl]) =>
-        bytes === null || pttl === -2 ? MISS_EXIT : hitExit(bytes, pttl)
-      )
-      : target.getBuffer(fullKey).then((bytes) => bytes === null ? MISS_EXIT : hitExit(bytes, -1))).catch(refusedBy("GET"))
+        bytes === null || pttl === -2 ? MISS_EXIT : hitExit(bytes, pttl), getRefused)
+      : target.getBuffer(fullKey).then(readAnswer, getRefused)
 
   // A server that refuses scripts or transactions (an ACL without EVALSHA or MULTI,
   // commands renamed away) gets one command per key from then on: slower, but the same
@@ -982,18 +986,22 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         for (const resume of resumes) resume(unavailable)
         return
       }
+      const failed = (error: unknown) => {
+        const outcome = commandFailed(target, name, error, unavailable)
+        for (const resume of resumes) resume(outcome)
+      }
+      // A lone request (every request of a caller that waits for each answer) is its plain
+      // command, resumed from its own promise: no Promise.all, no array of outcomes.
+      if (inputs.length === 1) {
+        attempt(() => one(target, inputs[0]!)).then(resumes[0]!, failed)
+        return
+      }
       const send = (part: Array<I>) => {
         const each = () => oneByOne(target, part, one)
         return part.length === 1 ? each() : batchOrEach(() => many(target, part), each)
       }
-      const outcomes = cluster !== undefined && inputs.length > 1 ? perSlot(inputs, keyOf, send) : send(inputs)
-      outcomes.then(
-        (settled) => resumeAll(resumes, settled),
-        (error) => {
-          const outcome = commandFailed(target, name, error, unavailable)
-          for (const resume of resumes) resume(outcome)
-        }
-      )
+      const outcomes = cluster !== undefined ? perSlot(inputs, keyOf, send) : send(inputs)
+      outcomes.then((settled) => resumeAll(resumes, settled), failed)
     })
 
   // MGET of the batch's keys: one command, no Lua. MGET reads a key of another type as nil,
@@ -1054,14 +1062,14 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const writeOne = (target: Redis, request: WriteRequest): Promise<Exit.Exit<"OK" | undefined, RedisReplyError>> => {
     const { envelope, fullKey, ttlMillis } = request
     if (envelope instanceof Uint8Array || request.storedSize < STREAMED_MIN_BYTES) {
-      return target.set(fullKey, joined(envelope), "PX", ttlMillis).then(() => STORED_EXIT, refusedBy("SET"))
+      return target.set(fullKey, joined(envelope), "PX", ttlMillis).then(stored, setRefused)
     }
     const command = new StreamedSet(fullKey, envelope, ttlMillis)
     target.sendCommand(command)
-    return command.promise.then(() => STORED_EXIT, (error) => {
+    return command.promise.then(stored, (error) => {
       // Only a large value can be above the limit; a small one is joined and sent above.
       if (isBulkRefusal(messageOf(error))) learnTooLarge(request.storedSize)
-      return refusedBy("SET")(error)
+      return setRefused(error)
     })
   }
 

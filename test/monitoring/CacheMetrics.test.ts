@@ -24,6 +24,33 @@ describe("CacheMetrics", () => {
     assert.strictEqual(map("some.other"), "some.other")
   })
 
+  it.effect("series updated in turn (a miss, then a set) land in the registry entries Metric.withAttributes reads, once each", () =>
+    Effect.gen(function*() {
+      const monitor = yield* CacheMonitor.make({ cacheName: "alternating" })
+      for (let i = 0; i < 5; i++) {
+        yield* monitor.recordOperation({ operation: "get", tier: "miss", durationMillis: 1, success: true })
+        yield* monitor.recordOperation({ operation: "set", tier: "none", durationMillis: 2, success: true })
+      }
+      const cache = { "cache.name": "alternating" }
+      const miss = { ...cache, "cache.operation": "get", "cache.tier": "miss", "cache.outcome": "miss" }
+      const set = { ...cache, "cache.operation": "set", "cache.tier": "none", "cache.outcome": "success" }
+      const count = (attributes: Record<string, string>) =>
+        Effect.map(Metric.value(Metric.withAttributes(CacheMetrics.operations, attributes)), (state) => state.count)
+      const timed = (attributes: Record<string, string>) =>
+        Effect.map(Metric.value(Metric.withAttributes(CacheMetrics.operationDuration, attributes)), (state) => state.count)
+      assert.strictEqual(yield* count(miss), 5)
+      assert.strictEqual(yield* count(set), 5)
+      assert.strictEqual(yield* timed(miss), 5)
+      assert.strictEqual(yield* timed(set), 5)
+      // One series per attribute set: the monitor's own metric objects share the entries.
+      const text = yield* PrometheusMetrics.format({ metricNameMapper: CacheMetrics.prometheusNameMapper })
+      const setLines = text.split("\n").filter((line) =>
+        line.startsWith("cache_operations_total{") && line.includes('cache_name="alternating"') &&
+        line.includes('cache_operation="set"')
+      )
+      assert.deepStrictEqual(setLines.length, 1)
+    }))
+
   it.effect("the Prometheus text format carries the series with their labels and no unit label", () =>
     Effect.gen(function*() {
       const monitor = yield* CacheMonitor.make({ cacheName: "sessions" })
