@@ -4,7 +4,7 @@
  *
  *   npm run bench                      full run (about 2.5 minutes)
  *   npm run bench -- --quick           a short smoke run (rough numbers)
- *   npm run bench -- --only l1,redis   some suites: l1, redis, cluster, heap, coherence, codec, tags
+ *   npm run bench -- --only l1,redis   some suites: l1, redis, cluster, heap, coherence, codec, tags, peers
  *   npm run bench -- --sizes 2KB       some value sizes: 100B, 2KB, 50KB
  *   npm run bench -- --no-write        do not write bench/results/*.json
  *
@@ -22,11 +22,12 @@ import { codecSuite } from "./suites/codec.js"
 import { coherenceSuite } from "./suites/coherence.js"
 import { type HeapResult, heapSuite } from "./suites/heap.js"
 import { l1Suite } from "./suites/l1.js"
+import { peersSuite } from "./suites/peers.js"
 import { redisSuite } from "./suites/redis.js"
 import { tagsSuite } from "./suites/tags.js"
 import { jsonBytes, sizes as allSizes } from "./lib/values.js"
 
-const suiteNames = ["l1", "redis", "cluster", "heap", "coherence", "codec", "tags"] as const
+const suiteNames = ["l1", "redis", "cluster", "heap", "coherence", "codec", "tags", "peers"] as const
 type SuiteName = (typeof suiteNames)[number]
 
 interface Arguments {
@@ -127,6 +128,10 @@ const main = (args: Arguments) =>
     if (args.suites.includes("tags")) {
       process.stderr.write("Tags: read cost with 0, 1 and 5 tags per entry\n")
       results.push(...yield* Effect.scoped(tagsSuite(context)))
+    }
+    if (args.suites.includes("peers")) {
+      process.stderr.write("Peers: this cache, bentocache and cacheable, each in its own process, on the same values\n")
+      results.push(...yield* peersSuite(context))
     }
     let heap: ReadonlyArray<HeapResult> | undefined
     if (args.suites.includes("heap")) {
