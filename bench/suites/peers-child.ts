@@ -91,8 +91,14 @@ const run = (lib: PeerLibrary, server: Redis, size: SizeName, scenario: PeerScen
 
 const open = (l1Entries: number) => Effect.promise(() => openPeer(library, { port, l1Entries, prefix }))
 const close = (cache: PeerCache) => Effect.promise(() => cache.close())
+// 32 writes at a time, as the redis suite fills: 1000 writes of 50 KB at once (50 MB in one burst)
+// can outlast a command timeout on a loaded machine, and then not every value reaches L1.
 const fill = (cache: PeerCache, keys: ReadonlyArray<string>, values: ReadonlyArray<object>) =>
-  Effect.promise(() => Promise.all(keys.map((key, i) => cache.set(key, values[i]!))))
+  Effect.promise(async () => {
+    for (let start = 0; start < keys.length; start += 32) {
+      await Promise.all(keys.slice(start, start + 32).map((key, i) => cache.set(key, values[start + i]!)))
+    }
+  })
 
 const sizeCases = (server: Redis, size: SizeName) =>
   Effect.gen(function*() {
