@@ -9,7 +9,7 @@ import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
-import type { CaseResult } from "../lib/harness.js"
+import type { CaseResult, SizeName } from "../lib/harness.js"
 import { peerLibraries, type PeerLibrary } from "../lib/peers.js"
 import type { SuiteContext } from "../lib/suite.js"
 
@@ -30,10 +30,10 @@ export const installPeers = (): Effect.Effect<void> =>
   })
 
 /** Runs one library's child to its end; its results, reported as they arrive. */
-const runChild = (context: SuiteContext, library: PeerLibrary): Effect.Effect<ReadonlyArray<CaseResult>> =>
+const runChild = (context: SuiteContext, library: PeerLibrary, size: SizeName): Effect.Effect<ReadonlyArray<CaseResult>> =>
   Effect.callback<ReadonlyArray<CaseResult>>((resume) => {
     // The same Node and loader as this process (tsx's --import), and the same CPU pin.
-    const args = [...process.execArgv, child, library, String(context.port), context.sizes.join(","), JSON.stringify(context.plan)]
+    const args = [...process.execArgv, child, library, String(context.port), size, JSON.stringify(context.plan)]
     const process_ = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] })
     const results: Array<CaseResult> = []
     let pending = ""
@@ -55,11 +55,20 @@ const runChild = (context: SuiteContext, library: PeerLibrary): Effect.Effect<Re
     return Effect.sync(() => process_.kill())
   })
 
-/** Runs every library, one after the other, each in its own process. */
+/**
+ * Runs every library at each size, one after the other, each in a process of its own. The
+ * libraries take turns size by size (about 20 s each), not one library at every size, so that
+ * the rows compared are measured close together when the machine's load moves; and the one
+ * that goes first changes with each size, so that no library always takes the same place in the order.
+ */
 export const peersSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<CaseResult>> =>
   Effect.gen(function*() {
     yield* installPeers()
     const results: Array<CaseResult> = []
-    for (const library of peerLibraries) results.push(...yield* runChild(context, library))
+    for (const [turn, size] of context.sizes.entries()) {
+      for (const [i] of peerLibraries.entries()) {
+        results.push(...yield* runChild(context, peerLibraries[(turn + i) % peerLibraries.length]!, size))
+      }
+    }
     return results
   })
