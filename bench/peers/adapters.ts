@@ -8,6 +8,7 @@
  * held in a variable: the type checker never looks for them, so `npm ci` at the root
  * (CI) type-checks the bench without installing them. The few members used are typed here.
  */
+import * as fs from "node:fs"
 import { Layer, References } from "effect"
 import { Cache, CacheClient } from "../lib/library.js"
 import type { PeerLibrary } from "../lib/peers.js"
@@ -116,6 +117,13 @@ const openCacheable = async (options: PeerOptions): Promise<PeerCache> => {
     },
     close: () => cache.disconnect()
   }
+}
+
+/** The installed version of a peer (from bench/peers/node_modules), `undefined` for this cache. */
+export const peerVersion = (library: PeerLibrary): string | undefined => {
+  if (library === "cache") return undefined
+  const manifest = new URL(`./node_modules/${library}/package.json`, import.meta.url) // each is its package's name
+  return (JSON.parse(fs.readFileSync(manifest, "utf8")) as { readonly version: string }).version
 }
 
 // A name the type checker does not resolve (see the module comment).

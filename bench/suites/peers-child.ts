@@ -9,7 +9,7 @@
  */
 import { Effect } from "effect"
 import { Redis } from "ioredis"
-import { openPeer, type PeerCache } from "../peers/adapters.js"
+import { openPeer, type PeerCache, peerVersion } from "../peers/adapters.js"
 import { type CaseSpec, measure, type Plan, promiseRound, type Round, type SizeName } from "../lib/harness.js"
 import { libraryNames, peerCaseId, peerLibraries, type PeerLibrary, type PeerScenario, scenarioLabels } from "../lib/peers.js"
 import { sampleServer } from "../lib/serverStats.js"
@@ -28,6 +28,7 @@ if (library === undefined || sizes.length === 0) {
 const port = Number(portArg)
 const plan = JSON.parse(planArg) as Plan
 const prefix = `bench:peers:${library}:`
+const version = peerVersion(library)
 
 /** `ops` sequential reads, timed per batch of 100 (a timer per read would cost as much as an L1 hit). */
 const batchedReads = async (ops: number, read: (i: number) => Promise<unknown>): Promise<Round> => {
@@ -79,7 +80,7 @@ const run = (lib: PeerLibrary, server: Redis, size: SizeName, scenario: PeerScen
   Effect.tap(
     measure({
       id: peerCaseId(lib, scenario),
-      label: `${libraryNames[lib]}: ${scenarioLabels[scenario]}`,
+      label: `${libraryNames[lib]}${version === undefined ? "" : ` ${version}`}: ${scenarioLabels[scenario]}`,
       size,
       latency: scenario === "l1" ? `batch-${BATCH}` : "per-op",
       initialOps: scenario === "l1" ? 10_000 : 200,
