@@ -4,7 +4,7 @@
  *
  *   npm run bench                      full run (about 2.5 minutes)
  *   npm run bench -- --quick           a short smoke run (rough numbers)
- *   npm run bench -- --only l1,redis   some suites: l1, redis, cluster, heap, coherence, codec, tags, lock
+ *   npm run bench -- --only l1,redis   some suites: l1, redis, cluster, heap, coherence, codec, tags, lock, peers
  *   npm run bench -- --sizes 2KB       some value sizes: 100B, 2KB, 50KB
  *   npm run bench -- --no-write        do not write bench/results/*.json
  *
@@ -23,11 +23,12 @@ import { coherenceSuite } from "./suites/coherence.js"
 import { type HeapResult, heapSuite } from "./suites/heap.js"
 import { l1Suite } from "./suites/l1.js"
 import { type LockResult, lockSuite } from "./suites/lock.js"
+import { peersSuite } from "./suites/peers.js"
 import { redisSuite } from "./suites/redis.js"
 import { tagsSuite } from "./suites/tags.js"
 import { jsonBytes, sizes as allSizes } from "./lib/values.js"
 
-const suiteNames = ["l1", "redis", "cluster", "heap", "coherence", "codec", "tags", "lock"] as const
+const suiteNames = ["l1", "redis", "cluster", "heap", "coherence", "codec", "tags", "lock", "peers"] as const
 type SuiteName = (typeof suiteNames)[number]
 
 interface Arguments {
@@ -135,6 +136,10 @@ const main = (args: Arguments) =>
     if (args.suites.includes("lock")) {
       process.stderr.write("One lookup across instances: 3 processes x 1,000 callers on one cold key, distributedLock on and off\n")
       lock = yield* Effect.scoped(lockSuite(context))
+    }
+    if (args.suites.includes("peers")) {
+      process.stderr.write("Peers: this cache, bentocache and cacheable, each in its own process, on the same values\n")
+      results.push(...yield* peersSuite(context))
     }
     let heap: ReadonlyArray<HeapResult> | undefined
     if (args.suites.includes("heap")) {

@@ -8,6 +8,7 @@ import type { HeapResult } from "../suites/heap.js"
 import type { LockResult } from "../suites/lock.js"
 import type { Environment } from "./environment.js"
 import type { CaseResult, Plan } from "./harness.js"
+import { libraryNames, peerComparisons, scenarioLabels } from "./peers.js"
 
 /** A target of issue 7 section 2, checked. */
 export interface TargetCheck {
@@ -200,6 +201,7 @@ export const renderReport = (report: RunReport): string => {
     "Redis cmds/op and CPU/op: `INFO commandstats` (a script's own commands included) and `INFO cpu` (user + system) " +
       "deltas over the timed rounds, divided by their operations; on a loaded machine the CPU figure is rough."
   )
+  lines.push(...renderPeers(report.cases))
   if (report.heap !== undefined) {
     lines.push(
       "",
@@ -228,6 +230,32 @@ export const renderReport = (report: RunReport): string => {
     ...missed.map((check) => `- ${check.what} (${check.size}): ${check.ratio.toFixed(2)}x, target ${check.target}`)
   )
   return lines.join("\n")
+}
+
+/** The peers suite's rows as a table of each peer beside this cache (none when the run has no peers). */
+export const renderPeers = (cases: ReadonlyArray<CaseResult>): ReadonlyArray<string> => {
+  const comparisons = peerComparisons(cases)
+  if (comparisons.length === 0) return []
+  const lines = [
+    "",
+    row(["scenario", "size", "peer", "peer ops/s", "peer p50", "peer p99", "this cache ops/s", "p50", "p99", "this cache / peer"]),
+    row(["---", "---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"])
+  ]
+  for (const { cache, peer, ...c } of comparisons) {
+    lines.push(row([
+      scenarioLabels[c.scenario],
+      c.size,
+      libraryNames[c.library],
+      formatRate(peer.opsPerSec),
+      formatMicros(peer.p50Us),
+      formatMicros(peer.p99Us),
+      cache === undefined ? "" : formatRate(cache.opsPerSec),
+      cache === undefined ? "" : formatMicros(cache.p50Us),
+      cache === undefined ? "" : formatMicros(cache.p99Us),
+      c.ratio === undefined ? "" : `${c.ratio.toFixed(2)}x`
+    ]))
+  }
+  return lines
 }
 
 /** Writes the report as `bench/results/<date>-node<version>[-quick].json`; the path written. */
