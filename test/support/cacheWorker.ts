@@ -24,6 +24,7 @@ interface Command {
     | "getOrSet"
     | "getOrSetCounted"
     | "setConcurrently"
+    | "deleteMany"
     | "invalidateTags"
   readonly key?: string
   readonly value?: unknown
@@ -37,7 +38,7 @@ interface Command {
   readonly sleepMs?: number
   /** getOrSetCounted: how many concurrent callers this process runs (default 1); the answer is the list of their answers. */
   readonly callers?: number
-  /** setConcurrently: keys set at once (each to its own name), so they leave as one batched command. */
+  /** setConcurrently: keys set at once (each to its own name), so they leave as one batched command; deleteMany: the keys deleted. */
   readonly keys?: ReadonlyArray<string>
 }
 
@@ -77,6 +78,8 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
         })
     case "setConcurrently":
       return Effect.forEach(command.keys ?? [], (each) => cache.set(each, each), { concurrency: "unbounded", discard: true })
+    case "deleteMany":
+      return cache.deleteMany(command.keys ?? [])
     case "delete":
       return cache.delete(key)
     case "clear":
