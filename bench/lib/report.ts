@@ -46,10 +46,17 @@ export const formatMicros = (us: number): string =>
 /** `1.00`, `0.13`: commands per operation. */
 export const formatCommands = (perOp: number): string => perOp.toFixed(2)
 
+// ` p99; p50 +210 µs`: beside a lag row's p99 ratio, what it adds to its floor's p50 (often ~0, no base for a ratio).
+const lagNote = (result: CaseResult, all: ReadonlyArray<CaseResult>): string => {
+  const baseline = all.find((other) => other.id === result.baseline && other.size === result.size)
+  return baseline === undefined ? "" : ` p99; p50 +${formatMicros(Math.max(0, result.p50Us - baseline.p50Us))}`
+}
+
 const ratioOf = (result: CaseResult, all: ReadonlyArray<CaseResult>): number | undefined => {
   if (result.baseline === undefined) return undefined
   const baseline = all.find((other) => other.id === result.baseline && other.size === result.size)
-  return baseline === undefined ? undefined : result.opsPerSec / baseline.opsPerSec
+  if (baseline === undefined) return undefined
+  return result.ratioBy === "lag" ? result.p99Us / baseline.p99Us : result.opsPerSec / baseline.opsPerSec
 }
 
 /** Adds each case's ratio to its baseline and checks the targets. */
@@ -102,7 +109,7 @@ export const renderReport = (report: RunReport): string => {
     row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---"])
   ]
   for (const result of report.cases) {
-    const ratio = result.ratio === undefined ? "" : `${result.ratio.toFixed(2)}x`
+    const ratio = result.ratio === undefined ? "" : `${result.ratio.toFixed(2)}x${result.ratioBy === "lag" ? lagNote(result, report.cases) : ""}`
     const target = result.target === undefined || result.ratio === undefined
       ? ""
       : `>= ${result.target}: ${result.ratio >= result.target ? "met" : "**MISSED**"}`
@@ -123,6 +130,10 @@ export const renderReport = (report: RunReport): string => {
     "",
     "¹ latency per operation is the mean of a timed batch (1000 operations in an Effect or plain loop, 100 across the " +
       "Promise boundary); p50/p99 are over batches. Other rows time every operation from its start to its completion.",
+    "Lag rows with a ratio: this row's p99 lag over its raw-ioredis floor's (lower is better), and what it adds to the " +
+      "floor's p50 (which is often near 0: the raw reader's GET can finish before the writer has read its own reply).",
+    "² burst rows: ops/s is keys evicted per second from the first write to the last eviction; p50/p99 are the " +
+      "reader's event-loop delay (`monitorEventLoopDelay`, 1 ms resolution) during the burst.",
     "Redis cmds/op and CPU/op: `INFO commandstats` (a script's own commands included) and `INFO cpu` (user + system) " +
       "deltas over the timed rounds, divided by their operations; on a loaded machine the CPU figure is rough."
   )
