@@ -141,16 +141,16 @@ export const makeL1Effects = Effect.fnUntraced(function*(
   }
 
   // Keys evicted since this turn began; `nextTurn` (setImmediate) sets it back to 0 and goes on
-  // with the messages waiting, so that I/O and timers run in between.
+  // with the messages waiting, so that I/O and timers run in between. `waiting`: what `backlog` was told last.
   let spent = 0
   let turnScheduled = false
+  let waiting = false
   const draining: Array<Draining> = []
   const endOfTurn = () => {
     if (turnScheduled) return
     turnScheduled = true
     setImmediate(nextTurn)
   }
-  let waiting = false
   const drain = () => {
     while (spent < EVICTION_CHUNK && draining.length > 0) {
       const job = draining[0]!
