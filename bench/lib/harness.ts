@@ -76,6 +76,8 @@ export interface CaseResult {
   readonly opsPerRound: number
   readonly rounds: number
   readonly baseline?: string
+  /** What the ratio to `baseline` compares: ops/s (the default), or `"lag"`: this row's p99 over the baseline's (lower is better). */
+  readonly ratioBy?: "lag"
   readonly target?: number
   readonly latencyTarget?: LatencyTarget
   /** Redis data commands per operation over the timed rounds (cases with a `server`). */

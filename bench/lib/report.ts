@@ -62,11 +62,17 @@ const baselineOf = (result: CaseResult, all: ReadonlyArray<CaseResult>): CaseRes
     ? undefined
     : all.find((other) => other.id === result.baseline && other.size === result.size)
 
+// ` p99; p50 +210 µs`: beside a lag row's p99 ratio, what it adds to its floor's p50 (often ~0, no base for a ratio).
+const lagNote = (result: CaseResult, all: ReadonlyArray<CaseResult>): string => {
+  const baseline = baselineOf(result, all)
+  return baseline === undefined ? "" : ` p99; p50 +${formatMicros(Math.max(0, result.p50Us - baseline.p50Us))}`
+}
+
 const withRatios = (result: CaseResult, all: ReadonlyArray<CaseResult>): CaseRow => {
   const baseline = baselineOf(result, all)
   return baseline === undefined ? result : {
     ...result,
-    ratio: result.opsPerSec / baseline.opsPerSec,
+    ratio: result.ratioBy === "lag" ? result.p99Us / baseline.p99Us : result.opsPerSec / baseline.opsPerSec,
     p50Ratio: result.p50Us / baseline.p50Us,
     p99Ratio: result.p99Us / baseline.p99Us
   }
@@ -167,7 +173,7 @@ export const renderReport = (report: RunReport): string => {
     row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---"])
   ]
   for (const result of report.cases) {
-    const ratio = result.ratio === undefined ? "" : `${result.ratio.toFixed(2)}x`
+    const ratio = result.ratio === undefined ? "" : `${result.ratio.toFixed(2)}x${result.ratioBy === "lag" ? lagNote(result, report.cases) : ""}`
     const latencyRatio = result.p50Ratio === undefined || result.p99Ratio === undefined
       ? ""
       : `${result.p50Ratio.toFixed(2)}x / ${result.p99Ratio.toFixed(2)}x`
@@ -198,6 +204,10 @@ export const renderReport = (report: RunReport): string => {
     "",
     "¹ latency per operation is the mean of a timed batch (1000 operations in an Effect or plain loop, 100 across the " +
       "Promise boundary); p50/p99/p99.9 are over batches. Other rows time every operation from its start to its completion.",
+    "Lag rows with a ratio: this row's p99 lag over its raw-ioredis floor's (lower is better), and what it adds to the " +
+      "floor's p50 (which is often near 0: the raw reader's GET can finish before the writer has read its own reply).",
+    "² burst rows: ops/s is keys evicted per second from the first write to the last eviction; p50/p99 are the " +
+      "reader's event-loop delay (`monitorEventLoopDelay`, 1 ms resolution) during the burst.",
     "Redis cmds/op and CPU/op: `INFO commandstats` (a script's own commands included) and `INFO cpu` (user + system) " +
       "deltas over the timed rounds, divided by their operations; on a loaded machine the CPU figure is rough."
   )

@@ -4,7 +4,8 @@
  *
  *   node --import tsx bench/suites/coherence-child.ts <redisUrl | JSON cache options> <key>
  *
- * (JSON options, `{"cluster":{"nodes":[...]}}`, for a topology other than one server.)
+ * (JSON cache options, e.g. `{"cluster":{"nodes":[...]}}` or `{"redisUrl":"...","l1Invalidation":"bus"}`,
+ * for a topology or a mechanism other than tracking on one server.)
  * Prints `ready` once its invalidation link is up. Then, for each value the writer
  * stores under `key` (`{ i }`), it reads the key again each time its L1 is invalidated
  * (the `L1Invalidated` event; a busy read loop would take a whole core of a 2-vCPU machine
@@ -14,10 +15,11 @@
  * `armed <i>`: the next write can only reach it through an invalidation.
  */
 import { Effect, Layer, ManagedRuntime, Option, References, Stream } from "effect"
+import type { RedisCacheOptions } from "../../src/index.js"
 import { Cache } from "../lib/library.js"
 
 const [where = "", key = ""] = process.argv.slice(2)
-const connection = where.startsWith("{") ? JSON.parse(where) as { readonly cluster: { readonly nodes: readonly [string, ...Array<string>] } } : { redisUrl: where }
+const connection: RedisCacheOptions = where.startsWith("{") ? JSON.parse(where) as RedisCacheOptions : { redisUrl: where }
 // The benchmark holds our stdin: when it ends, so do we (this loop would otherwise run on).
 process.stdin.on("close", () => process.exit(0)).resume()
 const runtime = ManagedRuntime.make(

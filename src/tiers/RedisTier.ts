@@ -1104,12 +1104,17 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // Deletes of one tick share a command too (deleteMany, or many concurrent deletes).
   const removeOne = (target: Redis, fullKey: string): Promise<Exit.Exit<number | undefined, RedisReplyError>> =>
     target.unlink(fullKey).then((removed) => Exit.succeed(removed), refusedBy("UNLINK"))
-  const removeMany = (target: Redis, fullKeys: Array<string>) =>
+  const removeManyThroughLua = (target: Redis, fullKeys: Array<string>) =>
     scripts(target).removeMany(fullKeys.length, ...fullKeys).then((replies) =>
       replies.map((reply): Exit.Exit<number | undefined, RedisReplyError> =>
         typeof reply === "number" ? Exit.succeed(reply) : Exit.fail(new RedisReplyError("UNLINK", String(reply)))
       )
     )
+  // A tracked connection gets one UNLINK per key (all sent before the first reply), as writeMany
+  // gives it plain SETs: Redis reports a script's deletes to the client that ran it despite NOLOOP,
+  // and that echo would evict the L1 copies of the sets this instance makes right after.
+  const removeMany = (target: Redis, fullKeys: Array<string>) =>
+    isTracked(target) ? oneByOne(target, fullKeys, removeOne) : removeManyThroughLua(target, fullKeys)
   const removes = batched<string, number | undefined>("UNLINK", NOT_ASKED, (fullKey) => fullKey, removeOne, removeMany)
 
   return RedisTier.of({

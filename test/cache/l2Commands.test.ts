@@ -3,33 +3,12 @@ import { Duration, Effect, Option } from "effect"
 import { Redis } from "ioredis"
 import { startRedisServer, type RedisServerHandle } from "../support/RedisServer.js"
 import { redisCache } from "../support/cache.js"
+import { commandStats, resetCommandStats as resetStats } from "../support/commandStats.js"
 import { wrap } from "../support/envelope.js"
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 
 const unbounded = { concurrency: "unbounded" } as const
-
-// What the test itself and the connections' housekeeping send: not the cache's data commands.
-const housekeeping = /^(info|config\|resetstat|ping|echo|client\|.*|hello|select|subscribe)$/
-
-/**
- * `INFO commandstats` since the last `CONFIG RESETSTAT`: the calls of each command, the
- * commands a script runs included (that is the server's work), and their sum over the
- * cache's data commands.
- */
-const commandStats = (server: RedisServerHandle) =>
-  Effect.map(server.cli("INFO", "commandstats"), (text) => {
-    const calls = new Map<string, number>()
-    for (const line of text.split(/\r?\n/)) {
-      const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line)
-      if (match) calls.set(match[1]!, Number(match[2]))
-    }
-    let data = 0
-    for (const [command, count] of calls) if (!housekeeping.test(command)) data += count
-    return { of: (command: string) => calls.get(command) ?? 0, data, calls: Object.fromEntries(calls) }
-  })
-
-const resetStats = (server: RedisServerHandle) => server.cli("CONFIG", "RESETSTAT")
 
 /** A raw client on the test's server, for values written the way older versions did. */
 const rawClient = (server: RedisServerHandle) =>

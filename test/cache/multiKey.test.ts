@@ -10,6 +10,7 @@ import { Cache, type CacheError, type CacheService, SerializationError, Validati
 import { startRedisCluster } from "../support/Cluster.js"
 import { type RedisServerHandle, startRedisServer } from "../support/RedisServer.js"
 import { awaitMode, awaitReplayed, redisCache } from "../support/cache.js"
+import { commandStats as countCommands } from "../support/commandStats.js"
 
 const memoryCache = Effect.map(Layer.build(Cache.layerMemory()), (context) => Context.get(context, Cache)) as Effect.Effect<
   CacheService,
@@ -33,18 +34,9 @@ const validationOf = <A, E>(exit: Exit.Exit<A, E>): ValidationError => {
   return error as ValidationError
 }
 
-/** Calls of Redis commands since the last `CONFIG RESETSTAT` (a script's own commands are counted too). */
-const commandStats = (server: RedisServerHandle) =>
-  Effect.map(server.cli("INFO", "commandstats"), (text) => {
-    const calls = new Map<string, number>()
-    for (const line of text.split(/\r?\n/)) {
-      const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line)
-      if (match) calls.set(match[1]!, Number(match[2]))
-    }
-    const of = (command: string) => calls.get(command) ?? 0
-    // a batch is one script (writes, deletes) or one MGET (reads)
-    return { of, scripts: of("evalsha") + of("eval"), batches: of("evalsha") + of("eval") + of("mget") }
-  })
+/** Calls of Redis commands since the last `CONFIG RESETSTAT`; a batch is one script (writes, deletes) or one MGET (reads). */
+const commandStats = (server: Pick<RedisServerHandle, "cli">) =>
+  Effect.map(countCommands(server), (stats) => ({ ...stats, batches: stats.scripts + stats.of("mget") }))
 
 const rawClient = (url: string) =>
   Effect.acquireRelease(Effect.sync(() => new Redis(url)), (client) => Effect.promise(() => client.quit().catch(() => "closed")))

@@ -123,6 +123,27 @@ describe(`L1 coherence across processes (${mechanism})`, () => {
       assert.strictEqual(after.l2Hits, stats.l2Hits)
     })))
 
+  it.live("deleteMany of one instance (one batched command) is not echoed back: the sets after it keep their L1 copies", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* startRedisServer()
+      const [a, b] = yield* instances(server, 2, { l1Invalidation: mechanism })
+      const keys = Array.from({ length: 20 }, (_, i) => `gone:${i}`)
+      yield* a!.call("setConcurrently", { keys })
+      const before = (yield* status(a!)).invalidation.invalidationsReceived
+      assert.strictEqual(yield* a!.call("deleteMany", { keys }), keys.length)
+      yield* a!.call("setConcurrently", { keys })
+      // The barrier of the test above: B's write reaches A after any echo of A's own deleteMany.
+      yield* warm([a!], "probe", { found: false })
+      yield* b!.call("set", { key: "probe", value: "from b" })
+      yield* eventually(a!, "probe", { found: true, value: "from b" })
+      assert.strictEqual((yield* status(a!)).invalidation.invalidationsReceived - before, 1)
+      const stats = (yield* a!.call("stats")) as { readonly l1Hits: number; readonly l2Hits: number }
+      for (const key of keys) assert.deepStrictEqual(yield* read(a!, key), { found: true, value: key })
+      const after = (yield* a!.call("stats")) as { readonly l1Hits: number; readonly l2Hits: number }
+      assert.strictEqual(after.l1Hits - stats.l1Hits, keys.length)
+      assert.strictEqual(after.l2Hits, stats.l2Hits)
+    })))
+
   it.live("the server paused during another instance's write: after it resumes, no instance serves an older value", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* startRedisServer()

@@ -24,6 +24,7 @@ interface Command {
     | "getOrSet"
     | "getOrSetCounted"
     | "setConcurrently"
+    | "deleteMany"
     | "invalidateTags"
     | "present"
   readonly key?: string
@@ -43,7 +44,10 @@ interface Command {
    * `Option.none()` when `value` is null, and each answer is sent as a {@link Found}.
    */
   readonly missTtl?: number
-  /** setConcurrently: keys set at once (each to its own name), so they leave as one batched command; present: keys to read. */
+  /**
+   * setConcurrently: keys set at once (each to its own name), so they leave as one batched command;
+   * present: keys to read; deleteMany: the keys deleted.
+   */
   readonly keys?: ReadonlyArray<string>
 }
 
@@ -96,6 +100,8 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
       return Effect.forEach(command.keys ?? [], (each) => cache.set(each, each), { concurrency: "unbounded", discard: true })
     case "present":
       return Effect.map(cache.getMany(command.keys ?? []), (found) => (command.keys ?? []).filter((_, i) => Option.isSome(found[i]!)))
+    case "deleteMany":
+      return cache.deleteMany(command.keys ?? [])
     case "delete":
       return cache.delete(key)
     case "clear":

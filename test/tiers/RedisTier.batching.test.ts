@@ -7,6 +7,7 @@ import * as path from "node:path"
 import type { CacheService } from "../../src/index.js"
 import { type RedisServerHandle, startRedisServer } from "../support/RedisServer.js"
 import { redisCache } from "../support/cache.js"
+import { commandStats } from "../support/commandStats.js"
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 
@@ -21,27 +22,6 @@ const interleave = (present: ReadonlyArray<string>, absent: ReadonlyArray<string
   present.flatMap((key, i) => i < absent.length ? [key, absent[i]!] : [key])
 
 const expectedOf = (key: string) => key.startsWith("present") ? Option.some(valueOf(key)) : Option.none()
-
-/**
- * `INFO commandstats`. Redis counts there the commands a script runs as well as the
- * script itself, so it shows that scripts ran (and were refused), not how many commands
- * the client sent: {@link watchClientCommands} tells that.
- */
-const commandStats = (server: RedisServerHandle) =>
-  Effect.map(server.cli("INFO", "commandstats"), (text) => {
-    const stats = new Map<string, { readonly calls: number; readonly rejected: number }>()
-    for (const line of text.split(/\r?\n/)) {
-      const match = /^cmdstat_([^:]+):calls=(\d+).*rejected_calls=(\d+)/.exec(line)
-      if (match) stats.set(match[1]!, { calls: Number(match[2]), rejected: Number(match[3]) })
-    }
-    const calls = (command: string) => stats.get(command)?.calls ?? 0
-    const rejected = (command: string) => stats.get(command)?.rejected ?? 0
-    return {
-      rejected,
-      scripts: calls("evalsha") + calls("eval"),
-      rejectedScripts: rejected("evalsha") + rejected("eval")
-    }
-  })
 
 /**
  * Watches the server with MONITOR and counts, by lower-case name, the commands that

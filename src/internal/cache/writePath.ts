@@ -132,6 +132,11 @@ export const makeWritePath = (core: CacheCore) => {
         Effect.mapError((error) => core.replyError(error, key)),
         Effect.tapError((error) => core.record("delete", "none", started, false, error._tag)),
         Effect.tap((inRedis) => {
+          // Once more, now that Redis has answered: a read started after the first touch but sent
+          // ahead of the UNLINK (its batch was due first in this tick) got the old value and may have
+          // refilled L1 with it (or will, after its PTTL), and NOLOOP reports no echo of our own delete.
+          guard.touch(key)
+          memory.delete(key)
           if (inRedis !== undefined) invalidation.announce({ _tag: "Keys", keys: [key] })
           return core.record("delete", "none", started, true)
         }),

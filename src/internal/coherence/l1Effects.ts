@@ -40,9 +40,12 @@ export type FlushCause = keyof typeof flushCauses
 const NOTHING_PENDING: PendingKeys = { size: 0, has: () => false }
 
 /**
- * Most keys one message evicts in one turn of the event loop. A message with more (a
- * tracking message for a command that changed 100,000 keys) is evicted a chunk per
- * turn, so that it blocks the loop for about a millisecond at a time, not for all of it.
+ * Most keys evicted in one turn of the event loop, over all the messages of that turn. A
+ * message with more (a tracking message for a command that changed 100,000 keys), or one
+ * that comes when the turn has spent its share (ioredis hands over every message it has
+ * buffered in one turn: hundreds of them when another program writes 100,000 keys), is
+ * evicted a chunk per turn, so that eviction blocks the loop for about a millisecond at a
+ * time, not for all of it.
  */
 export const EVICTION_CHUNK = 1_000
 
@@ -60,8 +63,16 @@ interface Draining {
   evicted: number
 }
 
-/** The L1 side of a link, with its counters. */
-export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: () => number) {
+/**
+ * The L1 side of a link, with its counters. `backlog` is told when messages start and stop
+ * waiting for later turns: the link then stops reading the subscriber's socket, since ioredis
+ * decodes in one turn everything it has read (and would hand over thousands more messages).
+ */
+export const makeL1Effects = Effect.fnUntraced(function*(
+  parts: L1Parts,
+  now: () => number,
+  backlog: (waiting: boolean) => void = () => undefined
+) {
   const { events, guard, memory, monitor, tags, waiters } = parts
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
   let pending: PendingKeys = NOTHING_PENDING
@@ -129,39 +140,61 @@ export const makeL1Effects = Effect.fnUntraced(function*(parts: L1Parts, now: ()
     return end - start
   }
 
-  // Large messages in arrival order, a chunk per turn (setImmediate lets I/O and timers in between).
+  // Keys evicted since this turn began; `nextTurn` (setImmediate) sets it back to 0 and goes on
+  // with the messages waiting, so that I/O and timers run in between. `waiting`: what `backlog` was told last.
+  let spent = 0
+  let turnScheduled = false
+  let waiting = false
   const draining: Array<Draining> = []
+  const endOfTurn = () => {
+    if (turnScheduled) return
+    turnScheduled = true
+    setImmediate(nextTurn)
+  }
   const drain = () => {
-    let budget = EVICTION_CHUNK
-    while (budget > 0 && draining.length > 0) {
+    while (spent < EVICTION_CHUNK && draining.length > 0) {
       const job = draining[0]!
-      budget -= evictSome(job, budget)
+      spent += evictSome(job, EVICTION_CHUNK - spent)
       if (job.next < job.eviction.items.length) break
       draining.shift()
       job.eviction.done(job.evicted)
     }
-    if (draining.length > 0) setImmediate(drain)
+    if (waiting !== draining.length > 0) {
+      waiting = !waiting
+      backlog(waiting)
+    }
+    endOfTurn()
+  }
+  const nextTurn = () => {
+    turnScheduled = false
+    spent = 0
+    if (draining.length > 0) drain()
   }
 
-  // Evicts a message's keys: at once when they fit in a chunk, else a chunk per turn. Until
-  // its last chunk, L1 may still serve a key of the message (the lag grows by the turns it
-  // takes), but no read in flight refills one: every refill is forbidden up front, as the
-  // guard would do anyway past its bound. Evictions commute, so a small message that comes
-  // meanwhile is not held up behind a large one.
+  // Evicts a message's keys: at once while they fit in this turn's share, else a chunk per
+  // turn. Until its last chunk, L1 may still serve a key of the message (the lag grows by the
+  // turns it takes), but no read in flight refills one: every refill is forbidden up front, as
+  // the guard would do anyway past its bound. Evictions commute, so a small message that comes
+  // meanwhile goes before the large ones waiting (it is not held up behind 100,000 keys).
   const evictAll = <A>(eviction: Eviction<A>) => {
-    if (eviction.items.length <= EVICTION_CHUNK) {
+    const { items } = eviction
+    if (draining.length === 0 && spent + items.length <= EVICTION_CHUNK) {
       let evicted = 0
-      for (const item of eviction.items) {
+      for (const item of items) {
         const key = eviction.keyAt(item)
         if (key === undefined) continue
         evict(key)
         evicted++
       }
+      spent += items.length
+      endOfTurn()
       return eviction.done(evicted)
     }
     guard.touchAll()
-    draining.push({ eviction: eviction as Eviction<unknown>, next: 0, evicted: 0 })
-    if (draining.length === 1) drain()
+    const job: Draining = { eviction: eviction as Eviction<unknown>, next: 0, evicted: 0 }
+    if (items.length <= EVICTION_CHUNK) draining.unshift(job)
+    else draining.push(job)
+    drain()
   }
 
   const evictPattern = (pattern: string, glob: boolean) => {

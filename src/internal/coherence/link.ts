@@ -29,7 +29,13 @@ const RECONNECT_PAUSE = "100 millis"
  */
 export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts: L1Parts) {
   const now = () => Date.now()
-  const l1 = yield* makeL1Effects(parts, now)
+  // While evictions wait for later turns, the subscriber's socket is not read (l1Effects.ts): what
+  // Redis sends meanwhile waits in the socket's buffers, and the link's PING answers with it.
+  const l1 = yield* makeL1Effects(parts, now, (waiting) => {
+    const stream = subscriber?.connection.stream
+    if (waiting) stream?.pause()
+    else stream?.resume()
+  })
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
   const layerScope = yield* Effect.scope
   const topology = options.topology

@@ -1,7 +1,9 @@
 /**
  * A message that invalidates many keys is evicted a chunk per event-loop turn: one
  * tracking message for a command of another program that removed thousands of keys,
- * and one bus message naming thousands of keys, against a real redis-server.
+ * and one bus message naming thousands of keys, against a real redis-server. So are
+ * many small messages that arrive together (a pipeline of single-key changes): the
+ * chunk bounds a turn, not a message.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
@@ -33,34 +35,41 @@ const entriesPerTurn = (entries: () => number, withinMs = 10_000) =>
     })
   )
 
+/** A cache holding every key of `names` in L1 (its link up), and another program's client. */
+const filledCache = (mechanism: "tracking" | "bus") =>
+  Effect.gen(function*() {
+    const server = yield* startRedisServer()
+    const cache = yield* redisCache({
+      redisUrl: server.url,
+      keyPrefix: PREFIX,
+      cacheName: `chunks-${mechanism}`,
+      l1Invalidation: mechanism,
+      failOnConnectionError: true,
+      l1MaxEntries: 10 * KEYS
+    })
+    const other = yield* Effect.acquireRelease(
+      Effect.sync(() => new Redis({ port: server.port, host: server.host })),
+      (client) => Effect.sync(() => client.disconnect())
+    )
+    // L1 takes copies only once the link is up.
+    const deadline = Date.now() + 10_000
+    while (!(yield* cache.status).invalidation.linked) {
+      if (Date.now() > deadline) assert.fail("the invalidation link did not come up")
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+    }
+    // One set at a time: past 1,000 keys touched at once the refill guard turns into one stamp
+    // for the whole cache, which would keep the sets in flight out of L1.
+    yield* Effect.orDie(Effect.forEach(names, (key, i) => cache.set(key, i), { discard: true }))
+    const entries = () => Effect.runSync(cache.stats).l1.entries
+    assert.strictEqual(entries(), KEYS, "every key is in L1")
+    return { cache, other, entries }
+  })
+
 describe("eviction of a large invalidation message (real redis-server)", () => {
   for (const mechanism of ["tracking", "bus"] as const) {
     it.live(`${mechanism}: ${KEYS} keys in one message are all evicted, over several turns`, () =>
       Effect.scoped(Effect.gen(function*() {
-        const server = yield* startRedisServer()
-        const cache = yield* redisCache({
-          redisUrl: server.url,
-          keyPrefix: PREFIX,
-          cacheName: `chunks-${mechanism}`,
-          l1Invalidation: mechanism,
-          failOnConnectionError: true,
-          l1MaxEntries: 10 * KEYS
-        })
-        const other = yield* Effect.acquireRelease(
-          Effect.sync(() => new Redis({ port: server.port, host: server.host })),
-          (client) => Effect.sync(() => client.disconnect())
-        )
-        // L1 takes copies only once the link is up.
-        const deadline = Date.now() + 10_000
-        while (!(yield* cache.status).invalidation.linked) {
-          if (Date.now() > deadline) assert.fail("the invalidation link did not come up")
-          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
-        }
-        // One set at a time: concurrent sets go as one Lua script, and Redis 7.0 reports a
-        // script's writes to the writer's own tracking despite NOLOOP (its L1 copies would go).
-        yield* Effect.orDie(Effect.forEach(names, (key, i) => cache.set(key, i), { discard: true }))
-        const entries = () => Effect.runSync(cache.stats).l1.entries
-        assert.strictEqual(entries(), KEYS, "every key is in L1")
+        const { cache, entries, other } = yield* filledCache(mechanism)
         const invalidated = yield* Effect.forkScoped(
           Stream.runHead(Stream.filter(cache.events, (event) => event._tag === "L1Invalidated"))
         )
@@ -86,6 +95,36 @@ describe("eviction of a large invalidation message (real redis-server)", () => {
           KEYS,
           "one event for the message, counting every key"
         )
+        assert.strictEqual((yield* cache.status).invalidation.invalidationsReceived, KEYS)
+      })))
+
+    it.live(`${mechanism}: many small messages that arrive together are evicted at most a chunk per turn`, () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { cache, entries, other } = yield* filledCache(mechanism)
+        const watching = yield* Effect.forkScoped(entriesPerTurn(entries))
+        // One pipeline: Redis answers it in a few socket writes, which ioredis hands over in one turn.
+        const pipeline = other.pipeline()
+        if (mechanism === "tracking") {
+          for (const key of names) pipeline.unlink(PREFIX + key)
+        } else {
+          for (let start = 0; start < KEYS; start += 100) {
+            const keys = names.slice(start, start + 100)
+            pipeline.publish(`${PREFIX}__l1:v${BUS_VERSION}`, encodeBusMessage({ _tag: "Keys", keys }, Date.now(), Buffer.alloc(16, 9)))
+          }
+        }
+        yield* Effect.promise(() => pipeline.exec())
+        const seen = yield* Fiber.join(watching)
+
+        assert.strictEqual(seen[seen.length - 1], 0, "every key was evicted")
+        assert.isTrue(
+          seen.some((count) => count > 0 && count < KEYS),
+          `a turn saw L1 partly evicted (the work was split): ${seen.join(", ")}`
+        )
+        // A chunk per turn: between two looks (one turn apart) at most the rest of one turn's
+        // chunk and the next turn's.
+        for (let i = 1; i < seen.length; i++) {
+          assert.isAtMost(seen[i - 1]! - seen[i]!, 2 * EVICTION_CHUNK, `evicted between two turns: ${seen.join(", ")}`)
+        }
         assert.strictEqual((yield* cache.status).invalidation.invalidationsReceived, KEYS)
       })))
   }

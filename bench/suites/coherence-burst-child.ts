@@ -1,0 +1,101 @@
+/**
+ * The reading instance of the invalidation-burst rows (spawned by coherence.ts): a cache that
+ * holds `count` keys in L1 while another client rewrites all of them, and what that does to
+ * its event loop.
+ *
+ *   node --import tsx bench/suites/coherence-burst-child.ts <JSON cache options> <count>
+ *
+ * It stores `k:<i>` (under the `keyPrefix` of its options) for i < count itself (so that they are in its L1), prints `ready`,
+ * and on the line `go` from the benchmark starts `monitorEventLoopDelay` and prints `armed`.
+ * The benchmark then rewrites every key. Once its link has reported all of them (its
+ * `invalidationsReceived` grew by `count`) or 60 s passed, it prints one JSON line: when
+ * (wall clock, `performance.timeOrigin + now()`), how many were reported, the L1 entries left,
+ * the flushes, the event-loop delay's max, p99 and p50 in milliseconds over the burst, and the
+ * most CPU time spent between two ticks of a 1 ms timer (the longest block, without the waits
+ * for a CPU that a loaded machine adds to the delay).
+ */
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { createInterface } from "node:readline"
+import { Layer, ManagedRuntime, References } from "effect"
+import type { RedisCacheOptions } from "../../src/index.js"
+import { Cache } from "../lib/library.js"
+
+const [options = "{}", countText = "0"] = process.argv.slice(2)
+const count = Number(countText)
+const FILL_CHUNK = 1000
+const POLL_MS = 5
+const GIVE_UP_MS = 60_000
+
+const runtime = ManagedRuntime.make(
+  Cache.layerRedis({
+    ...(JSON.parse(options) as RedisCacheOptions),
+    cacheName: "bench-burst-reader",
+    l1MaxEntries: 2 * count,
+    l1MaxBytes: 1024 * 1024 * 1024,
+    failOnConnectionError: true
+  }).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error")))
+)
+const cache = await runtime.runPromise(Cache)
+const status = () => runtime.runPromise(cache.status)
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const now = () => performance.timeOrigin + performance.now()
+
+for (;;) {
+  const { invalidation, mode } = await status()
+  if (mode === "Connected" && invalidation.linked) break
+  await sleep(10)
+}
+for (let start = 0; start < count; start += FILL_CHUNK) {
+  const entries = Array.from({ length: Math.min(FILL_CHUNK, count - start) }, (_, i) => ({ key: `k:${start + i}`, value: { i: start + i } }))
+  await runtime.runPromise(cache.setMany(entries))
+}
+// A read refills what setMany left out of L1: past 1,000 touched keys the refill guard turns into
+// one stamp for the whole cache, which keeps the sets in flight at that moment out of L1.
+for (let start = 0; start < count; start += FILL_CHUNK) {
+  await runtime.runPromise(cache.getMany(Array.from({ length: Math.min(FILL_CHUNK, count - start) }, (_, i) => `k:${start + i}`)))
+}
+const filled = await status()
+if (filled.l1.entries !== count) throw new Error(`burst reader: ${filled.l1.entries} L1 entries, expected ${count}`)
+
+const lines = createInterface({ input: process.stdin })
+lines.once("close", () => process.exit(0))
+process.stdout.write("ready\n")
+await new Promise<void>((resolve) => lines.once("line", () => resolve()))
+
+const delay = monitorEventLoopDelay({ resolution: 1 })
+const before = filled.invalidation
+// The CPU time this process spent between two ticks of a 1 ms timer: on a loaded machine the
+// wall-clock delay also counts the time the process waited for a CPU, this does not (it does
+// count V8's background threads).
+let maxCpuMs = 0
+let cpuBefore = process.cpuUsage()
+const ticks = setInterval(() => {
+  const cpu = process.cpuUsage()
+  maxCpuMs = Math.max(maxCpuMs, (cpu.user + cpu.system - cpuBefore.user - cpuBefore.system) / 1000)
+  cpuBefore = cpu
+}, 1)
+delay.enable()
+process.stdout.write("armed\n")
+const started = Date.now()
+let current = await status()
+while (current.invalidation.invalidationsReceived - before.invalidationsReceived < count && Date.now() - started < GIVE_UP_MS) {
+  await sleep(POLL_MS)
+  current = await status()
+}
+const at = now()
+delay.disable()
+clearInterval(ticks)
+const ms = (ns: number) => ns / 1e6
+process.stdout.write(`${
+  JSON.stringify({
+    at,
+    reported: current.invalidation.invalidationsReceived - before.invalidationsReceived,
+    l1Left: current.l1.entries,
+    flushes: current.invalidation.flushes - before.flushes,
+    maxMs: ms(delay.max),
+    maxCpuMs,
+    p99Ms: ms(delay.percentile(99)),
+    p50Ms: ms(delay.percentile(50))
+  })
+}\n`)
+await runtime.dispose()
