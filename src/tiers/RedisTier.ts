@@ -49,6 +49,7 @@ import { Invalidation, localInvalidation } from "../coherence/Invalidation.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { makeBatcher, type Resume } from "../internal/batcher.js"
 import { escapeGlob, matcher } from "../internal/pattern.js"
+import { corked } from "../internal/corked.js"
 import { groupBySlot, perSlot } from "../internal/slots.js"
 import { isTagKey, TAG_KEY_PREFIX } from "../internal/coherence/tagSignals.js"
 import { MemoryTier } from "./MemoryTier.js"
@@ -555,8 +556,12 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // A multi-key command per slot on a cluster (the server refuses CROSSSLOT), else one command.
   const slotted = <A>(target: Redis, keys: Array<string>, run: (keys: Array<string>) => Promise<A>): Promise<Array<A>> =>
     cluster !== undefined && (target as unknown) === cluster
-      ? Promise.all(groupBySlot(keys, (key) => key).map((group) => run(group.map((i) => keys[i]!))))
+      ? corked(cluster, () => Promise.all(groupBySlot(keys, (key) => key).map((group) => run(group.map((i) => keys[i]!)))))
       : run(keys).then((answer) => [answer])
+
+  // Commands sent together to a cluster leave in one socket write per node (src/internal/corked.ts).
+  const together = <A>(target: unknown, send: () => A): A =>
+    cluster !== undefined && target === cluster ? corked(cluster, send) : send()
 
   const sum = (counts: Array<number>) => counts.reduce((total, n) => total + n, 0)
 
@@ -637,7 +642,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     Effect.tryPromise({
       try: () => {
         const now = clock.currentTimeMillisUnsafe()
-        return Promise.all(batch.map(([key, operation]) => replayOne(commands, key, operation, now)))
+        return together(commands, () => Promise.all(batch.map(([key, operation]) => replayOne(commands, key, operation, now))))
       },
       catch: (cause) => new RedisFailure({ cause })
     }).pipe(Effect.map((results) =>
@@ -976,7 +981,9 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         const each = () => oneByOne(target, part, one)
         return part.length === 1 ? each() : batchOrEach(() => many(target, part), each)
       }
-      const outcomes = cluster !== undefined && inputs.length > 1 ? perSlot(inputs, keyOf, send) : send(inputs)
+      const outcomes = cluster !== undefined && inputs.length > 1
+        ? corked(cluster, () => perSlot(inputs, keyOf, send))
+        : send(inputs)
       outcomes.then(
         (settled) => resumeAll(resumes, settled),
         (error) => {
