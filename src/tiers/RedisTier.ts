@@ -49,6 +49,7 @@ import { Invalidation, localInvalidation } from "../coherence/Invalidation.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { makeBatcher, type Resume } from "../internal/batcher.js"
 import { escapeGlob, matcher } from "../internal/pattern.js"
+import { CLUSTER_PROBE_MILLIS, clusterProblem } from "../internal/clusterProbe.js"
 import { corked } from "../internal/corked.js"
 import { groupBySlot, perSlot } from "../internal/slots.js"
 import { isTagKey, TAG_KEY_PREFIX } from "../internal/coherence/tagSignals.js"
@@ -516,7 +517,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     )
 
   const adopt = ({ client: fresh, cluster: freshCluster, scope, limit }: Connection) =>
-    Effect.andThen(Effect.sync(() => {
+    Effect.sync(() => {
       client = fresh
       cluster = freshCluster
       clientScope = scope
@@ -528,7 +529,29 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         // The socket closed without a command noticing: go memory-only at once.
         runFork(markLost(fresh, new Error("connection closed")))
       })
-    }), invalidation.connected(fresh, pending))
+      // A node dropped (a lost master, or a resharding): ask at once whether the cluster still serves.
+      freshCluster?.on("-node", () => {
+        if (client === fresh) runFork(probeCluster(fresh, freshCluster))
+      })
+    }).pipe(
+      Effect.andThen(freshCluster === undefined ? Effect.void : Effect.forkIn(watchCluster(fresh, freshCluster), scope)),
+      Effect.andThen(invalidation.connected(fresh, pending))
+    )
+
+  // ioredis never ends a Cluster whose masters die (src/internal/clusterProbe.ts): the tier asks.
+  // The switch runs in a fiber of its own: it closes the connection's scope, which ends the watch.
+  const probeCluster = (target: Redis, asCluster: Cluster) =>
+    Effect.map(Effect.promise(() => clusterProblem(asCluster)), (problem) => {
+      if (problem !== undefined) runFork(markLost(target, new Error(problem)))
+      return problem !== undefined
+    })
+
+  // Every CLUSTER_PROBE_MILLIS while this connection lives (its scope ends the loop).
+  const watchCluster = (target: Redis, asCluster: Cluster) =>
+    Effect.sleep(CLUSTER_PROBE_MILLIS).pipe(
+      Effect.andThen(probeCluster(target, asCluster)),
+      Effect.repeat({ until: (lost) => lost })
+    )
 
   // ioredis sends EVALSHA, and EVAL once when the server does not know the script yet.
   const scripts = (target: Redis): Redis & ReplayCommands & ScriptCommands => {
