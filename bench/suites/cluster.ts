@@ -7,6 +7,7 @@ import { Context, Effect, Layer, Option, type Scope } from "effect"
 import { Cluster, Redis } from "ioredis"
 import type { CacheService, RedisCacheOptions } from "../../src/index.js"
 import { startRedisCluster } from "../../test/support/Cluster.js"
+import { isPinned, pinServer } from "../lib/environment.js"
 import { type CaseResult, effectRound, promiseRound, type SizeName } from "../lib/harness.js"
 import { compression, IN_FLIGHT, KEYS, keyNumbers, rawConnection, seedSize, TTL_MILLIS } from "../lib/l2Setup.js"
 import { Cache } from "../lib/library.js"
@@ -28,6 +29,13 @@ const clusterCache = (urls: readonly [string, ...Array<string>], options: RedisC
 export const clusterSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<CaseResult>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const cluster = yield* startRedisCluster()
+    // The nodes inherit the benchmark's CPU: they go to the run's own server's, so that, as in the
+    // redis suite, the server's work does not take the client's CPU.
+    if (isPinned()) {
+      const pinned = yield* Effect.forEach(cluster.nodes, (node) =>
+        Effect.map(node.cli("INFO", "server"), (info) => pinServer(Number(/process_id:(\d+)/.exec(info)?.[1]))))
+      if (!pinned.every(Boolean)) process.stderr.write("cluster suite: the nodes could not be pinned to CPU 0\n")
+    }
     const raw = {
       plain: yield* rawCluster(cluster.startupNodes, false),
       pipelined: yield* rawCluster(cluster.startupNodes, true)
