@@ -540,11 +540,16 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   // ioredis never ends a Cluster whose masters die (src/internal/clusterProbe.ts): the tier asks.
   // The switch runs in a fiber of its own: it closes the connection's scope, which ends the watch.
+  // Each master's CLUSTER INFO has commandTimeout; the bound here is for one stuck in a connect.
   const probeCluster = (target: Redis, asCluster: Cluster) =>
-    Effect.map(Effect.promise(() => clusterProblem(asCluster)), (problem) => {
-      if (problem !== undefined) runFork(markLost(target, new Error(problem)))
-      return problem !== undefined
-    })
+    Effect.promise(() => clusterProblem(asCluster)).pipe(
+      Effect.timeoutOption(commandTimeout + Duration.toMillis(connectTimeout)),
+      Effect.map((answer) => {
+        const problem = Option.getOrElse(answer, () => "the masters did not answer CLUSTER INFO in time")
+        if (problem !== undefined) runFork(markLost(target, new Error(problem)))
+        return problem !== undefined
+      })
+    )
 
   // Every CLUSTER_PROBE_MILLIS while this connection lives (its scope ends the loop).
   const watchCluster = (target: Redis, asCluster: Cluster) =>
@@ -576,15 +581,15 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       Promise.resolve()
     )
 
-  // A multi-key command per slot on a cluster (the server refuses CROSSSLOT), else one command.
-  const slotted = <A>(target: Redis, keys: Array<string>, run: (keys: Array<string>) => Promise<A>): Promise<Array<A>> =>
-    cluster !== undefined && (target as unknown) === cluster
-      ? corked(cluster, () => Promise.all(groupBySlot(keys, (key) => key).map((group) => run(group.map((i) => keys[i]!)))))
-      : run(keys).then((answer) => [answer])
-
   // Commands sent together to a cluster leave in one socket write per node (src/internal/corked.ts).
   const together = <A>(target: unknown, send: () => A): A =>
     cluster !== undefined && target === cluster ? corked(cluster, send) : send()
+
+  // A multi-key command per slot on a cluster (the server refuses CROSSSLOT), else one command.
+  const slotted = <A>(target: Redis, keys: Array<string>, run: (keys: Array<string>) => Promise<A>): Promise<Array<A>> =>
+    cluster !== undefined && (target as unknown) === cluster
+      ? together(target, () => Promise.all(groupBySlot(keys, (key) => key).map((group) => run(group.map((i) => keys[i]!)))))
+      : run(keys).then((answer) => [answer])
 
   const sum = (counts: Array<number>) => counts.reduce((total, n) => total + n, 0)
 
