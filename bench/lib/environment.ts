@@ -56,6 +56,16 @@ export const pinCpus = (redisPid: number | undefined): string => {
     : "not pinned (taskset failed)"
 }
 
+/** Whether {@link pinCpus} pinned this process (it then sees fewer CPUs than the machine has). */
+export const isPinned = (): boolean => os.availableParallelism() < os.cpus().length
+
+/**
+ * Pins another Redis server (a cluster node a suite started, which inherits this process's
+ * pin) to the first CPU, beside the run's own server; true when it did.
+ */
+export const pinServer = (pid: number | undefined): boolean =>
+  pid !== undefined && run("taskset", ["-a", "-p", "-c", "0", String(pid)]) !== undefined
+
 /**
  * `command args` to run a child process on every CPU, not only on the one `pinCpus` gave
  * this process (a child inherits its parent's pin): a second process measured against this

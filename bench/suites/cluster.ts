@@ -7,28 +7,17 @@ import { Context, Effect, Layer, Option, type Scope } from "effect"
 import { Cluster, Redis } from "ioredis"
 import type { CacheService, RedisCacheOptions } from "../../src/index.js"
 import { startRedisCluster } from "../../test/support/Cluster.js"
+import { isPinned, pinServer } from "../lib/environment.js"
 import { type CaseResult, effectRound, promiseRound, type SizeName } from "../lib/harness.js"
+import { compression, IN_FLIGHT, KEYS, keyNumbers, rawConnection, seedSize, TTL_MILLIS } from "../lib/l2Setup.js"
 import { Cache } from "../lib/library.js"
 import { runCase, type SuiteContext } from "../lib/suite.js"
 import { sampleServers } from "../lib/serverStats.js"
-import { makeValue } from "../lib/values.js"
-
-const KEYS = 1000
-const TTL_MILLIS = 3_600_000
-const IN_FLIGHT = 100
 
 type StartupNodes = ReadonlyArray<{ readonly host: string; readonly port: number }>
 
 const rawCluster = (nodes: StartupNodes, enableAutoPipelining: boolean): Effect.Effect<Cluster, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const client = new Cluster(nodes.map(({ host, port }) => ({ host, port })), { enableAutoPipelining, lazyConnect: true })
-      client.on("error", () => {}) // failures surface as rejected commands
-      await client.connect()
-      return client
-    }),
-    (client) => Effect.promise(() => client.quit().catch(() => "closed"))
-  )
+  rawConnection(() => new Cluster(nodes.map(({ host, port }) => ({ host, port })), { enableAutoPipelining, lazyConnect: true }))
 
 const clusterCache = (urls: readonly [string, ...Array<string>], options: RedisCacheOptions): Effect.Effect<CacheService, never, Scope.Scope> =>
   Effect.orDie(Effect.map(
@@ -36,15 +25,17 @@ const clusterCache = (urls: readonly [string, ...Array<string>], options: RedisC
     (services) => Context.get(services, Cache)
   ))
 
-const compression = [
-  { name: "zlib>1000", tag: "z", threshold: 1000 },
-  { name: "no compression", tag: "plain", threshold: 16 * 1024 * 1024 }
-] as const
-
 /** Runs the cluster cases at every size. */
 export const clusterSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<CaseResult>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const cluster = yield* startRedisCluster()
+    // The nodes inherit the benchmark's CPU: they go to the run's own server's, so that, as in the
+    // redis suite, the server's work does not take the client's CPU.
+    if (isPinned()) {
+      const pinned = yield* Effect.forEach(cluster.nodes, (node) =>
+        Effect.map(node.cli("INFO", "server"), (info) => pinServer(Number(/process_id:(\d+)/.exec(info)?.[1]))))
+      if (!pinned.every(Boolean)) process.stderr.write("cluster suite: the nodes could not be pinned to CPU 0\n")
+    }
     const raw = {
       plain: yield* rawCluster(cluster.startupNodes, false),
       pipelined: yield* rawCluster(cluster.startupNodes, true)
@@ -71,28 +62,11 @@ export const clusterSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray
       })
     }
     const results: Array<CaseResult> = []
-    let serial = 0
-    const takeKeyNumbers = (ops: number) => {
-      const first = serial
-      serial += ops
-      return first
-    }
+    const takeKeyNumbers = keyNumbers()
 
     const sizeCases = (size: SizeName) =>
       Effect.gen(function*() {
-        const values = Array.from({ length: KEYS }, (_, i) => makeValue(size, i))
-        const rawKeys = values.map((_, i) => `bench:raw:${size}:${i}`)
-        yield* Effect.promise(() =>
-          Promise.all(rawKeys.map((key, i) => raw.pipelined.set(key, JSON.stringify(values[i]), "PX", TTL_MILLIS)))
-        )
-        const libKeys: Record<string, ReadonlyArray<string>> = {}
-        for (const c of compression) {
-          const keys = values.map((_, i) => `l2:${size}:${c.tag}:${i}`)
-          libKeys[c.tag] = keys
-          yield* Effect.orDie(
-            Effect.forEach(keys, (key, i) => l2Caches[c.tag]!.set(key, values[i]!), { concurrency: 32, discard: true })
-          )
-        }
+        const { libKeys, rawKeys, values } = yield* seedSize(size, raw.pipelined, l2Caches)
 
         // L2 hits
         for (const pipelining of [false, true]) {

@@ -7,14 +7,11 @@ import { Redis } from "ioredis"
 import { deflateSync, inflateSync } from "node:zlib"
 import type { CacheService, RedisCacheOptions } from "../../src/index.js"
 import { type CaseResult, effectRound, type LatencyTarget, promiseRound, type Round, type SizeName } from "../lib/harness.js"
+import { compression, IN_FLIGHT, KEYS, keyNumbers, rawConnection, seedSize, TTL_MILLIS } from "../lib/l2Setup.js"
 import { Cache } from "../lib/library.js"
 import { redisCache, runCase, type SuiteContext } from "../lib/suite.js"
 import { sampleServer } from "../lib/serverStats.js"
-import { makeValue } from "../lib/values.js"
 
-const KEYS = 1000
-const TTL_MILLIS = 3_600_000
-const IN_FLIGHT = 100
 const concurrencies = [1, IN_FLIGHT] as const
 // Issue 20: one call at a time, against raw ioredis one call at a time (without auto-pipelining,
 // which only adds a tick when nothing else is in flight): ops/s >= 0.85x, p50 <= 1.15x, p99 <= 1.5x.
@@ -52,15 +49,7 @@ const freshRuntimeRound = (
   })
 
 const rawClient = (context: SuiteContext, enableAutoPipelining: boolean): Effect.Effect<Redis, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const client = new Redis({ host: "127.0.0.1", port: context.port, enableAutoPipelining, lazyConnect: true })
-      client.on("error", () => {}) // failures surface as rejected commands
-      await client.connect()
-      return client
-    }),
-    (client) => Effect.promise(() => client.quit().catch(() => "closed"))
-  )
+  rawConnection(() => new Redis({ host: "127.0.0.1", port: context.port, enableAutoPipelining, lazyConnect: true }))
 
 const where = (inFlight: number) => inFlight === 1 ? "sequential" : `${inFlight} in flight`
 const tag = (inFlight: number) => inFlight === 1 ? "seq" : String(inFlight)
@@ -72,10 +61,6 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
     // Every case here reports the server's commands and CPU per operation beside its rate.
     const server = sampleServer(yield* rawClient(context, false))
     // L2 hits need an empty L1: these caches keep none. Miss-then-set uses the default (L1 on).
-    const compression = [
-      { name: "zlib>1000", tag: "z", threshold: 1000 },
-      { name: "no compression", tag: "plain", threshold: 16 * 1024 * 1024 }
-    ] as const
     const l2Caches: Record<string, CacheService> = {}
     // An L2 hit as a cache with L1 on makes it (it refills L1, and reads no TTL from Redis): an L1
     // of 16 entries, so that reads cycling over 1000 keys always miss it.
@@ -94,21 +79,11 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
       mtsCaches[c.tag] = yield* redisCache(context, { cacheName: `bench-mts-${c.tag}`, compressionThreshold: c.threshold })
     }
     const results: Array<CaseResult> = []
-    // Miss-then-set rows use keys never used before: each round takes the next `ops` numbers.
-    let serial = 0
-    const takeKeyNumbers = (ops: number) => {
-      const first = serial
-      serial += ops
-      return first
-    }
+    const takeKeyNumbers = keyNumbers()
 
     const sizeCases = (size: SizeName) =>
       Effect.gen(function*() {
-        const values = Array.from({ length: KEYS }, (_, i) => makeValue(size, i))
-        const rawKeys = values.map((_, i) => `bench:raw:${size}:${i}`)
-        yield* Effect.promise(() =>
-          Promise.all(rawKeys.map((key, i) => raw.pipelined.set(key, JSON.stringify(values[i]), "PX", TTL_MILLIS)))
-        )
+        const { libKeys, rawKeys, values } = yield* seedSize(size, raw.pipelined, l2Caches)
         // What compression costs by itself: raw ioredis with zlib by hand, for values the
         // cache's default threshold (1000 bytes) compresses.
         const compressible = size !== "100B"
@@ -118,14 +93,6 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
             Promise.all(rawZlibKeys.map((key, i) =>
               raw.pipelined.set(key, deflateSync(JSON.stringify(values[i])), "PX", TTL_MILLIS)
             ))
-          )
-        }
-        const libKeys: Record<string, ReadonlyArray<string>> = {}
-        for (const c of compression) {
-          const keys = values.map((_, i) => `l2:${size}:${c.tag}:${i}`)
-          libKeys[c.tag] = keys
-          yield* Effect.orDie(
-            Effect.forEach(keys, (key, i) => l2Caches[c.tag]!.set(key, values[i]!), { concurrency: 32, discard: true })
           )
         }
 

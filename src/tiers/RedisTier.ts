@@ -49,6 +49,8 @@ import { Invalidation, localInvalidation } from "../coherence/Invalidation.js"
 import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { makeBatcher, type Resume } from "../internal/batcher.js"
 import { escapeGlob, matcher } from "../internal/pattern.js"
+import { CLUSTER_PROBE_MILLIS, clusterProblem } from "../internal/clusterProbe.js"
+import { corked } from "../internal/corked.js"
 import { groupBySlot, perSlot } from "../internal/slots.js"
 import { isTagKey, TAG_KEY_PREFIX } from "../internal/coherence/tagSignals.js"
 import { MemoryTier } from "./MemoryTier.js"
@@ -517,7 +519,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     )
 
   const adopt = ({ client: fresh, cluster: freshCluster, scope, limit }: Connection) =>
-    Effect.andThen(Effect.sync(() => {
+    Effect.sync(() => {
       client = fresh
       cluster = freshCluster
       clientScope = scope
@@ -529,7 +531,34 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         // The socket closed without a command noticing: go memory-only at once.
         runFork(markLost(fresh, new Error("connection closed")))
       })
-    }), invalidation.connected(fresh, pending))
+      // A node dropped (a lost master, or a resharding): ask at once whether the cluster still serves.
+      freshCluster?.on("-node", () => {
+        if (client === fresh) runFork(probeCluster(fresh, freshCluster))
+      })
+    }).pipe(
+      Effect.andThen(freshCluster === undefined ? Effect.void : Effect.forkIn(watchCluster(fresh, freshCluster), scope)),
+      Effect.andThen(invalidation.connected(fresh, pending))
+    )
+
+  // ioredis never ends a Cluster whose masters die (src/internal/clusterProbe.ts): the tier asks.
+  // The switch runs in a fiber of its own: it closes the connection's scope, which ends the watch.
+  // Each master's CLUSTER INFO has commandTimeout; the bound here is for one stuck in a connect.
+  const probeCluster = (target: Redis, asCluster: Cluster) =>
+    Effect.promise(() => clusterProblem(asCluster)).pipe(
+      Effect.timeoutOption(commandTimeout + Duration.toMillis(connectTimeout)),
+      Effect.map((answer) => {
+        const problem = Option.getOrElse(answer, () => "the masters did not answer CLUSTER INFO in time")
+        if (problem !== undefined) runFork(markLost(target, new Error(problem)))
+        return problem !== undefined
+      })
+    )
+
+  // Every CLUSTER_PROBE_MILLIS while this connection lives (its scope ends the loop).
+  const watchCluster = (target: Redis, asCluster: Cluster) =>
+    Effect.sleep(CLUSTER_PROBE_MILLIS).pipe(
+      Effect.andThen(probeCluster(target, asCluster)),
+      Effect.repeat({ until: (lost) => lost })
+    )
 
   // ioredis sends EVALSHA, and EVAL once when the server does not know the script yet.
   const scripts = (target: Redis): Redis & ReplayCommands & ScriptCommands => {
@@ -554,10 +583,14 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       Promise.resolve()
     )
 
+  // Commands sent together to a cluster leave in one socket write per node (src/internal/corked.ts).
+  const together = <A>(target: unknown, send: () => A): A =>
+    cluster !== undefined && target === cluster ? corked(cluster, send) : send()
+
   // A multi-key command per slot on a cluster (the server refuses CROSSSLOT), else one command.
   const slotted = <A>(target: Redis, keys: Array<string>, run: (keys: Array<string>) => Promise<A>): Promise<Array<A>> =>
     cluster !== undefined && (target as unknown) === cluster
-      ? Promise.all(groupBySlot(keys, (key) => key).map((group) => run(group.map((i) => keys[i]!))))
+      ? together(target, () => Promise.all(groupBySlot(keys, (key) => key).map((group) => run(group.map((i) => keys[i]!)))))
       : run(keys).then((answer) => [answer])
 
   const sum = (counts: Array<number>) => counts.reduce((total, n) => total + n, 0)
@@ -642,9 +675,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         // Decided as each is sent: an operation superseded since the batch was taken (a delete, a
         // pattern delete, a newer write) is not replayed. One already sent is ahead of whatever
         // supersedes it on the connection, so Redis applies the two in order.
-        return Promise.all(batch.map(([key, operation]) =>
-          pending.get(key) === operation ? replayOne(commands, key, operation, now) : SUPERSEDED
-        ))
+        return together(commands, () =>
+          Promise.all(batch.map(([key, operation]) =>
+            pending.get(key) === operation ? replayOne(commands, key, operation, now) : SUPERSEDED
+          )))
       },
       catch: (cause) => new RedisFailure({ cause })
     }).pipe(Effect.map((results) =>
@@ -1000,7 +1034,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         const each = () => oneByOne(target, part, one)
         return part.length === 1 ? each() : batchOrEach(() => many(target, part), each)
       }
-      const outcomes = cluster !== undefined ? perSlot(inputs, keyOf, send) : send(inputs)
+      // (inputs.length > 1 here: a lone request left above)
+      const outcomes = cluster !== undefined ? corked(cluster, () => perSlot(inputs, keyOf, send)) : send(inputs)
       outcomes.then((settled) => resumeAll(resumes, settled), failed)
     })
 

@@ -4,14 +4,16 @@
  * a separate Node process (test/support/workers.ts) on real servers.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { RedisCacheOptions } from "../../src/index.js"
 import { startRedisCluster, waitForClusterOk } from "../support/Cluster.js"
+import { redisCache } from "../support/cache.js"
 import { type RedisSentinelHandle, startRedisSentinel } from "../support/RedisSentinel.js"
 import {
   awaitLinked,
   type CacheWorker,
   eventuallyReads,
+  type Found,
   pollUntil,
   readKey,
   startCacheWorker,
@@ -111,6 +113,56 @@ describe("L1 coherence through Redis Sentinel (separate processes)", () => {
         // The subscriber follows the master: none is left on the demoted one.
         const demoted = yield* setup.master.cli("CLIENT", "LIST")
         assert.notInclude(demoted, "name=effect-redis-cache:instance-1:invalidations ")
+      })), 120_000)
+  }
+})
+
+describe("L1 coherence through Redis Sentinel, the master killed (separate processes)", () => {
+  const keys = Array.from({ length: 6 }, (_, i) => `held:${i}`)
+
+  for (const mechanism of ["tracking", "bus"] as const) {
+    it.live(`${mechanism}: the master SIGKILLed while B holds L1 copies; after the failover B never serves a value older than A's last acknowledged write`, () =>
+      Effect.scoped(Effect.gen(function*() {
+        const setup = yield* startRedisSentinel()
+        const [a, b] = yield* instances({ ...through(setup), l1Invalidation: mechanism }, 2)
+        for (const key of keys) yield* a!.call("set", { key, value: 1 })
+        for (const key of keys) yield* holdsCopy(b!, key, 1)
+
+        // B does not read from the kill to A's acknowledged write: any value 1 it served after that
+        // could only come from the L1 copy it held when its link to the killed master went.
+        yield* setup.master.kill
+        yield* pollUntil(
+          () => "the Sentinels did not promote the replica",
+          Effect.map(setup.currentMasterPort, (port) => port === setup.replica.port),
+          30_000
+        )
+        yield* awaitLinked(a!, 30_000)
+        for (const key of keys) yield* a!.call("set", { key, value: 2 })
+        // Acknowledged: a cache without L1, made now through the Sentinels, reads 2 from the new master
+        // (a write A made before it reached the new master was queued, and is waited for to be replayed).
+        const witness = yield* redisCache({ ...through(setup), enableL1: false, l1Invalidation: "off" })
+        for (const key of keys) {
+          yield* pollUntil(
+            () => `A's write of ${key} never reached the new master`,
+            Effect.map(witness.get(key), (found) => Option.isSome(found) && found.value === 2),
+            20_000
+          )
+        }
+        // From now on B answers 2, or a miss while it is still memory-only (its L1 emptied): never 1.
+        const served: Array<Found> = []
+        const readAll = Effect.forEach(keys, (key) => Effect.tap(readKey(b!, key), (found) => Effect.sync(() => served.push(found))))
+        yield* readAll
+        yield* awaitLinked(b!, 30_000)
+        for (const key of keys) yield* eventuallyReads(b!, key, { found: true, value: 2 }, 20_000)
+        yield* readAll
+        const stale = served.filter((found) => found.found && found.value !== 2)
+        const { invalidation } = yield* workerStatus(b!)
+        console.log(
+          `sentinel SIGKILL, ${mechanism}: B served ${JSON.stringify(served.slice(0, keys.length))} right after the ` +
+            `acknowledgement; ${invalidation.flushes} L1 flushes (last: ${JSON.stringify(invalidation)})`
+        )
+        assert.deepStrictEqual(stale, [], "B served a value older than A's acknowledged write")
+        assert.isAbove(invalidation.flushes, 0, "B flushed its L1 when its link to the killed master went")
       })), 120_000)
   }
 })

@@ -127,6 +127,44 @@ describe("Cache.layerRedis on Redis Cluster", () => {
       assert.strictEqual((yield* cache.status).mode, "Connected")
     }), 120_000)
 
+  it.live("an idle cache whose masters all die reports memory-only (the tier probes the cluster), and Connected once they are back", () =>
+    Effect.gen(function*() {
+      const cluster = yield* startRedisCluster({ replicas: 1 })
+      const cache = yield* redisCache({ cluster: { nodes: cluster.urls }, l1Invalidation: "off", ...fastReconnect })
+      yield* cache.set("idle:before", 1)
+      // No command is sent from here on, and no invalidation subscriber (the bus's would notice its
+      // own master go): only the tier's probe can tell.
+      yield* Effect.forEach(cluster.nodes, (node) => node.kill, { discard: true })
+      yield* awaitMode(cache, "MemoryOnly")
+      const down = yield* cache.status
+      console.log(`every master killed, idle cache: ${Option.getOrThrow(down.lastError)}`)
+      // The replicas cannot be promoted without a majority of masters: the masters come back as they were.
+      yield* Effect.forEach(cluster.nodes, (node) => node.restart, { discard: true })
+      yield* waitForClusterOk([...cluster.nodes, ...cluster.replicas.map((replica) => replica.node)])
+      yield* awaitMode(cache, "Connected")
+      yield* cache.set("idle:after", 2)
+      const reader = yield* redisCache({ cluster: { nodes: cluster.urls } })
+      assert.strictEqual(Option.getOrThrow(yield* reader.get("idle:after")), 2)
+    }), 120_000)
+
+  it.live("an idle cache whose one master dies reports memory-only, and Connected after its replica takes over", () =>
+    Effect.gen(function*() {
+      const cluster = yield* startRedisCluster({ replicas: 1 })
+      const cache = yield* redisCache({ cluster: { nodes: cluster.urls }, l1Invalidation: "off", ...fastReconnect })
+      yield* cache.set("idle:before", 1)
+      yield* cluster.nodes[1]!.kill
+      yield* awaitMode(cache, "MemoryOnly")
+      // It may reconnect before the cluster has noticed (docs/topologies.md), and go memory-only again.
+      const { lastError } = yield* cache.status
+      console.log(`one master killed, idle cache: ${Option.getOrElse(lastError, () => "(reconnected meanwhile)")}`)
+      yield* waitForClusterOk([cluster.nodes[0]!, cluster.nodes[2]!, ...cluster.replicas.map((replica) => replica.node)])
+      yield* awaitMode(cache, "Connected")
+      yield* cache.set("idle:after", 2)
+      yield* awaitReplayed(cache)
+      const reader = yield* redisCache({ cluster: { nodes: cluster.urls } })
+      assert.strictEqual(Option.getOrThrow(yield* reader.get("idle:after")), 2)
+    }), 120_000)
+
   it.live("CLUSTER FAILOVER under load: MOVED is followed, nothing is lost", () =>
     Effect.gen(function*() {
       const cluster = yield* startRedisCluster({ replicas: 1 })

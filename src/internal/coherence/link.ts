@@ -118,7 +118,8 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
   // The subscriber is gone: L1 stops taking copies at once. It is flushed when the data
   // connection still answers (others can write, and their changes would go unseen); when
   // it does not, Redis is away for this instance, the cache goes memory-only (where L1
-  // serves by design) and is flushed on recovery instead. `tracked` stays: the data
+  // serves by design on one server; through Sentinel and on a cluster `disconnected`
+  // flushes it) and is flushed on recovery instead. `tracked` stays: the data
   // connection still tracks for the lost subscriber, and the next link switches that off.
   const unlink = Effect.suspend(() => {
     linked = false
@@ -216,6 +217,11 @@ export const makeLink = Effect.fnUntraced(function*(options: LinkOptions, parts:
         linked = false
         publisher.attach(undefined)
         dataUp = Deferred.makeUnsafe<void>()
+        // Through Sentinel or on a cluster a lost master is followed by a failover, and the other
+        // instances go on writing to the promoted replica while this one is memory-only: its L1
+        // copies would go stale unseen. They go now, not on recovery (one server that is away
+        // takes every instance's writes away with it, so there L1 serves its copies meanwhile).
+        if (topology._tag !== "Standalone") l1.flush("link_lost")
       }),
     announce: (change) => {
       if (mechanism === "bus") publisher.announce(change)

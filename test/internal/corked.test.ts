@@ -1,0 +1,44 @@
+/**
+ * `corked` against a real 3-master cluster: the commands of a batch, one per slot, reach
+ * each node in one socket read (the server's `total_reads_processed`), and still answer
+ * one by one.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { Cluster } from "ioredis"
+import { corked } from "../../src/internal/corked.js"
+import { startRedisCluster } from "../support/Cluster.js"
+
+const readsOf = (info: string) => Number(/^total_reads_processed:(\d+)/m.exec(info)?.[1])
+
+describe("corked", () => {
+  it.live("a batch of one-key commands reaches each node in one read (uncorked: ~one read per command)", () =>
+    Effect.gen(function*() {
+      const cluster = yield* startRedisCluster()
+      const client = yield* Effect.acquireRelease(
+        Effect.promise(async () => {
+          const connected = new Cluster(cluster.startupNodes.map(({ host, port }) => ({ host, port })), { lazyConnect: true })
+          await connected.connect()
+          // Every node's connection made before the count starts.
+          await Promise.all(connected.nodes("master").map((node) => node.ping()))
+          return connected
+        }),
+        (connected) => Effect.promise(() => connected.quit().catch(() => "closed"))
+      )
+      const keys = Array.from({ length: 90 }, (_, i) => `corked:${i}`)
+      yield* Effect.promise(() => Promise.all(keys.map((key) => client.set(key, key))))
+      const reads = () => Effect.forEach(cluster.nodes, (node) => Effect.map(node.cli("INFO", "stats"), readsOf))
+
+      // What counting costs by itself (redis-cli's own connection), with nothing sent between.
+      const idle = yield* reads()
+      const before = yield* reads()
+      const answers = yield* Effect.promise(() => corked(client, () => Promise.all(keys.map((key) => client.get(key)))))
+      const after = yield* reads()
+
+      assert.deepStrictEqual(answers, keys)
+      after.forEach((count, i) => {
+        const counting = before[i]! - idle[i]!
+        assert.isAtMost(count - before[i]! - counting, 1, `node ${i} read its ~30 commands in one go`)
+      })
+    }), 60_000)
+})
