@@ -1129,8 +1129,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const writeMany = (target: Redis, requests: Array<WriteRequest>) => {
     let bytes = 0
     for (const request of requests) bytes += request.storedSize
-    return bytes / requests.length > LUA_MAX_MEAN_BYTES || isTracked(target)
-      ? oneByOne(target, requests, writeOne)
+    if (bytes / requests.length > LUA_MAX_MEAN_BYTES) return oneByOne(target, requests, writeOne)
+    // A tracked connection's small SETs leave in one socket write (src/internal/corked.ts). (Tracking is
+    // never on a cluster's connections: there coherence is the bus, and batches are corked by node.)
+    return isTracked(target)
+      ? corked(target, () => oneByOne(target, requests, writeOne))
       : writeManyThroughLua(target, requests)
   }
   // `undefined`: Redis could not be asked.
@@ -1149,7 +1152,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // gives it plain SETs: Redis reports a script's deletes to the client that ran it despite NOLOOP,
   // and that echo would evict the L1 copies of the sets this instance makes right after.
   const removeMany = (target: Redis, fullKeys: Array<string>) =>
-    isTracked(target) ? oneByOne(target, fullKeys, removeOne) : removeManyThroughLua(target, fullKeys)
+    isTracked(target) ? corked(target, () => oneByOne(target, fullKeys, removeOne)) : removeManyThroughLua(target, fullKeys)
   const removes = batched<string, number | undefined>("UNLINK", NOT_ASKED, (fullKey) => fullKey, removeOne, removeMany)
 
   return RedisTier.of({
