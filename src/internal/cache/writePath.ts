@@ -70,7 +70,9 @@ export const makeWritePath = (core: CacheCore) => {
       },
       onSuccess: (outcome) => {
         // While the invalidation link is down, L1 keeps nothing that another instance could change unseen.
-        const keep = outcome === "queued" || (enableL1 && invalidation.linked() && guard.mayRefill(key, stamp))
+        const keep = outcome === "queued" || (enableL1 && invalidation.linked() && guard.mayKeep(key, stamp))
+        // After the check: a read of the key still out may carry the value this write replaced.
+        if (outcome === "stored") guard.written(key)
         if (keep) {
           memory.set(key, value, size, ttlMillis, staleMillis)
           tags.remember(key, entryTags)

@@ -40,6 +40,22 @@ describe("the refill guard", () => {
     assert.isTrue(guard.mayRefill("a", guard.stamp()), "a read stamped after the change may")
   })
 
+  it("a write's answer forbids reads stamped before it, and not a later write's own value", () => {
+    const guard = makeRefillGuard()
+    const readStamp = guard.stamp()
+    guard.touch("a")
+    const firstWrite = guard.stamp()
+    guard.touch("a")
+    const secondWrite = guard.stamp()
+    const readAfterBoth = guard.stamp()
+    assert.isFalse(guard.mayKeep("a", firstWrite), "a write started later supersedes the first")
+    guard.written("a")
+    assert.isTrue(guard.mayKeep("a", secondWrite), "the first write's answer does not drop the second's value")
+    assert.isFalse(guard.mayRefill("a", readStamp))
+    assert.isFalse(guard.mayRefill("a", readAfterBoth), "its answer may predate both writes")
+    assert.isTrue(guard.mayRefill("a", guard.stamp()))
+  })
+
   it("touchAll forbids every read in flight, and so does remembering too many keys", () => {
     const guard = makeRefillGuard()
     const before = guard.stamp()
