@@ -139,9 +139,9 @@ const offStatus: InvalidationStatus = {
 }
 
 /** L1 coherence within one process only: writes guard their own refills, nothing else. */
-const local = (): InvalidationService => ({
+const local = (l1Capacity?: number): InvalidationService => ({
   mechanism: "off",
-  guard: makeRefillGuard(),
+  guard: makeRefillGuard(l1Capacity),
   waiters: makeKeyWaiters(),
   tags: makeTagSignals(),
   linked: () => true,
@@ -165,7 +165,10 @@ export class Invalidation extends Context.Service<Invalidation, InvalidationServ
    *
    * @since 0.1.0
    */
-  static readonly layerOff: Layer.Layer<Invalidation> = Layer.sync(Invalidation, local)
+  static readonly layerOff: Layer.Layer<Invalidation> = Layer.effect(
+    Invalidation,
+    Effect.map(Effect.serviceOption(MemoryTier), (memory) => local(Option.getOrUndefined(memory)?.stats().maxEntries))
+  )
 
   /**
    * The service for a Redis-backed cache, with its own subscriber connection (opened in
@@ -179,8 +182,8 @@ export class Invalidation extends Context.Service<Invalidation, InvalidationServ
       : Layer.effect(Invalidation, make({ ...options, mechanism: options.mechanism }))
 }
 
-/** A local service, for a cache built without the service (tests, the memory layer). */
-export const localInvalidation: () => InvalidationService = local
+/** A local service, for a cache built without the service (tests, the memory layer), sized to its L1. */
+export const localInvalidation: (l1Capacity?: number) => InvalidationService = local
 
 const make = (options: InvalidationOptions & { readonly mechanism: "tracking" | "bus" }) =>
   Effect.gen(function*() {
@@ -193,5 +196,5 @@ const make = (options: InvalidationOptions & { readonly mechanism: "tracking" | 
       commandTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout)),
       connectTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout)),
       pingInterval: Duration.fromInputUnsafe(options.pingInterval)
-    }, { memory, events, monitor, guard: makeRefillGuard(), waiters: makeKeyWaiters(), tags: makeTagSignals() })
+    }, { memory, events, monitor, guard: makeRefillGuard(memory.stats().maxEntries), waiters: makeKeyWaiters(), tags: makeTagSignals() })
   })

@@ -390,7 +390,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   const events = yield* CacheEvents
   const monitor = yield* Effect.serviceOption(CacheMonitor)
   // Told of every data connection that comes and goes, so that L1 stays coherent with Redis.
-  const invalidation = Option.getOrElse(yield* Effect.serviceOption(Invalidation), localInvalidation)
+  const invalidation = Option.getOrElse(
+    yield* Effect.serviceOption(Invalidation),
+    () => localInvalidation(memory.stats().maxEntries)
+  )
   const clock = yield* Clock.Clock
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
   const topology = options.topology ?? standalone

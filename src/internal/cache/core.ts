@@ -72,7 +72,10 @@ export const makeCore = Effect.fnUntraced(function*(settings: CoreSettings) {
   }
   // Coherence: the refill guard (a Redis read that raced a write or an invalidation must
   // not refill L1 with what it read) and whether L1 may hold copies now.
-  const invalidation = Option.getOrElse(yield* Effect.serviceOption(Invalidation), localInvalidation)
+  const invalidation = Option.getOrElse(
+    yield* Effect.serviceOption(Invalidation),
+    () => localInvalidation(memory.stats().maxEntries)
+  )
 
   const nanos = () => clock.currentTimeNanosUnsafe()
   // Records now: every caller is already running. What is left (a slow-operation log) is returned.

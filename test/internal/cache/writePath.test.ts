@@ -65,4 +65,18 @@ describe("writes and the reads around them (real redis-server)", () => {
         assert.deepStrictEqual(yield* cache.get("k"), Option.some("new"), "L1 does not take the read's older value")
       })))
   }
+
+  for (const mechanism of ["off", "tracking"] as const) {
+    it.live(`${mechanism}: a setMany of more keys than the refill guard's minimum (1,000) keeps all of them in an L1 that holds them`, () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* startRedisServer()
+        const cache = yield* redisCache({ redisUrl: server.url, l1Invalidation: mechanism, l1MaxEntries: 5_000 })
+        yield* awaitLinked(cache)
+        // Every write is remembered before the first is answered: with a bound of 1,000, the
+        // guard used to forget them all and keep none of the 3,000 in L1.
+        yield* cache.setMany(Array.from({ length: 3_000 }, (_, i) => ({ key: `k${i}`, value: i })))
+        assert.strictEqual((yield* cache.stats).l1.entries, 3_000)
+        assert.strictEqual(yield* server.cli("DBSIZE"), "3000")
+      })))
+  }
 })

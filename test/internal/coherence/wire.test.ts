@@ -56,6 +56,21 @@ describe("the refill guard", () => {
     assert.isTrue(guard.mayRefill("a", guard.stamp()))
   })
 
+  it("remembers as many keys as L1 holds, and past that forgets the oldest as a floor", () => {
+    const guard = makeRefillGuard(5_000)
+    const before = guard.stamp()
+    const stamps = Array.from({ length: 5_000 }, (_, i) => {
+      guard.touch(`k${i}`)
+      return guard.stamp()
+    })
+    // Every write of a setMany of 5,000 keys touched its key before the first was answered.
+    assert.isTrue(stamps.every((stamp, i) => guard.mayKeep(`k${i}`, stamp)))
+    assert.isTrue(guard.mayRefill("other", before))
+    guard.touch("one-more")
+    assert.isFalse(guard.mayRefill("other", before), "k0's record is forgotten: stamps before it lose, for every key")
+    assert.isTrue(stamps.every((stamp, i) => guard.mayKeep(`k${i}`, stamp)), "and no stamp after it")
+  })
+
   it("touchAll forbids every read in flight, and so does remembering too many keys", () => {
     const guard = makeRefillGuard()
     const before = guard.stamp()
