@@ -118,6 +118,21 @@ describe("the npm package", () => {
     }
   })
 
+  it("ships every image its shipped markdown shows", () => {
+    ready()
+    const files = new Set(packed.files.map((file) => file.path))
+    const pages = [...files].filter((file) => file.endsWith(".md"))
+    assert.isNotEmpty(pages)
+    for (const page of pages) {
+      const text = fs.readFileSync(path.join(root, page), "utf8")
+      for (const [, target] of text.matchAll(/!\[[^\]]*\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue
+        const shipped = path.posix.normalize(path.posix.join(path.posix.dirname(page), target!))
+        assert.isTrue(files.has(shipped), `${page} shows ${target}, which the tarball does not hold`)
+      }
+    }
+  })
+
   it("imports by name in a fresh ESM project with the same exports as the build", () => {
     ready()
     const built = exportedNames("./dist/index.js", root)
