@@ -14,23 +14,23 @@ export const makeInvalidation = (core: CacheCore) => {
   const { clock, guard, invalidation, memory, monitor, redis, settings } = core
   const { keyPrefix } = settings
 
-  // Removes the matching keys from L1, then from Redis; the count is the larger of the two
-  // (a key may be in one tier only), and the monitor records the invalidation.
+  // Removes the matching keys from L1, then from Redis, then from L1 again; the count is the
+  // larger of the two tiers' (a key may be in one tier only), and the monitor records the invalidation.
   const removeMatching = (
     pattern: string,
     glob: boolean,
     operation: "invalidate" | "clear"
   ): Effect.Effect<number, CacheError> => {
-    guard.touchAll()
     const started = core.nanos()
     const matches = matcher(pattern, { glob })
-    let removedInMemory = 0
-    if (operation === "clear") {
-      removedInMemory = memory.stats().entries
+    const removeFromMemory = () => {
+      guard.touchAll()
+      if (operation !== "clear") return memory.removeWhere(matches)
+      const entries = memory.stats().entries
       memory.clear()
-    } else {
-      removedInMemory = memory.removeWhere(matches)
+      return entries
     }
+    const removedInMemory = removeFromMemory()
     const finish = (removedInRedis: number) => {
       const keysInvalidated = Math.max(removedInMemory, removedInRedis)
       // The monitor counts and times the operation with the invalidation it records.
@@ -52,6 +52,10 @@ export const makeInvalidation = (core: CacheCore) => {
       Effect.flatMap((removed) => {
         // A pattern delete made while degraded is announced when it is replayed.
         if (removed !== undefined) {
+          // Once more, now that Redis has answered: while the SCAN walked, a concurrent read sent
+          // ahead of the UNLINK may have refilled L1 with a key it then removed, and a concurrent
+          // set answered before it may have kept its value, which the UNLINK then removed.
+          removeFromMemory()
           invalidation.announce(operation === "clear" ? { _tag: "Clear" } : { _tag: "Pattern", pattern, glob })
         }
         return finish(removed ?? 0)
