@@ -1,6 +1,6 @@
 /**
- * The coherence rule as a property: whatever the interleaving of sets, deletes and reads
- * on three cache instances (separate processes, one real redis-server), once every write
+ * The coherence rule as a property: whatever the interleaving of sets, deletes, reads,
+ * getOrSets, batched deletes and reads, pattern invalidations and clears on three cache instances (separate processes, one real redis-server), once every write
  * is acknowledged and one invalidation round trip has passed, every instance reads what
  * Redis holds. What Redis holds is read by a fourth instance with no L1.
  */
@@ -14,20 +14,25 @@ const KEYS = ["a", "b", "c", "d"] as const
 const MARKER = "barrier"
 
 type Command =
-  | { readonly op: "set"; readonly instance: number; readonly key: string; readonly value: number }
-  | { readonly op: "delete" | "get"; readonly instance: number; readonly key: string }
+  | { readonly op: "set" | "getOrSet"; readonly instance: number; readonly key: string; readonly value: number }
+  | { readonly op: "delete" | "get" | "invalidatePattern"; readonly instance: number; readonly key: string }
+  | { readonly op: "deleteMany" | "present"; readonly instance: number; readonly keys: ReadonlyArray<string> }
+  | { readonly op: "clear"; readonly instance: number }
 
+const instance = fc.nat(2)
+const key = fc.constantFrom(...KEYS)
+const someKeys = fc.uniqueArray(key, { minLength: 1, maxLength: 3 })
 // A step is one to three commands sent at once: their order in Redis is the processes' race.
 // Reads weigh as much as writes, so that instances hold L1 copies for writes to make stale.
+// Besides the one-key operations: getOrSet (a read whose miss writes), the batched forms
+// (deleteMany, getMany as "present"), a pattern invalidation of one key's pattern, and clear.
 const command: fc.Arbitrary<Command> = fc.oneof(
-  fc.record({
-    op: fc.constant("set" as const),
-    instance: fc.nat(2),
-    key: fc.constantFrom(...KEYS),
-    value: fc.nat(1_000_000)
-  }),
-  fc.record({ op: fc.constantFrom("delete" as const, "get" as const), instance: fc.nat(2), key: fc.constantFrom(...KEYS) }),
-  fc.record({ op: fc.constant("get" as const), instance: fc.nat(2), key: fc.constantFrom(...KEYS) })
+  fc.record({ op: fc.constantFrom("set" as const, "getOrSet" as const), instance, key, value: fc.nat(1_000_000) }),
+  fc.record({ op: fc.constantFrom("delete" as const, "get" as const), instance, key }),
+  fc.record({ op: fc.constant("get" as const), instance, key }),
+  fc.record({ op: fc.constantFrom("deleteMany" as const, "present" as const), instance, keys: someKeys }),
+  fc.record({ op: fc.constant("invalidatePattern" as const), instance, key }),
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("clear" as const), instance }) }
 )
 const steps = fc.array(fc.array(command, { minLength: 1, maxLength: 3 }), { minLength: 5, maxLength: 15 })
 
@@ -35,8 +40,23 @@ const l1Hits = (worker: CacheWorker) =>
   Effect.map(worker.call("stats"), (stats) => (stats as { readonly l1Hits: number }).l1Hits)
 
 // Each run has keys of its own, so that a counterexample does not depend on the runs before it.
-const run = (workers: ReadonlyArray<CacheWorker>, round: number, { instance, key, op, ...args }: Command) =>
-  Effect.asVoid(workers[instance]!.call(op, { ...args, key: `${round}:${key}` }))
+const run = (workers: ReadonlyArray<CacheWorker>, round: number, c: Command) => {
+  const worker = workers[c.instance]!
+  switch (c.op) {
+    case "deleteMany":
+    case "present":
+      return Effect.asVoid(worker.call(c.op, { keys: c.keys.map((key) => `${round}:${key}`) }))
+    case "clear":
+      return Effect.asVoid(worker.call(c.op, {}))
+    case "invalidatePattern":
+      return Effect.asVoid(worker.call(c.op, { pattern: `${round}:${c.key}*`, glob: true }))
+    case "set":
+    case "getOrSet":
+      return Effect.asVoid(worker.call(c.op, { key: `${round}:${c.key}`, value: c.value }))
+    default:
+      return Effect.asVoid(worker.call(c.op, { key: `${round}:${c.key}` }))
+  }
+}
 
 /**
  * One invalidation round trip on every instance. The reference writes the marker, each
@@ -93,10 +113,10 @@ const startInstances = (server: RedisServerHandle, mechanism: "tracking" | "bus"
   })
 
 describe.each([
-  { mechanism: "tracking", runs: 25 },
-  { mechanism: "bus", runs: 15 }
+  { mechanism: "tracking", runs: 60 },
+  { mechanism: "bus", runs: 40 }
 ] as const)("L1 coherence as a property ($mechanism, three processes)", ({ mechanism, runs }) => {
-  it.live("after random interleavings of sets, deletes and reads and one invalidation round trip, every instance reads what Redis holds", () =>
+  it.live("after random interleavings of writes, deletes and reads (one-key, batched, by pattern, clear) and one invalidation round trip, every instance reads what Redis holds", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* startRedisServer()
       const { reference, workers } = yield* startInstances(server, mechanism)
