@@ -38,3 +38,13 @@ export const awaitReplayed = (cache: CacheService, withinMs = 20_000) =>
       yield* sleep(20)
     }
   })
+
+/** Polls until the cache's invalidation link is up: L1 takes copies only then (at once for "off"). */
+export const awaitLinked = (cache: CacheService, withinMs = 10_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + withinMs
+    while (!(yield* cache.status).invalidation.linked) {
+      if (Date.now() > deadline) assert.fail(`the invalidation link did not come up within ${withinMs} ms`)
+      yield* sleep(20)
+    }
+  })

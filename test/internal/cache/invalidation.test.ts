@@ -7,17 +7,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import type { CacheService } from "../../../src/index.js"
-import { redisCache } from "../../support/cache.js"
+import { awaitLinked, redisCache } from "../../support/cache.js"
 import { startRedisServer } from "../../support/RedisServer.js"
-
-const awaitLinked = (cache: CacheService) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 10_000
-    while (!(yield* cache.status).invalidation.linked) {
-      if (Date.now() > deadline) assert.fail("the invalidation link did not come up")
-      yield* Effect.sleep("20 millis")
-    }
-  })
 
 const removals = {
   invalidatePattern: (cache: CacheService) => cache.invalidatePattern("k*", { glob: true }),

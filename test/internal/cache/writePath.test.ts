@@ -6,19 +6,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import type { CacheService } from "../../../src/index.js"
-import { redisCache } from "../../support/cache.js"
+import { awaitLinked, redisCache } from "../../support/cache.js"
 import { startRedisServer } from "../../support/RedisServer.js"
-
-// L1 takes copies only once the invalidation link is up (at once for "off").
-const awaitLinked = (cache: CacheService) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 10_000
-    while (!(yield* cache.status).invalidation.linked) {
-      if (Date.now() > deadline) assert.fail("the invalidation link did not come up")
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
-    }
-  })
 
 describe("writes and the reads around them (real redis-server)", () => {
   for (const mechanism of ["off", "tracking", "bus"] as const) {
