@@ -11,6 +11,7 @@ import * as tls from "node:tls"
 import { Duration, Effect, Option, Predicate, Redacted, type Scope } from "effect"
 import { Cluster, Redis } from "ioredis"
 import { ConfigurationError, ConnectionError } from "../errors.js"
+import { commandWatchdog } from "../internal/commandWatchdog.js"
 import { redactUrl as redactRedisUrl } from "../internal/url.js"
 import type { PemSource, SecretPemSource, SecurityConfig } from "./SecurityConfig.js"
 
@@ -499,9 +500,24 @@ export interface ConnectRedisOptions {
   readonly connectionName?: string
   /** Milliseconds a command may take before it fails with "Command timed out". */
   readonly commandTimeout?: number
+  /**
+   * Enforce `commandTimeout` with one timer for the connection (src/internal/commandWatchdog.ts)
+   * instead of ioredis' timer per command: the same error, a tick later at most, no cost per command.
+   */
+  readonly commandWatchdog?: boolean
   /** The RESP version; a connection that must receive pub/sub or tracking frames uses 2 (ioredis 6 drops RESP3 pushes). */
   readonly protocol?: 2 | 3
 }
+
+// ioredis' own commandTimeout, unless the watchdog enforces it.
+const ioredisCommandTimeout = (options: ConnectRedisOptions) =>
+  options.commandTimeout === undefined || options.commandWatchdog === true ? {} : { commandTimeout: options.commandTimeout }
+
+// Armed before connect(), so that the handshake's commands are bounded as ioredis' timer bounded them.
+const watchCommands = (client: Redis | Cluster, options: ConnectRedisOptions): Effect.Effect<void, never, Scope.Scope> =>
+  options.commandTimeout === undefined || options.commandWatchdog !== true
+    ? Effect.void
+    : commandWatchdog(client, options.commandTimeout)
 
 // QUIT when the connection is healthy (bounded), then disconnect. A connection that never
 // opened is already "end"; disconnecting it again would arm ioredis' reconnect timer, which
@@ -537,7 +553,7 @@ export const connectRedis = (
         retryStrategy: () => null,
         reconnectOnError: null,
         ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
-        ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout }),
+        ...ioredisCommandTimeout(options),
         ...(options.protocol === undefined ? {} : { protocol: options.protocol })
       })
       // ioredis reports the real cause here; connect() only rejects with "Connection is closed.".
@@ -548,6 +564,7 @@ export const connectRedis = (
     }),
     ({ client }) => closeConnection(client)
   ).pipe(
+    Effect.tap(({ client }) => watchCommands(client, options)),
     Effect.flatMap(({ client, emitted }) =>
       Effect.tryPromise({
         try: () => client.connect(),
@@ -642,11 +659,12 @@ const withCauses = (error: unknown): ReadonlyArray<unknown> =>
  * Opens a client made by `create` (lazy, never retrying by itself), failing with a
  * classified {@link ConnectionError} or a timeout after `timeoutMs`; it lives in the Scope.
  */
-const connectManaged = <C extends ManagedClient>(
+const connectManaged = <C extends ManagedClient & (Redis | Cluster)>(
   create: () => C,
   url: string,
   where: string,
-  timeoutMs: number
+  timeoutMs: number,
+  options: ConnectRedisOptions
 ): Effect.Effect<C, ConnectionError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
@@ -662,6 +680,7 @@ const connectManaged = <C extends ManagedClient>(
     }),
     ({ client }) => closeConnection(client)
   ).pipe(
+    Effect.tap(({ client }) => watchCommands(client, options)),
     Effect.flatMap(({ client, emitted }) =>
       Effect.tryPromise({
         try: () => client.connect(),
@@ -700,7 +719,7 @@ const nodeOptions = (settings: ConnectionSettings, options: ConnectRedisOptions)
   maxRetriesPerRequest: 0,
   reconnectOnError: null,
   ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
-  ...(options.commandTimeout === undefined ? {} : { commandTimeout: options.commandTimeout }),
+  ...ioredisCommandTimeout(options),
   ...(options.protocol === undefined ? {} : { protocol: options.protocol })
 })
 
@@ -764,7 +783,8 @@ const connectClusterOnce = (
     url,
     nodes.map(({ host, port }) => `${host}:${port}`).join(","),
     // Slot discovery is a few round trips on top of the handshake.
-    2 * settings.connectTimeout + 500
+    2 * settings.connectTimeout + 500,
+    options
   )
 
 /**
@@ -806,5 +826,6 @@ export const connectSentinel = (
     url,
     `the master "${sentinel.name}" (through ${sentinel.sentinels.map(({ host, port }) => `${host}:${port}`).join(",")})`,
     // Asking a sentinel, then connecting to the master it names.
-    2 * settings.connectTimeout + 500
+    2 * settings.connectTimeout + 500,
+    options
   )

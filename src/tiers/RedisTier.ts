@@ -480,8 +480,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // No retries, no offline queue, no reconnection of its own: ours is driven by the schedule.
   // No auto-pipelining either: the tier batches by itself, and a full batch must reach the
   // socket when it is sent, not at the next tick together with everything after it.
+  // commandTimeout is one watchdog per connection, not ioredis' timer per command (a few µs
+  // of every command: src/internal/commandWatchdog.ts).
   const connectTopology: Effect.Effect<[Redis, Cluster | undefined], ConnectionError, Scope.Scope> = (() => {
-    const connection = { connectionName, commandTimeout }
+    const connection = { connectionName, commandTimeout, commandWatchdog: true }
     switch (topology._tag) {
       case "Standalone":
         return Effect.map(connectRedis(options.redisUrl, connectionSettings, connection), (redis) => [redis, undefined])
