@@ -51,7 +51,7 @@ import { makeBatcher, type Resume } from "../internal/batcher.js"
 import { escapeGlob, matcher } from "../internal/pattern.js"
 import { CLUSTER_PROBE_MILLIS, clusterProblem } from "../internal/clusterProbe.js"
 import { sendToCluster } from "../internal/clusterBatch.js"
-import { corked } from "../internal/corked.js"
+import { corked, corkedForTurn } from "../internal/corked.js"
 import { groupBySlot } from "../internal/slots.js"
 import { isTagKey, TAG_KEY_PREFIX } from "../internal/coherence/tagSignals.js"
 import { MemoryTier } from "./MemoryTier.js"
@@ -1044,7 +1044,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
       // (inputs.length > 1 here: a lone request left above)
       const outcomes = targetCluster === undefined
         ? several(target, inputs)
-        : corked(targetCluster, () => sendToCluster(targetCluster, inputs, { keyOf, one, several, redirected }))
+        : corkedForTurn(targetCluster, () => sendToCluster(targetCluster, inputs, { keyOf, one, several, redirected }))
       outcomes.then((settled) => resumeAll(resumes, settled), failed)
     })
 
