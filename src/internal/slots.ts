@@ -31,21 +31,3 @@ export const groupBySlot = <I>(items: ReadonlyArray<I>, keyOf: (item: I) => stri
   }
   return Array.from(groups.values())
 }
-
-/**
- * Runs `run` once per slot group of `items` (all sent before the first answer is
- * awaited) and returns the answers in the order of `items`. `run` answers one outcome
- * per item of its group, in order.
- */
-export const perSlot = <I, O>(
-  items: ReadonlyArray<I>,
-  keyOf: (item: I) => string,
-  run: (group: Array<I>) => Promise<ReadonlyArray<O>>
-): Promise<Array<O>> => {
-  const groups = groupBySlot(items, keyOf)
-  return Promise.all(groups.map((indexes) => run(indexes.map((i) => items[i]!)))).then((answers) => {
-    const out = new Array<O>(items.length)
-    groups.forEach((indexes, g) => indexes.forEach((index, j) => (out[index] = answers[g]![j]!)))
-    return out
-  })
-}

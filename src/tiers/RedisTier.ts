@@ -50,8 +50,9 @@ import type { SecurityConfig } from "../security/SecurityConfig.js"
 import { makeBatcher, type Resume } from "../internal/batcher.js"
 import { escapeGlob, matcher } from "../internal/pattern.js"
 import { CLUSTER_PROBE_MILLIS, clusterProblem } from "../internal/clusterProbe.js"
-import { corked } from "../internal/corked.js"
-import { groupBySlot, perSlot } from "../internal/slots.js"
+import { sendToCluster } from "../internal/clusterBatch.js"
+import { corked, corkedForTurn } from "../internal/corked.js"
+import { groupBySlot } from "../internal/slots.js"
 import { isTagKey, TAG_KEY_PREFIX } from "../internal/coherence/tagSignals.js"
 import { MemoryTier } from "./MemoryTier.js"
 import { addressOf, type RedisTopology, shownTopology, standalone } from "./RedisTopology.js"
@@ -193,6 +194,9 @@ class RedisFailure extends Data.TaggedError("RedisFailure")<{ readonly cause: un
 // lost its master (MASTERDOWN). They are a lost connection, not a refusal: the tier goes
 // memory-only and reconnects (through the Sentinels, or to the new slot map).
 const UNSERVABLE = /^(READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)\b/
+
+// A cluster node's answer for a key whose slot is served elsewhere (resharded, or being migrated).
+const REDIRECTION = /^(MOVED|ASK) /
 
 const isTransportError = (error: unknown): boolean =>
   !(error instanceof Error && error.name === "ReplyError") || UNSERVABLE.test(error.message)
@@ -1000,6 +1004,10 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
     })
   }
 
+  // A request a cluster node answered with MOVED or ASK (as a refusal): resent through the cluster.
+  const redirected = (outcome: Exit.Exit<unknown, RedisReplyError>) =>
+    Exit.isFailure(outcome) && Option.exists(Exit.findErrorOption(outcome), (error) => REDIRECTION.test(error.reply))
+
   // One command per request, all sent before the first reply.
   const oneByOne = <I, A>(
     target: Redis,
@@ -1011,7 +1019,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   // command for a lone request, a script or a transaction for several (one command per
   // request when the server refuses those).
   // On a cluster a batch is split by slot (a script's or a transaction's keys must share one), and the
-  // parts are sent together; keys that share a {hash tag} still share a command.
+  // parts are sent together: a slot's lone request on its master's connection, keys that share a
+  // {hash tag} still in one command (src/internal/clusterBatch.ts).
   const batched = <I, A>(
     name: string,
     unavailable: Exit.Exit<A>,
@@ -1021,6 +1030,7 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
   ) =>
     makeBatcher<I, A, RedisReplyError>(MAX_BATCH, (inputs, resumes) => {
       const target = client
+      const targetCluster = cluster
       if (target === undefined || mode !== "Connected") {
         for (const resume of resumes) resume(unavailable)
         return
@@ -1035,12 +1045,11 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
         attempt(() => one(target, inputs[0]!)).then(resumes[0]!, failed)
         return
       }
-      const send = (part: Array<I>) => {
-        const each = () => oneByOne(target, part, one)
-        return part.length === 1 ? each() : batchOrEach(() => many(target, part), each)
-      }
+      const several = (on: Redis, part: Array<I>) => batchOrEach(() => many(on, part), () => oneByOne(on, part, one))
       // (inputs.length > 1 here: a lone request left above)
-      const outcomes = cluster !== undefined ? corked(cluster, () => perSlot(inputs, keyOf, send)) : send(inputs)
+      const outcomes = targetCluster === undefined
+        ? several(target, inputs)
+        : corkedForTurn(targetCluster, () => sendToCluster(targetCluster, inputs, { keyOf, one, several, redirected }))
       outcomes.then((settled) => resumeAll(resumes, settled), failed)
     })
 
