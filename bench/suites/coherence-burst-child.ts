@@ -16,8 +16,8 @@
  * loop (Linux: /proc/self/task/<pid>/schedstat), and by the whole process (V8's GC threads too).
  *
  * Before `armed` it collects its garbage (it needs --expose-gc): filling L1 leaves about 150 MB
- * of it in the old generation, and the first few MB the burst allocates then start a
- * mark-compact whose final pause (23-26 ms at load 5-8) collects the fill, not the burst.
+ * of it in the old generation, and the burst's allocations then start a mark-compact whose
+ * final pause (23-26 ms at load 5-8) collects the fill, not the burst (docs/benchmarks.md).
  */
 import { closeSync, openSync, readSync } from "node:fs"
 import { monitorEventLoopDelay } from "node:perf_hooks"
