@@ -3,7 +3,8 @@
  * tracking message for a command of another program that removed thousands of keys,
  * and one bus message naming thousands of keys, against a real redis-server. So are
  * many small messages that arrive together (a pipeline of single-key changes): the
- * chunk bounds a turn, not a message.
+ * chunk bounds a turn, not a message. And so is a burst that spans many socket reads,
+ * while the subscriber's socket is paused and read again.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
@@ -16,6 +17,9 @@ import { startRedisServer } from "../../support/RedisServer.js"
 const PREFIX = "chunks:"
 const KEYS = 3 * EVICTION_CHUNK
 const names = Array.from({ length: KEYS }, (_, i) => `k:${i}`)
+const FILL = 500
+// More keys than a few socket reads hold (libuv reads at most 64 KB, about 2,500 tracking keys).
+const BURST_KEYS = 12_000
 
 // The L1 entry counts seen once per event-loop turn (setImmediate) until L1 is empty; a
 // hang guard fails the test if it never empties.
@@ -35,8 +39,8 @@ const entriesPerTurn = (entries: () => number, withinMs = 10_000) =>
     })
   )
 
-/** A cache holding every key of `names` in L1 (its link up), and another program's client. */
-const filledCache = (mechanism: "tracking" | "bus") =>
+/** A cache holding every key of `keys` in L1 (its link up), and another program's client. */
+const filledCache = (mechanism: "tracking" | "bus", keys: ReadonlyArray<string> = names) =>
   Effect.gen(function*() {
     const server = yield* startRedisServer()
     const cache = yield* redisCache({
@@ -45,7 +49,7 @@ const filledCache = (mechanism: "tracking" | "bus") =>
       cacheName: `chunks-${mechanism}`,
       l1Invalidation: mechanism,
       failOnConnectionError: true,
-      l1MaxEntries: 10 * KEYS
+      l1MaxEntries: 10 * keys.length
     })
     const other = yield* Effect.acquireRelease(
       Effect.sync(() => new Redis({ port: server.port, host: server.host })),
@@ -57,11 +61,15 @@ const filledCache = (mechanism: "tracking" | "bus") =>
       if (Date.now() > deadline) assert.fail("the invalidation link did not come up")
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
     }
-    // One set at a time: past 1,000 keys touched at once the refill guard turns into one stamp
-    // for the whole cache, which would keep the sets in flight out of L1.
-    yield* Effect.orDie(Effect.forEach(names, (key, i) => cache.set(key, i), { discard: true }))
+    // FILL keys at a time, then read back: past 1,000 keys remembered the refill guard turns into
+    // one stamp for the whole cache, which keeps the sets in flight at that moment out of L1, and
+    // the read refills them.
+    for (let start = 0; start < keys.length; start += FILL) {
+      yield* Effect.orDie(cache.setMany(keys.slice(start, start + FILL).map((key, i) => ({ key, value: start + i }))))
+    }
+    for (let start = 0; start < keys.length; start += FILL) yield* Effect.orDie(cache.getMany(keys.slice(start, start + FILL)))
     const entries = () => Effect.runSync(cache.stats).l1.entries
-    assert.strictEqual(entries(), KEYS, "every key is in L1")
+    assert.strictEqual(entries(), keys.length, "every key is in L1")
     return { cache, other, entries }
   })
 
@@ -128,4 +136,31 @@ describe("eviction of a large invalidation message (real redis-server)", () => {
         assert.strictEqual((yield* cache.status).invalidation.invalidationsReceived, KEYS)
       })))
   }
+
+  // The subscriber's socket is paused while evictions wait, and read again once they are done:
+  // a burst that spans many socket reads goes through that many times, with the link up all along.
+  it.live(`tracking: ${BURST_KEYS} SETs by another program, many socket reads, are evicted at most two chunks per turn`, () =>
+    Effect.scoped(Effect.gen(function*() {
+      const keys = Array.from({ length: BURST_KEYS }, (_, i) => `burst:${i}`)
+      const { cache, entries, other } = yield* filledCache("tracking", keys)
+      const watching = yield* Effect.forkScoped(entriesPerTurn(entries))
+      // One command a key, as another program would write them: Redis batches them into messages.
+      yield* Effect.promise(() =>
+        Promise.all(Array.from({ length: BURST_KEYS / 1000 }, (_, c) => {
+          const pipeline = other.pipeline()
+          for (const key of keys.slice(c * 1000, (c + 1) * 1000)) pipeline.set(PREFIX + key, "rewritten")
+          return pipeline.exec()
+        }))
+      )
+      const seen = yield* Fiber.join(watching)
+
+      assert.strictEqual(seen[seen.length - 1], 0, "every key was evicted")
+      for (let i = 1; i < seen.length; i++) {
+        assert.isAtMost(seen[i - 1]! - seen[i]!, 2 * EVICTION_CHUNK, `evicted between two turns: ${seen.join(", ")}`)
+      }
+      const { invalidation } = yield* cache.status
+      assert.strictEqual(invalidation.invalidationsReceived, BURST_KEYS)
+      assert.isTrue(invalidation.linked, "the link is still up")
+      assert.strictEqual(invalidation.flushes, 0, "L1 was not flushed")
+    })))
 })
