@@ -24,7 +24,7 @@ export const l1Suite = (context: SuiteContext): Effect.Effect<ReadonlyArray<Case
     // Each instance below has a key prefix of its own: L1 coherence (tracking, BCAST by prefix)
     // made one's seeding writes invalidations for the others, so each case's first round read
     // 1024 entries back from Redis, and when that round alone lasted the warm-up the timed rounds
-    // were sized by its rate: 1-10 ms long instead of 200 ms.
+    // were sized by its rate: under 1 ms to 10 ms long instead of 200 ms.
     // A second instance of the same cache, as a non-Effect application would hold it.
     const runtime = yield* Effect.acquireRelease(
       Effect.sync(() =>
