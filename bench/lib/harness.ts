@@ -37,6 +37,12 @@ export interface CaseSpec {
   readonly round: (ops: number) => Effect.Effect<Round>
   /** Operations in the first warm-up round; default 1000. */
   readonly initialOps?: number
+  /**
+   * Operations every timed round does at least, however slow they are; default none. A round of
+   * 200 ms holds a few hundred 50 KB reads 100 in flight, a few turns of the 100: one collection
+   * or a neighbour's burst then moves the whole round.
+   */
+  readonly minRoundOps?: number
   /** The id of the case (at the same size) this one is compared with in the table. */
   readonly baseline?: string
   /** Issue 7's target for this case: the least ratio to its baseline that meets it. */
@@ -110,18 +116,22 @@ const sinkSentinel = Symbol("sink")
 export const measure = (spec: CaseSpec, plan: Plan): Effect.Effect<CaseResult> =>
   Effect.gen(function*() {
     collectGarbage()
-    // Warm-up: grow the round until it takes a fair share of a timed round, for at least warmupMs.
+    // Warm-up: grow the round until it takes a fair share of a timed round, for at least warmupMs
+    // and two rounds. The rate that sizes the timed rounds is never the first round's, which pays
+    // for compiling the loop and for whatever the case touches first (an L1 that has to be read
+    // back from Redis): a slow first round of 300 ms would end the warm-up alone and leave timed
+    // rounds of a few ms.
     let ops = spec.initialOps ?? 1000
     let spent = 0
     let rate = 0
-    for (;;) {
+    for (let warmups = 1;; warmups++) {
       const round = yield* spec.round(ops)
       spent += round.elapsedMs
       rate = round.ops / Math.max(round.elapsedMs, 1e-3)
-      if (spent >= plan.warmupMs && round.elapsedMs >= plan.roundMs / 4) break
+      if (warmups >= 2 && spent >= plan.warmupMs && round.elapsedMs >= plan.roundMs / 4) break
       if (round.elapsedMs < plan.roundMs / 2) ops *= 2
     }
-    const opsPerRound = Math.max(1, Math.round(rate * plan.roundMs))
+    const opsPerRound = Math.max(1, spec.minRoundOps ?? 1, Math.round(rate * plan.roundMs))
     const rates: Array<number> = []
     const samples: Array<Float64Array> = []
     const before = spec.server === undefined ? undefined : yield* spec.server

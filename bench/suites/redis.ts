@@ -51,6 +51,12 @@ const freshRuntimeRound = (
 const rawClient = (context: SuiteContext, enableAutoPipelining: boolean): Effect.Effect<Redis, never, Scope.Scope> =>
   rawConnection(() => new Redis({ host: "127.0.0.1", port: context.port, enableAutoPipelining, lazyConnect: true }))
 
+// 100 operations in flight take turns: at 50 KB a 200 ms round is a few hundred operations, a
+// few turns, which one collection or a neighbour's burst moves by half (the compressed 50 KB read
+// was 0.47-0.96x its reference over one day's runs). A full run's rounds of 100 in flight do at
+// least 20 turns, 0.5-1 s at 50 KB; at 100 B and 2 KB a 200 ms round already does more.
+const STEADY_TURNS = 20
+
 const where = (inFlight: number) => inFlight === 1 ? "sequential" : `${inFlight} in flight`
 const tag = (inFlight: number) => inFlight === 1 ? "seq" : String(inFlight)
 
@@ -85,6 +91,8 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
         compressionThreshold: c.threshold
       })
     }
+    const steady = (inFlight: number) =>
+      inFlight === IN_FLIGHT && !context.quick ? { minRoundOps: STEADY_TURNS * IN_FLIGHT } : {}
     const results: Array<CaseResult> = []
     const takeKeyNumbers = keyNumbers()
     // Where the L2-hit-with-L1 row's next round starts reading (modulo KEYS).
@@ -118,6 +126,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              ...steady(inFlight),
               server,
               ...(pipelining ? {} : { baseline: `baseline.redis.get.${tag(inFlight)}.ap` }),
               round: (ops) =>
@@ -138,6 +147,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              ...steady(inFlight),
               server,
               baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
               round: (ops) =>
@@ -155,6 +165,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              ...steady(inFlight),
               server,
               baseline: `baseline.redis.get.${tag(inFlight)}.ap`,
               round: (ops) =>
@@ -174,6 +185,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              ...steady(inFlight),
               server,
               baseline: baselineOf("get", inFlight),
               ...sequentialTargets(inFlight),
@@ -194,6 +206,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
             size,
             latency: "per-op",
             initialOps: 200,
+            ...steady(inFlight),
             server,
             baseline: baselineOf("get", inFlight),
             // Each round goes on through the keys where the last one stopped: a short round (large
@@ -214,6 +227,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              ...steady(inFlight),
               server,
               // Issue 20: a compressed read is judged against raw ioredis doing the same inflate (a
               // 100B value stays under the threshold, so it is judged as uncompressed).
@@ -253,6 +267,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              ...steady(inFlight),
               server,
               ...(pipelining ? {} : { baseline: `baseline.redis.mts.${tag(inFlight)}.ap` }),
               round: rawMissThenSet(client, inFlight, (value) => JSON.stringify(value))
@@ -265,6 +280,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              ...steady(inFlight),
               server,
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
               round: (ops) => {
@@ -286,6 +302,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              ...steady(inFlight),
               server,
               baseline: `baseline.redis.mts.${tag(inFlight)}.ap`,
               round: rawMissThenSet(raw.pipelined, inFlight, (value) => deflateSync(JSON.stringify(value)))
@@ -299,6 +316,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              ...steady(inFlight),
               server,
               // A compressed write against raw ioredis doing the same deflate (issue 20).
               baseline: judgedWithZlib(c.tag, inFlight) ? `baseline.redis.mts.${tag(inFlight)}.zlib` : baselineOf("mts", inFlight),
@@ -321,6 +339,7 @@ export const redisSuite = (context: SuiteContext): Effect.Effect<ReadonlyArray<C
               size,
               latency: "per-op",
               initialOps: 200,
+              ...steady(inFlight),
               server,
               baseline: baselineOf("mts", inFlight),
               ...sequentialTargets(inFlight),
