@@ -52,7 +52,9 @@ const fault: fc.Arbitrary<Fault> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ fault: fc.constant("restart" as const), afterMs }) }
 )
 const action: fc.Arbitrary<Action> = fc.oneof({ weight: 3, arbitrary: command }, { weight: 1, arbitrary: fault })
-const steps = fc.array(fc.array(action, { minLength: 1, maxLength: 3 }), { minLength: 5, maxLength: 12 })
+// Short plans too: a stale copy a fault let through is often repaired by a later write of the key or
+// a later fault's flush, so the bugs of a missed flush show best when the fault is near the end.
+const steps = fc.array(fc.array(action, { minLength: 1, maxLength: 3 }), { minLength: 2, maxLength: 10 })
 
 const isFault = (a: Action): a is Fault => "fault" in a
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
@@ -166,5 +168,5 @@ describe.each(["tracking", "bus"] as const)("L1 coherence as a property through 
         }))
       )
       yield* Effect.promise(() => fc.assert(property, { numRuns: RUNS }))
-    })), 180_000)
+    })), Math.max(180_000, RUNS * 5_000))
 })
