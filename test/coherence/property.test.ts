@@ -8,28 +8,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 import fc from "fast-check"
 import { startRedisCluster } from "../support/Cluster.js"
+import { barrier, type Command, instance, key, KEYS, runCommand as run, someKeys } from "../support/coherenceProperty.js"
 import { startRedisServer } from "../support/RedisServer.js"
-import {
-  awaitLinked,
-  type CacheWorker,
-  eventuallyReads,
-  pollUntil,
-  readKey as read,
-  startCacheWorker
-} from "../support/workers.js"
+import { awaitLinked, eventuallyReads, readKey as read, startCacheWorker } from "../support/workers.js"
 
-const KEYS = ["a", "b", "c", "d"] as const
-const MARKER = "barrier"
-
-type Command =
-  | { readonly op: "set" | "getOrSet"; readonly instance: number; readonly key: string; readonly value: number }
-  | { readonly op: "delete" | "get" | "invalidatePattern"; readonly instance: number; readonly key: string }
-  | { readonly op: "deleteMany" | "present"; readonly instance: number; readonly keys: ReadonlyArray<string> }
-  | { readonly op: "clear"; readonly instance: number }
-
-const instance = fc.nat(2)
-const key = fc.constantFrom(...KEYS)
-const someKeys = fc.uniqueArray(key, { minLength: 1, maxLength: 3 })
 // A step is one to three commands sent at once: their order in Redis is the processes' race.
 // Reads weigh as much as writes, so that instances hold L1 copies for writes to make stale.
 // Besides the one-key operations: getOrSet (a read whose miss writes), the batched forms
@@ -43,57 +25,6 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant("clear" as const), instance }) }
 )
 const steps = fc.array(fc.array(command, { minLength: 1, maxLength: 3 }), { minLength: 5, maxLength: 15 })
-
-const l1Hits = (worker: CacheWorker) =>
-  Effect.map(worker.call("stats"), (stats) => (stats as { readonly l1Hits: number }).l1Hits)
-
-// Each run has keys of its own, so that a counterexample does not depend on the runs before it.
-const run = (workers: ReadonlyArray<CacheWorker>, round: number, c: Command) => {
-  const worker = workers[c.instance]!
-  switch (c.op) {
-    case "deleteMany":
-    case "present":
-      return Effect.asVoid(worker.call(c.op, { keys: c.keys.map((key) => `${round}:${key}`) }))
-    case "clear":
-      return Effect.asVoid(worker.call(c.op, {}))
-    case "invalidatePattern":
-      return Effect.asVoid(worker.call(c.op, { pattern: `${round}:${c.key}*`, glob: true }))
-    case "set":
-    case "getOrSet":
-      return Effect.asVoid(worker.call(c.op, { key: `${round}:${c.key}`, value: c.value }))
-    default:
-      return Effect.asVoid(worker.call(c.op, { key: `${round}:${c.key}` }))
-  }
-}
-
-/**
- * One invalidation round trip on every instance. The reference writes the marker, each
- * instance reads it until it serves it from L1; then the reference overwrites it and each
- * instance reads until it sees the new value. An L1 copy is dropped only by the marker's
- * invalidation, which Redis sends on the instance's subscriber connection after those of
- * every write it processed before: everything before the barrier has been delivered.
- */
-const barrier = (reference: CacheWorker, workers: ReadonlyArray<CacheWorker>, round: number) =>
-  Effect.gen(function*() {
-    const held = { found: true, value: `held-${round}` }
-    const next = { found: true, value: `next-${round}` }
-    yield* reference.call("set", { key: MARKER, value: held.value })
-    yield* Effect.forEach(workers, (worker) =>
-      pollUntil(
-        () => `instance ${worker.pid} did not serve the marker from L1`,
-        Effect.gen(function*() {
-          const before = yield* l1Hits(worker)
-          const found = yield* read(worker, MARKER)
-          return JSON.stringify(found) === JSON.stringify(held) && (yield* l1Hits(worker)) > before
-        })
-      ), { discard: true })
-    yield* reference.call("set", { key: MARKER, value: next.value })
-    yield* Effect.forEach(workers, (worker) =>
-      pollUntil(
-        () => `instance ${worker.pid} did not see the new marker`,
-        Effect.map(read(worker, MARKER), (found) => JSON.stringify(found) === JSON.stringify(next))
-      ), { discard: true })
-  })
 
 // Where the instances connect: one server, or every node of a 3-master cluster (where coherence is the bus).
 type Target = { readonly redisUrl: string } | { readonly cluster: { readonly nodes: readonly [string, ...Array<string>] } }

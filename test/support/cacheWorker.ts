@@ -113,6 +113,7 @@ const run = (cache: CacheService, command: Command): Effect.Effect<unknown, unkn
     case "status":
       return Effect.map(cache.status, (status) => ({
         mode: status.mode,
+        pendingReplay: status.pendingReplay,
         invalidation: { ...status.invalidation, lastFlushCause: Option.getOrNull(status.invalidation.lastFlushCause) },
         l1Entries: status.l1.entries
       }))

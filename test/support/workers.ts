@@ -114,11 +114,15 @@ export interface Found {
 /** What a worker's `status` answers (the fields coherence tests read). */
 export interface WorkerStatus {
   readonly mode: string
+  /** Writes and deletes made while degraded that still wait for replay. */
+  readonly pendingReplay: number
   readonly invalidation: {
     readonly mechanism: string
     readonly linked: boolean
     readonly flushes: number
     readonly invalidationsReceived: number
+    /** Bus: changes waiting to be published. */
+    readonly unsentMessages: number
   }
   readonly l1Entries: number
 }
