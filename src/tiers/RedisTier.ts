@@ -233,6 +233,8 @@ const STORED_EXIT = Exit.succeed("OK" as const)
 // keys. A batch that reaches it leaves at once: the server works on it while the client
 // resumes the fibers still to come, instead of the two taking turns (measured with 100
 // in flight: 25 to 50 keys beat 256 by a quarter to a third; see docs/benchmarks.md).
+// On a cluster a batch leaves with the rest of its turn instead (one write per node, which
+// measured better there: src/internal/corked.ts, corkedForTurn).
 const MAX_BATCH = 32
 // READ_META's answer for a key of another type.
 const READ_REFUSED = -100
@@ -483,7 +485,8 @@ const make = Effect.fnUntraced(function*(options: RedisTierOptions) {
 
   // No retries, no offline queue, no reconnection of its own: ours is driven by the schedule.
   // No auto-pipelining either: the tier batches by itself, and a full batch must reach the
-  // socket when it is sent, not at the next tick together with everything after it.
+  // socket when it is sent, not at the next tick together with everything after it (on one
+  // server; a cluster's batches do wait for the end of the turn, corked per node).
   // commandTimeout is one watchdog per connection, not ioredis' timer per command (a few µs
   // of every command: src/internal/commandWatchdog.ts).
   const connectTopology: Effect.Effect<[Redis, Cluster | undefined], ConnectionError, Scope.Scope> = (() => {
