@@ -103,7 +103,8 @@ export const makeWritePath = (core: CacheCore) => {
         // A copy: the L1 index keeps it, and the caller may reuse its array.
         if (options.tags.length > 0) entryTags = options.tags.slice()
       }
-      guard.touch(key)
+      // Only a read from Redis refills L1: a cache without Redis has nothing to guard.
+      if (redis !== undefined) guard.touch(key)
       let value: unknown = input
       if (options?.schema !== undefined) {
         const encoded = schemaEncoder(options.schema)(input)
@@ -120,7 +121,7 @@ export const makeWritePath = (core: CacheCore) => {
   const remove = (key: string): Effect.Effect<boolean, CacheError> =>
     Effect.suspend((): Effect.Effect<boolean, CacheError> => {
       if (keyIssue(key) !== undefined) return keyError(key)
-      guard.touch(key)
+      if (redis !== undefined) guard.touch(key)
       const started = core.nanos()
       const inMemory = memory.delete(key)
       const done = (existed: boolean) => {

@@ -71,6 +71,29 @@ describe("the refill guard", () => {
     assert.isTrue(stamps.every((stamp, i) => guard.mayKeep(`k${i}`, stamp)), "and no stamp after it")
   })
 
+  it("forgets records about a second old, as a floor: a cache at rest keeps no record per key it wrote", () => {
+    let time = 0
+    const guard = makeRefillGuard(5_000, () => time)
+    const old = guard.stamp()
+    guard.touch("a")
+    guard.written("b")
+    const afterBoth = guard.stamp()
+    time = 900
+    guard.touch("c")
+    assert.isFalse(guard.mayRefill("a", old), "a record younger than a second is kept")
+    assert.isTrue(guard.mayRefill("a", afterBoth))
+    time = 1_200
+    guard.touch("d")
+    assert.isTrue(guard.mayRefill("unrelated", old), "forgotten only once a note of the stamps made after them is a second old")
+    time = 2_000
+    guard.touch("e")
+    // a and b are forgotten: a stamp from before them loses everywhere, a later one is unaffected.
+    assert.isFalse(guard.mayRefill("unrelated", old))
+    assert.isFalse(guard.mayKeep("unrelated", old))
+    assert.isTrue(guard.mayRefill("a", afterBoth) && guard.mayRefill("b", afterBoth))
+    assert.isFalse(guard.mayRefill("c", afterBoth), "c, made after that note, is still remembered")
+  })
+
   it("touchAll forbids every read in flight, and so does remembering too many keys", () => {
     const guard = makeRefillGuard()
     const before = guard.stamp()
