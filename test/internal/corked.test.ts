@@ -7,27 +7,34 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Cluster } from "ioredis"
 import { corked, corkedForTurn } from "../../src/internal/corked.js"
-import { startRedisCluster } from "../support/Cluster.js"
+import { type RedisClusterHandle, startRedisCluster } from "../support/Cluster.js"
 
 const readsOf = (info: string) => Number(/^total_reads_processed:(\d+)/m.exec(info)?.[1])
+
+/** Every master's `total_reads_processed`. */
+const readsPerNode = (cluster: RedisClusterHandle) =>
+  Effect.forEach(cluster.nodes, (node) => Effect.map(node.cli("INFO", "stats"), readsOf))
+
+/** A raw ioredis Cluster on `cluster`, every node's connection made before a count starts. */
+const connectTo = (cluster: RedisClusterHandle) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const connected = new Cluster(cluster.startupNodes.map(({ host, port }) => ({ host, port })), { lazyConnect: true })
+      await connected.connect()
+      await Promise.all(connected.nodes("master").map((node) => node.ping()))
+      return connected
+    }),
+    (connected) => Effect.promise(() => connected.quit().catch(() => "closed"))
+  )
 
 describe("corked", () => {
   it.live("a batch of one-key commands reaches each node in one read (uncorked: ~one read per command)", () =>
     Effect.gen(function*() {
       const cluster = yield* startRedisCluster()
-      const client = yield* Effect.acquireRelease(
-        Effect.promise(async () => {
-          const connected = new Cluster(cluster.startupNodes.map(({ host, port }) => ({ host, port })), { lazyConnect: true })
-          await connected.connect()
-          // Every node's connection made before the count starts.
-          await Promise.all(connected.nodes("master").map((node) => node.ping()))
-          return connected
-        }),
-        (connected) => Effect.promise(() => connected.quit().catch(() => "closed"))
-      )
+      const client = yield* connectTo(cluster)
       const keys = Array.from({ length: 90 }, (_, i) => `corked:${i}`)
       yield* Effect.promise(() => Promise.all(keys.map((key) => client.set(key, key))))
-      const reads = () => Effect.forEach(cluster.nodes, (node) => Effect.map(node.cli("INFO", "stats"), readsOf))
+      const reads = () => readsPerNode(cluster)
 
       // What counting costs by itself (redis-cli's own connection), with nothing sent between.
       const idle = yield* reads()
@@ -45,18 +52,10 @@ describe("corked", () => {
   it.live("corkedForTurn: the batches of one turn (reads, then writes) reach each node in one read", () =>
     Effect.gen(function*() {
       const cluster = yield* startRedisCluster()
-      const client = yield* Effect.acquireRelease(
-        Effect.promise(async () => {
-          const connected = new Cluster(cluster.startupNodes.map(({ host, port }) => ({ host, port })), { lazyConnect: true })
-          await connected.connect()
-          await Promise.all(connected.nodes("master").map((node) => node.ping()))
-          return connected
-        }),
-        (connected) => Effect.promise(() => connected.quit().catch(() => "closed"))
-      )
+      const client = yield* connectTo(cluster)
       const keys = Array.from({ length: 90 }, (_, i) => `turn:${i}`)
       yield* Effect.promise(() => Promise.all(keys.map((key) => client.set(key, key))))
-      const reads = () => Effect.forEach(cluster.nodes, (node) => Effect.map(node.cli("INFO", "stats"), readsOf))
+      const reads = () => readsPerNode(cluster)
 
       const idle = yield* reads()
       const before = yield* reads()
