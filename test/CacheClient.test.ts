@@ -82,6 +82,12 @@ describe("CacheClient on a real redis-server", () => {
       const writer = yield* startCacheWorker({ redisUrl: server.url, cacheName: "writer" })
       const client = yield* makeClient(Cache.layerRedis({ redisUrl: server.url, cacheName: "facade" }))
       yield* awaitLinked(writer)
+      // The facade's L1 takes copies only once its own invalidation link is up.
+      const linkDeadline = Date.now() + 10_000
+      while (!(yield* Effect.promise(() => client.run(Cache.status()))).invalidation.linked) {
+        if (Date.now() > linkDeadline) assert.fail("the facade's invalidation link did not come up")
+        yield* Effect.sleep("10 millis")
+      }
       yield* writer.call("set", { key: "price", value: 1 })
       assert.strictEqual(yield* Effect.promise(() => client.get("price")), 1) // from Redis
       assert.strictEqual(yield* Effect.promise(() => client.get("price")), 1) // from L1
