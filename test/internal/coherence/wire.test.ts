@@ -94,6 +94,26 @@ describe("the refill guard", () => {
     assert.isFalse(guard.mayRefill("c", afterBoth), "c, made after that note, is still remembered")
   })
 
+  it("ages 50,000 records out at once, and frees them a few per record made, not in one call", () => {
+    let time = 0
+    const guard = makeRefillGuard(100_000, () => time)
+    const stamps = Array.from({ length: 50_000 }, (_, i) => {
+      guard.touch(`k${i}`)
+      return guard.stamp()
+    })
+    time = 200
+    guard.touch("noted") // notes the stamp reached: the 50,000 records are older
+    time = 1_300
+    guard.touch("first-after")
+    assert.isFalse(guard.mayRefill("unrelated", stamps[49_998]!), "every record a second old is forgotten: the floor passes them")
+    assert.isTrue(guard.mayRefill("unrelated", stamps[49_999]!))
+    assert.isFalse(guard.mayRefill("noted", stamps[49_999]!), "a younger record is kept")
+    assert.isAbove(guard.size(), 49_000, "the call that aged them freed only a few")
+    for (let i = 0; i < 25_000; i++) guard.touch(`later${i}`)
+    assert.strictEqual(guard.size(), 25_002, "freed two per record made: none of the 50,000 is left")
+    assert.isFalse(guard.mayRefill("later0", stamps[49_999]!), "the later records are kept")
+  })
+
   it("touchAll forbids every read in flight, and so does remembering too many keys", () => {
     const guard = makeRefillGuard()
     const before = guard.stamp()
