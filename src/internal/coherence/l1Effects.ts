@@ -49,6 +49,13 @@ const NOTHING_PENDING: PendingKeys = { size: 0, has: () => false }
  */
 export const EVICTION_CHUNK = 1_000
 
+/**
+ * Most keys of a message that forbid refills one by one; a larger message forbids every
+ * refill in flight at once. Per key costs a few lookups in the refill guard's maps, which
+ * hold as many keys as L1: in a burst of 100,000 invalidations most of an eviction's time.
+ */
+const PER_KEY_GUARD_MAX = 64
+
 /** The keys of one message, still to be evicted; `keyAt` gives a cache key, or `undefined` to skip an item. */
 export interface Eviction<A> {
   readonly items: ReadonlyArray<A>
@@ -117,8 +124,8 @@ export const makeL1Effects = Effect.fnUntraced(function*(
     tags.changed(key.slice(TAG_KEY_PREFIX.length))
   }
 
-  const evict = (key: string) => {
-    guard.touch(key)
+  // Evicts `key` from L1; the refill guard is the caller's.
+  const evictKey = (key: string) => {
     memory.delete(key)
     waiters.wake(key)
     if (isTagKey(key)) tagChanged(key)
@@ -132,9 +139,7 @@ export const makeL1Effects = Effect.fnUntraced(function*(
     for (; job.next < end; job.next++) {
       const key = keyAt(items[job.next])
       if (key === undefined) continue
-      memory.delete(key)
-      waiters.wake(key)
-      if (isTagKey(key)) tagChanged(key)
+      evictKey(key)
       job.evicted++
     }
     return end - start
@@ -179,11 +184,14 @@ export const makeL1Effects = Effect.fnUntraced(function*(
   const evictAll = <A>(eviction: Eviction<A>) => {
     const { items } = eviction
     if (draining.length === 0 && spent + items.length <= EVICTION_CHUNK) {
+      const perKey = items.length <= PER_KEY_GUARD_MAX
+      if (!perKey) guard.touchAll()
       let evicted = 0
       for (const item of items) {
         const key = eviction.keyAt(item)
         if (key === undefined) continue
-        evict(key)
+        if (perKey) guard.touch(key)
+        evictKey(key)
         evicted++
       }
       spent += items.length
