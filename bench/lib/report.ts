@@ -207,7 +207,8 @@ export const renderReport = (report: RunReport): string => {
     "Lag rows with a ratio: this row's p99 lag over its raw-ioredis floor's (lower is better), and what it adds to the " +
       "floor's p50 (which is often near 0: the raw reader's GET can finish before the writer has read its own reply).",
     "² burst rows: ops/s is keys evicted per second from the first write to the last eviction; p50/p99 are the " +
-      "reader's event-loop delay (`monitorEventLoopDelay`, 1 ms resolution) during the burst.",
+      "reader's event-loop delay (`monitorEventLoopDelay`, 1 ms resolution) during the burst; all of them the reader's " +
+      "second burst (its first, which runs the eviction and decoding code for the first time, is in the label).",
     "Redis cmds/op and CPU/op: `INFO commandstats` (a script's own commands included) and `INFO cpu` (user + system) " +
       "deltas over the timed rounds, divided by their operations; on a loaded machine the CPU figure is rough."
   )

@@ -8,7 +8,11 @@
  * It stores `k:<i>` (under the `keyPrefix` of its options) for i < count itself (so that they are in its L1), prints `ready`,
  * and on the line `go` from the benchmark starts `monitorEventLoopDelay` and prints `armed`.
  * The benchmark then rewrites every key. Once its link has reported all of them (its
- * `invalidationsReceived` grew by `count`) or 60 s passed, it prints one JSON line: when
+ * `invalidationsReceived` grew by `count`) or 60 s passed, it prints one JSON line, and
+ * stores the keys again for the next burst (`ready`, `go`, ...) until its stdin closes. The
+ * first burst runs the code of the link's eviction and of ioredis' subscriber decoding for
+ * the first time (compiled lazily, interpreted before it is optimized); later ones are what
+ * a process that has seen invalidations before meets. The JSON line: when
  * (wall clock, `performance.timeOrigin + now()`), how many were reported, the L1 entries left,
  * the flushes, the event-loop delay's max, p99 and p50 in milliseconds over the burst, and the
  * most CPU time spent between two ticks of a 1 ms timer (the longest block, without the waits
@@ -52,80 +56,96 @@ for (;;) {
   if (mode === "Connected" && invalidation.linked) break
   await sleep(10)
 }
-for (let start = 0; start < count; start += FILL_CHUNK) {
-  const entries = Array.from({ length: Math.min(FILL_CHUNK, count - start) }, (_, i) => ({ key: `k:${start + i}`, value: { i: start + i } }))
-  await runtime.runPromise(cache.setMany(entries))
+const fill = async () => {
+  for (let start = 0; start < count; start += FILL_CHUNK) {
+    const entries = Array.from({ length: Math.min(FILL_CHUNK, count - start) }, (_, i) => ({ key: `k:${start + i}`, value: { i: start + i } }))
+    await runtime.runPromise(cache.setMany(entries))
+  }
+  // A read refills what setMany left out of L1: past as many touched keys as L1 holds the refill
+  // guard turns into one stamp for the whole cache, which keeps the sets in flight out of L1.
+  for (let start = 0; start < count; start += FILL_CHUNK) {
+    await runtime.runPromise(cache.getMany(Array.from({ length: Math.min(FILL_CHUNK, count - start) }, (_, i) => `k:${start + i}`)))
+  }
+  const filled = await status()
+  if (filled.l1.entries !== count) throw new Error(`burst reader: ${filled.l1.entries} L1 entries, expected ${count}`)
+  return filled
 }
-// A read refills what setMany left out of L1: past 1,000 touched keys the refill guard turns into
-// one stamp for the whole cache, which keeps the sets in flight at that moment out of L1.
-for (let start = 0; start < count; start += FILL_CHUNK) {
-  await runtime.runPromise(cache.getMany(Array.from({ length: Math.min(FILL_CHUNK, count - start) }, (_, i) => `k:${start + i}`)))
-}
-const filled = await status()
-if (filled.l1.entries !== count) throw new Error(`burst reader: ${filled.l1.entries} L1 entries, expected ${count}`)
 
 const lines = createInterface({ input: process.stdin })
-lines.once("close", () => process.exit(0))
-process.stdout.write("ready\n")
-await new Promise<void>((resolve) => lines.once("line", () => resolve()))
+const waiting: Array<() => void> = []
+lines.on("line", () => waiting.shift()?.())
+lines.once("close", async () => {
+  await runtime.dispose()
+  process.exit(0)
+})
+const nextLine = () => new Promise<void>((resolve) => waiting.push(resolve))
 
-if (!collectGarbage()) throw new Error("coherence-burst-child.ts needs --expose-gc")
-const delay = monitorEventLoopDelay({ resolution: 1 })
-const before = filled.invalidation
-// The CPU time spent between two ticks of a 1 ms timer: on a loaded machine the wall-clock
-// delay also counts the time the process waited for a CPU, this does not. The process's time
-// counts V8's background threads, which run beside the loop; the main thread's is the block.
-const schedstat = (() => {
-  try {
-    return openSync(`/proc/self/task/${process.pid}/schedstat`, "r")
-  } catch {
-    return undefined
+// One burst: armed on `go`, over once the link has reported every key.
+const burst = async (filled: Awaited<ReturnType<typeof fill>>) => {
+  if (!collectGarbage()) throw new Error("coherence-burst-child.ts needs --expose-gc")
+  const delay = monitorEventLoopDelay({ resolution: 1 })
+  const before = filled.invalidation
+  // The CPU time spent between two ticks of a 1 ms timer: on a loaded machine the wall-clock
+  // delay also counts the time the process waited for a CPU, this does not. The process's time
+  // counts V8's background threads, which run beside the loop; the main thread's is the block.
+  const schedstat = (() => {
+    try {
+      return openSync(`/proc/self/task/${process.pid}/schedstat`, "r")
+    } catch {
+      return undefined
+    }
+  })()
+  const schedBuffer = Buffer.alloc(128)
+  // Nanoseconds on a CPU, the first field.
+  const mainThreadMs = (fd: number) => Number.parseInt(schedBuffer.toString("latin1", 0, readSync(fd, schedBuffer, 0, 128, 0)), 10) / 1e6
+  const processMs = () => {
+    const { system, user } = process.cpuUsage()
+    return (user + system) / 1000
   }
-})()
-const schedBuffer = Buffer.alloc(128)
-// Nanoseconds on a CPU, the first field.
-const mainThreadMs = (fd: number) => Number.parseInt(schedBuffer.toString("latin1", 0, readSync(fd, schedBuffer, 0, 128, 0)), 10) / 1e6
-const processMs = () => {
-  const { system, user } = process.cpuUsage()
-  return (user + system) / 1000
+  let maxCpuMs = 0
+  let maxMainCpuMs: number | undefined
+  let cpuBefore = processMs()
+  let mainBefore = schedstat === undefined ? 0 : mainThreadMs(schedstat)
+  const ticks = setInterval(() => {
+    const cpu = processMs()
+    maxCpuMs = Math.max(maxCpuMs, cpu - cpuBefore)
+    cpuBefore = cpu
+    if (schedstat === undefined) return
+    const main = mainThreadMs(schedstat)
+    maxMainCpuMs = Math.max(maxMainCpuMs ?? 0, main - mainBefore)
+    mainBefore = main
+  }, 1)
+  delay.enable()
+  process.stdout.write("armed\n")
+  const started = Date.now()
+  let current = await status()
+  while (current.invalidation.invalidationsReceived - before.invalidationsReceived < count && Date.now() - started < GIVE_UP_MS) {
+    await sleep(POLL_MS)
+    current = await status()
+  }
+  const at = now()
+  delay.disable()
+  clearInterval(ticks)
+  if (schedstat !== undefined) closeSync(schedstat)
+  const ms = (ns: number) => ns / 1e6
+  process.stdout.write(`${
+    JSON.stringify({
+      at,
+      reported: current.invalidation.invalidationsReceived - before.invalidationsReceived,
+      l1Left: current.l1.entries,
+      flushes: current.invalidation.flushes - before.flushes,
+      maxMs: ms(delay.max),
+      maxCpuMs,
+      maxMainCpuMs,
+      p99Ms: ms(delay.percentile(99)),
+      p50Ms: ms(delay.percentile(50))
+    })
+  }\n`)
 }
-let maxCpuMs = 0
-let maxMainCpuMs: number | undefined
-let cpuBefore = processMs()
-let mainBefore = schedstat === undefined ? 0 : mainThreadMs(schedstat)
-const ticks = setInterval(() => {
-  const cpu = processMs()
-  maxCpuMs = Math.max(maxCpuMs, cpu - cpuBefore)
-  cpuBefore = cpu
-  if (schedstat === undefined) return
-  const main = mainThreadMs(schedstat)
-  maxMainCpuMs = Math.max(maxMainCpuMs ?? 0, main - mainBefore)
-  mainBefore = main
-}, 1)
-delay.enable()
-process.stdout.write("armed\n")
-const started = Date.now()
-let current = await status()
-while (current.invalidation.invalidationsReceived - before.invalidationsReceived < count && Date.now() - started < GIVE_UP_MS) {
-  await sleep(POLL_MS)
-  current = await status()
+
+for (;;) {
+  const filled = await fill()
+  process.stdout.write("ready\n")
+  await nextLine()
+  await burst(filled)
 }
-const at = now()
-delay.disable()
-clearInterval(ticks)
-if (schedstat !== undefined) closeSync(schedstat)
-const ms = (ns: number) => ns / 1e6
-process.stdout.write(`${
-  JSON.stringify({
-    at,
-    reported: current.invalidation.invalidationsReceived - before.invalidationsReceived,
-    l1Left: current.l1.entries,
-    flushes: current.invalidation.flushes - before.flushes,
-    maxMs: ms(delay.max),
-    maxCpuMs,
-    maxMainCpuMs,
-    p99Ms: ms(delay.percentile(99)),
-    p50Ms: ms(delay.percentile(50))
-  })
-}\n`)
-await runtime.dispose()

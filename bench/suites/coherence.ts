@@ -233,33 +233,48 @@ const cpuOf = ({ maxCpuMs, maxMainCpuMs }: BurstOutcome) =>
     ? `${maxCpuMs.toFixed(1)} ms of CPU`
     : `${maxMainCpuMs.toFixed(1)} ms of its main thread's CPU, ${maxCpuMs.toFixed(1)} ms of the process's`
 
+/** One burst: the reader (filled, `ready`) is armed, every key rewritten, and its outcome read. */
+const burstOnce = (
+  reader: { readonly next: () => Promise<string>; readonly send: (line: string) => void },
+  rewrite: (count: number) => Effect.Effect<unknown>
+) =>
+  Effect.gen(function*() {
+    yield* awaitLine(reader.next, "ready")
+    reader.send("go")
+    yield* awaitLine(reader.next, "armed")
+    const startedAt = performance.timeOrigin + performance.now()
+    yield* rewrite(BURST_KEYS)
+    const writtenMs = performance.timeOrigin + performance.now() - startedAt
+    const outcome = JSON.parse(yield* Effect.promise(reader.next)) as BurstOutcome
+    yield* expect("invalidations reported to the burst reader", outcome.reported, BURST_KEYS)
+    yield* expect("L1 entries left in the burst reader", outcome.l1Left, 0)
+    yield* expect("L1 flushes in the burst reader", outcome.flushes, 0)
+    return { outcome, writtenMs, evictedMs: outcome.at - startedAt }
+  })
+
+// The longest block of one burst, wall clock and CPU.
+const blockOf = (outcome: BurstOutcome) => `${outcome.maxMs.toFixed(1)} ms (${cpuOf(outcome)})`
+
 /**
  * A burst of 100,000 invalidations: a reader (another process) holds 100,000 keys in L1 and
  * watches its event-loop delay while they are all rewritten; the row gives the longest block
- * and the time from the first write until the reader's link had reported every key.
+ * and the time from the first write until the reader's link had reported every key. Twice in
+ * the same reader: the first burst runs the eviction and decoding code for the first time,
+ * the second is a process that has met invalidations before. The figures are the second's.
  */
 const burstCase = (context: SuiteContext, mechanism: "tracking" | "bus"): Effect.Effect<CaseResult, never, Scope.Scope> =>
   Effect.gen(function*() {
     const rewrite = yield* burstWriter(context, mechanism)
     const options = JSON.stringify({ redisUrl: context.redisUrl, keyPrefix: BURST_PREFIX, l1Invalidation: mechanism })
-    const { next, send } = yield* startReader(burstChild, [options, String(BURST_KEYS)])
-    yield* awaitLine(next, "ready")
-    send("go")
-    yield* awaitLine(next, "armed")
-    const startedAt = performance.timeOrigin + performance.now()
-    yield* rewrite(BURST_KEYS)
-    const writtenMs = performance.timeOrigin + performance.now() - startedAt
-    const outcome = JSON.parse(yield* Effect.promise(next)) as BurstOutcome
-    yield* expect("invalidations reported to the burst reader", outcome.reported, BURST_KEYS)
-    yield* expect("L1 entries left in the burst reader", outcome.l1Left, 0)
-    yield* expect("L1 flushes in the burst reader", outcome.flushes, 0)
-    const evictedMs = outcome.at - startedAt
+    const reader = yield* startReader(burstChild, [options, String(BURST_KEYS)])
+    const first = yield* burstOnce(reader, rewrite)
+    const { evictedMs, outcome, writtenMs } = yield* burstOnce(reader, rewrite)
     const rate = BURST_KEYS / (evictedMs / 1000)
     return {
       id: `coherence.burst.${mechanism}`,
       label: `100,000 invalidations (${mechanism === "tracking" ? "tracking, another program's SETs" : "the bus, another instance's setMany"}): ` +
-        `reader's event loop blocked at most ${outcome.maxMs.toFixed(1)} ms (${cpuOf(outcome)}); all evicted ${evictedMs.toFixed(0)} ms after the first write ` +
-        `(the writes took ${writtenMs.toFixed(0)} ms) ²`,
+        `reader's event loop blocked at most ${blockOf(outcome)}; all evicted ${evictedMs.toFixed(0)} ms after the first write ` +
+        `(the writes took ${writtenMs.toFixed(0)} ms); the reader's first burst ${blockOf(first.outcome)} ²`,
       size: "100B",
       opsPerSec: rate,
       roundOpsPerSec: [rate],
