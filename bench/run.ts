@@ -105,7 +105,8 @@ const main = (args: Arguments) =>
       plan,
       sizes: args.sizes,
       quick: args.quick,
-      onResult: progress
+      onResult: progress,
+      measured: new Map()
     }
     const results: Array<CaseResult> = []
     if (args.suites.includes("l1")) {

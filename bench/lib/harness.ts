@@ -90,6 +90,29 @@ export interface CaseResult {
   readonly redisCommandsPerOp?: number
   /** Redis CPU time per operation over the timed rounds, microseconds (cases with a `server`). */
   readonly redisCpuUsPerOp?: number
+  /** The baseline measured again round for round beside this case (see {@link Paired}); absent before 2026-12-08. */
+  readonly paired?: PairedRatios
+}
+
+/**
+ * A baseline's round, run again beside each timed round of a case that compares itself
+ * with it. Measured minutes apart, a case and its baseline see different machines (a shared
+ * VM's speed drifts by half over a run); interleaved, each pair of rounds sees the same one.
+ */
+export interface Paired {
+  readonly round: (ops: number) => Effect.Effect<Round>
+  readonly opsPerRound: number
+}
+
+/** The ratios to a baseline measured beside the case: what the report's ratios are, when present. */
+export interface PairedRatios {
+  /** The median over the pairs of rounds of this case's ops/s over the baseline's. */
+  readonly ratio: number
+  /** This case's p50 and p99 over the baseline's, each pooled over the interleaved rounds. */
+  readonly p50Ratio: number
+  readonly p99Ratio: number
+  /** The baseline's median ops/s in those rounds. */
+  readonly baselineOpsPerSec: number
 }
 
 type GlobalWithGc = typeof globalThis & { readonly gc?: () => void }
@@ -112,8 +135,12 @@ export const sink = (value: unknown): void => {
 }
 const sinkSentinel = Symbol("sink")
 
-/** Warms a case up, then measures `plan.rounds` rounds of about `plan.roundMs` each. */
-export const measure = (spec: CaseSpec, plan: Plan): Effect.Effect<CaseResult> =>
+/**
+ * Warms a case up, then measures `plan.rounds` rounds of about `plan.roundMs` each; with
+ * `paired`, a round of its baseline beside each of them (before it in even rounds, after it
+ * in odd ones, so that neither always pays for the other's garbage).
+ */
+export const measure = (spec: CaseSpec, plan: Plan, paired?: Paired): Effect.Effect<CaseResult> =>
   Effect.gen(function*() {
     collectGarbage()
     // Warm-up: grow the round until it takes a fair share of a timed round, for at least warmupMs
@@ -132,20 +159,11 @@ export const measure = (spec: CaseSpec, plan: Plan): Effect.Effect<CaseResult> =
       if (round.elapsedMs < plan.roundMs / 2) ops *= 2
     }
     const opsPerRound = Math.max(1, spec.minRoundOps ?? 1, Math.round(rate * plan.roundMs))
-    const rates: Array<number> = []
-    const samples: Array<Float64Array> = []
-    const before = spec.server === undefined ? undefined : yield* spec.server
-    let timedOps = 0
-    for (let i = 0; i < plan.rounds; i++) {
-      const round = yield* spec.round(opsPerRound)
-      rates.push(round.ops / (round.elapsedMs / 1000))
-      samples.push(round.latenciesMs)
-      timedOps += round.ops
-    }
-    const after = spec.server === undefined ? undefined : yield* spec.server
-    const server = before === undefined || after === undefined ? {} : {
-      redisCommandsPerOp: (after.commands - before.commands) / timedOps,
-      redisCpuUsPerOp: (after.cpuSeconds - before.cpuSeconds) * 1e6 / timedOps
+    const own = yield* timedRounds(spec, opsPerRound, plan.rounds, paired)
+    const { rates, samples, timedOps } = own
+    const server = spec.server === undefined ? {} : {
+      redisCommandsPerOp: own.commands / timedOps,
+      redisCpuUsPerOp: own.cpuSeconds * 1e6 / timedOps
     }
     const latencies = pooledSorted(samples)
     return {
@@ -163,9 +181,67 @@ export const measure = (spec: CaseSpec, plan: Plan): Effect.Effect<CaseResult> =
       ...(spec.baseline === undefined ? {} : { baseline: spec.baseline }),
       ...(spec.target === undefined ? {} : { target: spec.target }),
       ...(spec.latencyTarget === undefined ? {} : { latencyTarget: spec.latencyTarget }),
-      ...server
+      ...server,
+      ...(own.baseline === undefined ? {} : { paired: pairedRatios(rates, latencies, own.baseline) })
     }
   })
+
+/** What the timed rounds of a case measured, and its baseline's rounds beside them. */
+interface TimedRounds {
+  readonly rates: Array<number>
+  readonly samples: Array<Float64Array>
+  readonly timedOps: number
+  /** Redis commands and CPU seconds over this case's rounds only (cases with a `server`). */
+  readonly commands: number
+  readonly cpuSeconds: number
+  readonly baseline?: { readonly rates: Array<number>; readonly samples: Array<Float64Array> }
+}
+
+const timedRounds = (spec: CaseSpec, opsPerRound: number, rounds: number, paired?: Paired): Effect.Effect<TimedRounds> =>
+  Effect.gen(function*() {
+    const rates: Array<number> = []
+    const samples: Array<Float64Array> = []
+    const baseline = { rates: [] as Array<number>, samples: [] as Array<Float64Array> }
+    let timedOps = 0
+    let commands = 0
+    let cpuSeconds = 0
+    const baselineRound = Effect.gen(function*() {
+      if (paired === undefined) return
+      const round = yield* paired.round(paired.opsPerRound)
+      baseline.rates.push(round.ops / (round.elapsedMs / 1000))
+      baseline.samples.push(round.latenciesMs)
+    })
+    for (let i = 0; i < rounds; i++) {
+      if (i % 2 === 0) yield* baselineRound
+      // The server is sampled around this case's rounds only, so that a paired baseline's commands are not counted.
+      const before = spec.server === undefined ? undefined : yield* spec.server
+      const round = yield* spec.round(opsPerRound)
+      const after = spec.server === undefined ? undefined : yield* spec.server
+      if (before !== undefined && after !== undefined) {
+        commands += after.commands - before.commands
+        cpuSeconds += after.cpuSeconds - before.cpuSeconds
+      }
+      rates.push(round.ops / (round.elapsedMs / 1000))
+      samples.push(round.latenciesMs)
+      timedOps += round.ops
+      if (i % 2 === 1) yield* baselineRound
+    }
+    return { rates, samples, timedOps, commands, cpuSeconds, ...(paired === undefined ? {} : { baseline }) }
+  })
+
+const pairedRatios = (
+  rates: ReadonlyArray<number>,
+  latencies: Float64Array,
+  baseline: { readonly rates: ReadonlyArray<number>; readonly samples: ReadonlyArray<Float64Array> }
+): PairedRatios => {
+  const baselineLatencies = pooledSorted([...baseline.samples])
+  return {
+    ratio: median(rates.map((rate, i) => rate / baseline.rates[i]!)),
+    p50Ratio: quantile(latencies, 0.5) / quantile(baselineLatencies, 0.5),
+    p99Ratio: quantile(latencies, 0.99) / quantile(baselineLatencies, 0.99),
+    baselineOpsPerSec: median(baseline.rates)
+  }
+}
 
 /**
  * A round of a synchronous loop: `batches` batches of `batch` operations, each batch

@@ -70,7 +70,13 @@ const lagNote = (result: CaseResult, all: ReadonlyArray<CaseResult>): string => 
 
 const withRatios = (result: CaseResult, all: ReadonlyArray<CaseResult>): CaseRow => {
   const baseline = baselineOf(result, all)
-  return baseline === undefined ? result : {
+  if (baseline === undefined) return result
+  // Measured round for round beside its baseline: those ratios, not two medians minutes apart.
+  if (result.paired !== undefined) {
+    const { p50Ratio, p99Ratio, ratio } = result.paired
+    return { ...result, ratio, p50Ratio, p99Ratio }
+  }
+  return {
     ...result,
     ratio: result.ratioBy === "lag" ? result.p99Us / baseline.p99Us : result.opsPerSec / baseline.opsPerSec,
     p50Ratio: result.p50Us / baseline.p50Us,
@@ -204,6 +210,9 @@ export const renderReport = (report: RunReport): string => {
     "",
     "¹ latency per operation is the mean of a timed batch (1000 operations in an Effect or plain loop, 100 across the " +
       "Promise boundary); p50/p99/p99.9 are over batches. Other rows time every operation from its start to its completion.",
+    "Ratios and p50/p99 ratios of a case with a baseline measured earlier in the run are paired: each timed round of " +
+      "the case alternates with a round of its baseline, the ratio is the median of the pairs' ops/s ratios, and the " +
+      "latency ratios pool the interleaved rounds (the baseline's own row keeps its own rounds).",
     "Lag rows with a ratio: this row's p99 lag over its raw-ioredis floor's (lower is better), and what it adds to the " +
       "floor's p50 (which is often near 0: the raw reader's GET can finish before the writer has read its own reply).",
     "² burst rows: ops/s is keys evicted per second from the first write to the last eviction; p50/p99 are the " +

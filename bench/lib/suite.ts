@@ -4,7 +4,7 @@
 import { Context, Effect, Layer, type Scope } from "effect"
 import type { CacheService, RedisCacheOptions } from "../../src/index.js"
 import { Cache } from "./library.js"
-import { type CaseResult, type CaseSpec, measure, type Plan, type SizeName } from "./harness.js"
+import { type CaseResult, type CaseSpec, measure, type Paired, type Plan, type SizeName } from "./harness.js"
 
 /** The run's settings, shared by the suites. */
 export interface SuiteContext {
@@ -15,11 +15,25 @@ export interface SuiteContext {
   readonly quick: boolean
   /** Called with each result as soon as it is measured (progress output). */
   readonly onResult: (result: CaseResult) => void
+  /**
+   * The cases measured so far, by id and size, to be run again beside the cases that compare
+   * themselves with them (a baseline is measured before the cases that name it, in their scope).
+   */
+  readonly measured: Map<string, Paired>
 }
 
-/** Measures one case and reports it. */
+const caseKey = (id: string, size: SizeName) => `${id}@${size}`
+
+/** Measures one case, beside its baseline's rounds when that was measured, and reports it. */
 export const runCase = (context: SuiteContext, spec: CaseSpec): Effect.Effect<CaseResult> =>
-  Effect.tap(measure(spec, context.plan), (result) => Effect.sync(() => context.onResult(result)))
+  Effect.tap(
+    measure(spec, context.plan, spec.baseline === undefined ? undefined : context.measured.get(caseKey(spec.baseline, spec.size))),
+    (result) =>
+      Effect.sync(() => {
+        context.measured.set(caseKey(spec.id, spec.size), { round: spec.round, opsPerRound: result.opsPerRound })
+        context.onResult(result)
+      })
+  )
 
 /** A Redis-backed cache under the `bench:` prefix that lives as long as the current scope. */
 export const redisCache = (
